@@ -1,0 +1,82 @@
+// The only importer of the compiled addon. Everything the addon exports is described here.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DisposedError, TorchError } from './errors.js';
+
+export type Handle = number;
+export type OpId = number;
+
+export interface NativeBinding {
+  setErrorClass(ctor: new (message: string) => Error, disposed?: new (message: string) => Error): void;
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
+  manualSeed(seed: number | bigint): void;
+  newGenerator(seed: number | bigint): number;
+  releaseGenerator(id: number): void;
+  generatorGetState(id: number): Handle;
+  generatorSetState(id: number, state: Handle): void;
+  generatorSeed(id: number): bigint;
+  buildInfo(): { torchVersion: string; config: string; parallelInfo: string; mkldnn: boolean; openmp: boolean };
+
+  fromBuffer(data: ArrayBufferView | ArrayBuffer, shape: readonly number[], dtype: number, copy?: boolean): Handle;
+  toBuffer(h: Handle): ArrayBuffer;
+  toExternal(h: Handle): ArrayBuffer;
+  release(h: Handle): boolean;
+  liveCount(): number;
+  shape(h: Handle): number[];
+  strides(h: Handle): number[];
+  dtype(h: Handle): number;
+  device(h: Handle): string;
+  item(h: Handle): number | boolean;
+  requiresGrad(h: Handle): boolean;
+  setRequiresGrad(h: Handle, v: boolean): void;
+  isLeaf(h: Handle): boolean;
+  grad(h: Handle): Handle | null;
+  setGrad(h: Handle, g: Handle | null): void;
+  retainGrad(h: Handle): void;
+  gradFn(h: Handle): { name: string; next: (string | null)[] } | null;
+  sameTensor(a: Handle, b: Handle): boolean;
+  storageBytes(h: Handle): number;
+
+  op(name: string, overload: string): OpId;
+  opSchema(id: OpId): string;
+  call(id: OpId, ...args: unknown[]): unknown;
+  callAsync(id: OpId, ...args: unknown[]): Promise<unknown>;
+  listOps(): string[];
+
+  backward(tensors: Handle[], grads: (Handle | null)[] | null, retainGraph: boolean | null, createGraph: boolean, inputs: Handle[] | null): void;
+  backwardAsync(tensors: Handle[], grads: (Handle | null)[] | null, retainGraph: boolean | null, createGraph: boolean, inputs: Handle[] | null): Promise<void>;
+  autogradGrad(
+    outputs: Handle[],
+    inputs: Handle[],
+    gradOutputs: (Handle | null)[] | null,
+    retainGraph: boolean | null,
+    createGraph: boolean,
+    allowUnused: boolean,
+  ): (Handle | null)[];
+  setGradEnabled(v: boolean): boolean;
+  isGradEnabled(): boolean;
+  enterInferenceMode(enabled: boolean): void;
+  exitInferenceMode(): void;
+  isInferenceMode(): boolean;
+}
+
+function findAddon(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  // src/torch or dist/torch -> package root
+  for (let i = 0; i < 4; i++) {
+    const p = join(dir, 'build/Release/noisy_student_torch.node');
+    if (existsSync(p)) return p;
+    dir = dirname(dir);
+  }
+  throw new Error(
+    'noisy-student: the libtorch addon is not built (build/Release/noisy_student_torch.node). ' +
+      'Run `bash scripts/setup` (installs libtorch-dev and friends) then `npm run build:native`.',
+  );
+}
+
+const require = createRequire(import.meta.url);
+export const native = require(findAddon()) as NativeBinding;
+native.setErrorClass(TorchError, DisposedError);
