@@ -10,6 +10,8 @@ export interface ScopedResource {
   /** Set by keep(): never released by a scope. */
   kept: boolean;
   dispose(): void;
+  /** Called when the resource leaves the last scope alive (escaped, or kept): arm the GC backstop. */
+  unscoped(): void;
 }
 
 export const SCOPED = Symbol('noisy-student.scoped');
@@ -29,23 +31,29 @@ class Scope {
     this.owned = [];
     for (const r of owned) {
       if (r.kept) continue;
-      if (escaping.has(r)) adoptInto(this.parent, r);
-      else r.dispose();
+      if (escaping.has(r)) {
+        if (!adoptInto(this.parent, r)) r.unscoped();
+      } else r.dispose();
     }
   }
 }
 
 const storage = new AsyncLocalStorage<Scope>();
 
-function adoptInto(s: Scope | undefined, r: ScopedResource): void {
+function adoptInto(s: Scope | undefined, r: ScopedResource): boolean {
   while (s !== undefined && s.closed) s = s.parent;
-  s?.owned.push(r);
+  if (s === undefined) return false;
+  s.owned.push(r);
+  return true;
 }
 
-/** Called for every new tensor: it belongs to the innermost open scope, if any. */
-export function adoptIntoCurrentScope(r: ScopedResource): void {
+/**
+ * Called for every new tensor: it belongs to the innermost open scope, if any. Returns false when
+ * no scope owns it (the caller then arms its GC backstop).
+ */
+export function adoptIntoCurrentScope(r: ScopedResource): boolean {
   const s = storage.getStore();
-  if (s !== undefined) adoptInto(s, r);
+  return s !== undefined && adoptInto(s, r);
 }
 
 /** Collect the scoped resources in a returned value (arrays, plain objects, Maps; one level of nesting each). */
@@ -100,7 +108,10 @@ export function scope<T>(fn: () => T): T {
 
 /** Exclude a resource from every scope: it lives until dispose() (or GC, as a backstop). */
 export function keep<T extends ScopedResource>(r: T): T {
-  r.kept = true;
+  if (!r.kept) {
+    r.kept = true;
+    r.unscoped();
+  }
   return r;
 }
 

@@ -9,7 +9,8 @@ import type { Generator } from './random.js';
 
 // Backstop only: a tensor that was never disposed is released when its JS object is collected.
 // Handles carry a generation, so releasing an already-disposed handle is a harmless no-op and
-// dispose() need not unregister.
+// dispose() need not unregister. Registration costs ~0.45 us (more than the op call itself), so
+// tensors owned by a scope are registered only if they outlive every scope.
 const finalizer = new FinalizationRegistry<Handle>((h) => {
   native.release(h);
 });
@@ -194,8 +195,12 @@ export class Tensor implements ScopedResource, Disposable {
   /** @internal Use the factories (tensor, zeros, fromTypedArray, ...) to make tensors. */
   constructor(h: Handle) {
     this.h = h;
-    finalizer.register(this, h);
-    adoptIntoCurrentScope(this);
+    if (!adoptIntoCurrentScope(this)) finalizer.register(this, h);
+  }
+
+  /** @internal Leaving the last scope alive: arm the GC backstop. */
+  unscoped(): void {
+    if (this.h >= 0) finalizer.register(this, this.h);
   }
 
   // ------------------------------------------------------------------ lifetime
@@ -214,7 +219,10 @@ export class Tensor implements ScopedResource, Disposable {
   }
   /** Exclude from every scope (see keep()). */
   keep(): this {
-    this.kept = true;
+    if (!this.kept) {
+      this.kept = true;
+      this.unscoped();
+    }
     return this;
   }
 
