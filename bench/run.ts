@@ -1,0 +1,15 @@
+// Benchmark entry: `npm run bench -- <name>` (engine, ...). Each benchmark prints ratios against a
+// reference run side by side on the same machine.
+const benches: Record<string, () => Promise<{ main: () => Promise<void> }>> = {
+  engine: () => import('./engine.js'),
+};
+const names = process.argv.slice(2);
+for (const name of names.length ? names : Object.keys(benches)) {
+  const load = benches[name];
+  if (!load) {
+    console.error(`unknown benchmark "${name}"; known: ${Object.keys(benches).join(', ')}`);
+    process.exit(2);
+  }
+  console.log(`== ${name}`);
+  await (await load()).main();
+}

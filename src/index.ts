@@ -1,0 +1,2 @@
+// noisy-student's public API. Explicit exports only: internals stay internal.
+export * from './torch/index.js';
