@@ -1,0 +1,236 @@
+// The data loader: seeded shuffling, batching, decode + transform in a pool of worker threads with a
+// bounded number of batches in flight, ordered (default) or completion-order delivery, and corrupt
+// samples skipped, counted and reported.
+//
+// Reproducibility: the batch composition is a function of (seed, epoch) only (the permutation is
+// drawn on the main thread) and every sample's augmentation uses Rng.forSample(seed, epoch, index),
+// so 0, 1 or N workers produce bitwise-identical batches. Workers return Float32Arrays (transferred,
+// not copied); turning them into tensors is the caller's job on the main thread.
+import { Worker } from 'node:worker_threads';
+import { Rng } from './rng.js';
+import type { LoadImageOptions } from './image_io.js';
+import type { ImageDataset, SampleSource } from './datasets/dataset.js';
+import { type BatchRequest, type BatchResult, type SampleError, type TransformSpec, makeBatchRunner } from './loader_batch.js';
+
+export type { BatchResult, SampleError, TransformSpec } from './loader_batch.js';
+
+export interface LoaderOptions {
+  readonly batchSize: number;
+  readonly transform: TransformSpec;
+  /** Reshuffle every epoch from (seed, epoch). Default false (dataset order). */
+  readonly shuffle?: boolean;
+  readonly seed?: number;
+  readonly dropLast?: boolean;
+  /** Worker threads; 0 runs everything on the calling thread (decodes still overlap in libuv). */
+  readonly numWorkers?: number;
+  /** Maximum batches dispatched but not yet delivered. Default max(2, 2 * numWorkers). */
+  readonly prefetch?: number;
+  /** Deliver batches in order (default) or as they complete. */
+  readonly ordered?: boolean;
+  readonly decode?: LoadImageOptions;
+  /** Called for every skipped sample (after it is counted in stats). */
+  readonly onSampleError?: (e: SampleError) => void;
+}
+
+export interface LoaderStats {
+  readonly epoch: number;
+  batches: number;
+  samples: number;
+  skipped: number;
+  readonly errors: SampleError[];
+}
+
+export class LoaderError extends Error {
+  readonly code = 'E_LOADER';
+  constructor(message: string) {
+    super(message);
+    this.name = 'LoaderError';
+  }
+}
+
+interface Task {
+  readonly req: BatchRequest;
+  readonly resolve: (r: BatchResult) => void;
+  readonly reject: (e: Error) => void;
+}
+
+/** A fixed pool; each worker handles one batch at a time. */
+class WorkerPool {
+  private readonly workers: { w: Worker; task: Task | null }[] = [];
+  private readonly queue: Task[] = [];
+  private closed = false;
+
+  constructor(n: number, spec: TransformSpec, decode: LoadImageOptions) {
+    // Running from TypeScript sources (tests, tsx): the worker needs the tsx loader too.
+    const fromTs = import.meta.url.endsWith('.ts');
+    const url = new URL(`./loader_worker${fromTs ? '.ts' : '.js'}`, import.meta.url);
+    // (tsx's hooks are per thread, so a worker registers them itself before importing the module.)
+    const boot = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })`;
+    const make = (): Worker =>
+      fromTs ? new Worker(boot, { eval: true, workerData: { spec, decode } }) : new Worker(url, { workerData: { spec, decode } });
+    for (let i = 0; i < n; i++) {
+      const slot: { w: Worker; task: Task | null } = { w: make(), task: null };
+      slot.w.on('message', (m: { ok: true; res: BatchResult } | { ok: false; message: string }) => {
+        const t = slot.task;
+        slot.task = null;
+        if (t) {
+          if (m.ok) t.resolve(m.res);
+          else t.reject(new LoaderError(`worker failed on batch ${t.req.batch}: ${m.message}`));
+        }
+        this.pump();
+      });
+      slot.w.on('error', (e) => {
+        const t = slot.task;
+        slot.task = null;
+        t?.reject(new LoaderError(`loader worker crashed: ${e.message}`));
+        for (const q of this.queue.splice(0)) q.reject(new LoaderError(`loader worker crashed: ${e.message}`));
+      });
+      this.workers.push(slot);
+    }
+  }
+
+  run(req: BatchRequest): Promise<BatchResult> {
+    if (this.closed) return Promise.reject(new LoaderError('loader is closed'));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ req, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    for (const slot of this.workers) {
+      if (slot.task || this.queue.length === 0) continue;
+      const t = this.queue.shift()!;
+      slot.task = t;
+      slot.w.postMessage(t.req);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const q of this.queue.splice(0)) q.reject(new LoaderError('loader closed'));
+    await Promise.all(this.workers.map((s) => s.w.terminate()));
+  }
+}
+
+export class DataLoader implements AsyncDisposable {
+  private readonly opts: Required<Omit<LoaderOptions, 'onSampleError' | 'decode'>> & Pick<LoaderOptions, 'onSampleError' | 'decode'>;
+  private pool: WorkerPool | null = null;
+  private local: ((req: BatchRequest) => Promise<BatchResult>) | null = null;
+  private running = false;
+  /** Stats of the current (or last) epoch. */
+  stats: LoaderStats = { epoch: -1, batches: 0, samples: 0, skipped: 0, errors: [] };
+
+  constructor(
+    readonly dataset: ImageDataset,
+    opts: LoaderOptions,
+  ) {
+    if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new LoaderError(`batchSize must be a positive integer, got ${opts.batchSize}`);
+    const numWorkers = opts.numWorkers ?? 0;
+    if (!Number.isInteger(numWorkers) || numWorkers < 0) throw new LoaderError(`numWorkers must be a non-negative integer, got ${numWorkers}`);
+    this.opts = {
+      batchSize: opts.batchSize,
+      transform: opts.transform,
+      shuffle: opts.shuffle ?? false,
+      seed: opts.seed ?? 0,
+      dropLast: opts.dropLast ?? false,
+      numWorkers,
+      prefetch: Math.max(1, opts.prefetch ?? Math.max(2, 2 * numWorkers)),
+      ordered: opts.ordered ?? true,
+      decode: opts.decode,
+      onSampleError: opts.onSampleError,
+    };
+  }
+
+  /** Batches per epoch (before any corrupt-sample skipping). */
+  get length(): number {
+    const n = this.dataset.length;
+    return this.opts.dropLast ? Math.floor(n / this.opts.batchSize) : Math.ceil(n / this.opts.batchSize);
+  }
+
+  /** The dataset indices of each batch of `epoch`, in delivery order. */
+  batchIndices(epoch: number): Int32Array[] {
+    const n = this.dataset.length;
+    const order = this.opts.shuffle ? Rng.fromKeys(this.opts.seed, 0x5f1e, epoch).permutation(n) : Int32Array.from({ length: n }, (_, i) => i);
+    const out: Int32Array[] = [];
+    for (let b = 0; b < this.length; b++) out.push(order.subarray(b * this.opts.batchSize, Math.min(n, (b + 1) * this.opts.batchSize)));
+    return out;
+  }
+
+  private runBatch(req: BatchRequest): Promise<BatchResult> {
+    if (this.opts.numWorkers > 0) {
+      this.pool ??= new WorkerPool(this.opts.numWorkers, this.opts.transform, this.opts.decode ?? {});
+      return this.pool.run(req);
+    }
+    this.local ??= makeBatchRunner(this.opts.transform, this.opts.decode ?? {});
+    return this.local(req);
+  }
+
+  private request(epoch: number, b: number, indices: Int32Array): BatchRequest {
+    const threads = this.opts.numWorkers > 0;
+    const sources: SampleSource[] = [];
+    const labels: number[] = [];
+    for (const i of indices) {
+      const s = this.dataset.source(i);
+      // A view into a large buffer would be cloned whole by postMessage: copy just the pixels.
+      sources.push(threads && s.kind === 'image' ? { kind: 'image', image: { ...s.image, data: s.image.data.slice() } } : s);
+      labels.push(this.dataset.label(i));
+    }
+    return { batch: b, epoch, seed: this.opts.seed, indices: [...indices], labels, sources };
+  }
+
+  /** Iterate the batches of one epoch. Breaking out early waits for in-flight work, so nothing leaks. */
+  async *epoch(epoch: number): AsyncGenerator<BatchResult> {
+    if (this.running) throw new LoaderError('an epoch is already being iterated on this loader');
+    this.running = true;
+    const stats: LoaderStats = { epoch, batches: 0, samples: 0, skipped: 0, errors: [] };
+    this.stats = stats;
+    const batches = this.batchIndices(epoch);
+    const pending = new Map<number, Promise<BatchResult>>();
+    let next = 0;
+    const dispatch = (): void => {
+      while (next < batches.length && pending.size < this.opts.prefetch) {
+        const b = next++;
+        const p = this.runBatch(this.request(epoch, b, batches[b]!));
+        p.catch(() => undefined); // observed below; avoid unhandled rejections while queued
+        pending.set(b, p);
+      }
+    };
+    try {
+      dispatch();
+      for (let delivered = 0; delivered < batches.length; delivered++) {
+        let res: BatchResult;
+        if (this.opts.ordered) {
+          res = await pending.get(delivered)!;
+          pending.delete(delivered);
+        } else {
+          res = await Promise.race(pending.values());
+          pending.delete(res.batch);
+        }
+        dispatch();
+        for (const e of res.errors) {
+          stats.skipped++;
+          stats.errors.push(e);
+          this.opts.onSampleError?.(e);
+        }
+        if (res.indices.length === 0) continue;
+        stats.batches++;
+        stats.samples += res.indices.length;
+        yield res;
+      }
+    } finally {
+      await Promise.allSettled(pending.values());
+      this.running = false;
+    }
+  }
+
+  async close(): Promise<void> {
+    const pool = this.pool;
+    this.pool = null;
+    await pool?.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

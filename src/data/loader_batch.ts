@@ -1,0 +1,69 @@
+// One batch of work, shared by the in-thread path and the worker threads: decode each sample, run the
+// transform with the sample's own Rng (seed, epoch, dataset index), pack CHW floats back to back.
+// Corrupt samples are skipped and reported, so a batch can come back smaller than requested.
+import { Rng } from './rng.js';
+import type { FloatCHW } from './image.js';
+import type { DataConfig } from './data_config.js';
+import { type LoadImageOptions, ImageDecodeError } from './image_io.js';
+import { type SampleSource, loadSample } from './datasets/dataset.js';
+import { type TrainTransformOptions, createTransform } from './transforms_factory.js';
+
+/** Plain-data transform description (functions cannot cross to worker threads). */
+export interface TransformSpec {
+  readonly config: DataConfig;
+  readonly isTraining?: boolean;
+  readonly train?: TrainTransformOptions;
+}
+
+export interface BatchRequest {
+  readonly batch: number;
+  readonly epoch: number;
+  readonly seed: number;
+  readonly indices: readonly number[];
+  readonly labels: readonly number[];
+  readonly sources: readonly SampleSource[];
+}
+
+export interface SampleError {
+  readonly index: number;
+  readonly path: string | null;
+  readonly message: string;
+}
+
+export interface BatchResult {
+  readonly batch: number;
+  /** N x C x H x W float32, N = indices.length. */
+  readonly data: Float32Array;
+  readonly shape: [number, number, number, number];
+  readonly indices: Int32Array;
+  readonly labels: Int32Array;
+  readonly errors: readonly SampleError[];
+}
+
+export function makeBatchRunner(spec: TransformSpec, decode: LoadImageOptions = {}): (req: BatchRequest) => Promise<BatchResult> {
+  const transform = createTransform(spec.config, { ...spec.train, isTraining: spec.isTraining === true });
+  const [c, h, w] = spec.config.inputSize;
+  const per = c * h * w;
+  return async (req) => {
+    const outs: FloatCHW[] = [];
+    const idx: number[] = [];
+    const lab: number[] = [];
+    const errors: SampleError[] = [];
+    for (let k = 0; k < req.indices.length; k++) {
+      const index = req.indices[k]!;
+      const src = req.sources[k]!;
+      try {
+        const img = await loadSample(src, decode);
+        outs.push(transform.toFloat(img, Rng.forSample(req.seed, req.epoch, index)));
+        idx.push(index);
+        lab.push(req.labels[k]!);
+      } catch (e) {
+        const message = e instanceof ImageDecodeError ? e.message : `${(e as Error).name}: ${(e as Error).message}`;
+        errors.push({ index, path: src.kind === 'file' ? src.path : null, message });
+      }
+    }
+    const data = new Float32Array(outs.length * per);
+    outs.forEach((o, i) => data.set(o.data, i * per));
+    return { batch: req.batch, data, shape: [outs.length, c, h, w], indices: Int32Array.from(idx), labels: Int32Array.from(lab), errors };
+  };
+}

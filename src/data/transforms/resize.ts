@@ -1,0 +1,323 @@
+// PIL's `Image.resize`, reimplemented bit for bit (Pillow 9.4 `src/libImaging/Resample.c` and the
+// `_resize` entry point in `_imaging.c`).
+//
+// Why not sharp/libvips: timm's eval transform is torchvision `Resize` on a PIL image, i.e. PIL's
+// antialiased convolution resampler. libvips' reduce kernels differ (different support scaling, a
+// different cubic, float accumulation and a different rounding), which moves pixels by several
+// levels and so shifts model inputs. To get timm's tensors to the pixel, this file reproduces:
+//   - the filters (bicubic a = -0.5, bilinear triangle, box, hamming, lanczos-3) and their support
+//     widened by the downscale factor (antialiasing);
+//   - the coefficient windows: center = in0 + (x + 0.5) * scale, bounds rounded with (int)(v + 0.5)
+//     truncation, weights normalised to sum 1, then converted to signed 22-bit fixed point
+//     (PRECISION_BITS = 32 - 8 - 2) with round-half-away-from-zero;
+//   - two separable passes, horizontal first over only the rows the vertical pass will read, each
+//     accumulating integers from 1 << 21 (rounding) and clipping to 0..255 in between;
+//   - NEAREST through PIL's affine "scale" path (accumulated float source positions, floor);
+//   - the shortcuts: same size + full box = copy; integer box of the output size = crop.
+import { type ImageU8, ImageShapeError } from '../image.js';
+
+export type ResampleFilter = 'nearest' | 'box' | 'bilinear' | 'hamming' | 'bicubic' | 'lanczos';
+
+export const RESAMPLE_FILTERS: readonly ResampleFilter[] = ['nearest', 'box', 'bilinear', 'hamming', 'bicubic', 'lanczos'];
+
+/** A source box (left, top, right, bottom) in input pixels, floats allowed, like PIL's `box=`. */
+export type ResizeBox = readonly [number, number, number, number];
+
+interface FilterDef {
+  readonly fn: (x: number) => number;
+  readonly support: number;
+}
+
+const PRECISION_BITS = 22;
+const HALF = 1 << (PRECISION_BITS - 1);
+const ONE = 1 << PRECISION_BITS;
+// Pillow's hamming filter multiplies by float literals (0.54f, 0.46f) promoted to double.
+const HAMMING_A = Math.fround(0.54);
+const HAMMING_B = Math.fround(0.46);
+
+const FILTERS: Record<Exclude<ResampleFilter, 'nearest'>, FilterDef> = {
+  box: { support: 0.5, fn: (x) => (x > -0.5 && x <= 0.5 ? 1.0 : 0.0) },
+  bilinear: {
+    support: 1.0,
+    fn: (x) => {
+      if (x < 0.0) x = -x;
+      return x < 1.0 ? 1.0 - x : 0.0;
+    },
+  },
+  hamming: {
+    support: 1.0,
+    fn: (x) => {
+      if (x < 0.0) x = -x;
+      if (x === 0.0) return 1.0;
+      if (x >= 1.0) return 0.0;
+      x = x * Math.PI;
+      return (Math.sin(x) / x) * (HAMMING_A + HAMMING_B * Math.cos(x));
+    },
+  },
+  bicubic: {
+    support: 2.0,
+    fn: (x) => {
+      const a = -0.5;
+      if (x < 0.0) x = -x;
+      if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+      if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
+      return 0.0;
+    },
+  },
+  lanczos: {
+    support: 3.0,
+    fn: (x) => (-3.0 <= x && x < 3.0 ? sinc(x) * sinc(x / 3) : 0.0),
+  },
+};
+
+function sinc(x: number): number {
+  if (x === 0.0) return 1.0;
+  x = x * Math.PI;
+  return Math.sin(x) / x;
+}
+
+interface Coeffs {
+  readonly ksize: number;
+  /** Per output index: first input index and number of taps. */
+  readonly bounds: Int32Array;
+  /** Fixed-point weights, ksize per output index. */
+  readonly kk: Int32Array;
+}
+
+/** Pillow's `precompute_coeffs` + `normalize_coeffs_8bpc`. `in0`/`in1` are float32 in Pillow. */
+function precomputeCoeffs(inSize: number, in0: number, in1: number, outSize: number, filter: FilterDef): Coeffs {
+  const scale = Math.fround(in1 - in0) / outSize;
+  const filterscale = scale < 1.0 ? 1.0 : scale;
+  const support = filter.support * filterscale;
+  const ksize = Math.ceil(support) * 2 + 1;
+  const bounds = new Int32Array(outSize * 2);
+  const kk = new Int32Array(outSize * ksize);
+  const w = new Float64Array(ksize);
+  const ss = 1.0 / filterscale;
+  for (let xx = 0; xx < outSize; xx++) {
+    const center = in0 + (xx + 0.5) * scale;
+    let ww = 0.0;
+    let xmin = Math.trunc(center - support + 0.5);
+    if (xmin < 0) xmin = 0;
+    let xmax = Math.trunc(center + support + 0.5);
+    if (xmax > inSize) xmax = inSize;
+    xmax -= xmin;
+    for (let x = 0; x < xmax; x++) {
+      const v = filter.fn((x + xmin - center + 0.5) * ss);
+      w[x] = v;
+      ww += v;
+    }
+    const base = xx * ksize;
+    for (let x = 0; x < xmax; x++) {
+      let v = w[x]!;
+      if (ww !== 0.0) v /= ww;
+      kk[base + x] = v < 0 ? Math.trunc(-0.5 + v * ONE) : Math.trunc(0.5 + v * ONE);
+    }
+    bounds[xx * 2] = xmin;
+    bounds[xx * 2 + 1] = xmax;
+  }
+  return { ksize, bounds, kk };
+}
+
+function clip8(ss: number): number {
+  const v = ss >> PRECISION_BITS;
+  return v < 0 ? 0 : v > 255 ? 255 : v;
+}
+
+/** Horizontal pass over input rows [y0, y0 + outH). */
+function resampleHorizontal(src: ImageU8, y0: number, outH: number, outW: number, co: Coeffs): Uint8Array {
+  const ch = src.channels;
+  const inStride = src.width * ch;
+  const sd = src.data;
+  const out = new Uint8Array(outW * outH * ch);
+  const { ksize, bounds, kk } = co;
+  let o = 0;
+  if (ch === 3) {
+    for (let yy = 0; yy < outH; yy++) {
+      const row = (yy + y0) * inStride;
+      for (let xx = 0; xx < outW; xx++) {
+        const xmin = bounds[xx * 2]!;
+        const xmax = bounds[xx * 2 + 1]!;
+        const kb = xx * ksize;
+        let s0 = HALF;
+        let s1 = HALF;
+        let s2 = HALF;
+        let p = row + xmin * 3;
+        for (let x = 0; x < xmax; x++, p += 3) {
+          const k = kk[kb + x]!;
+          s0 = (s0 + Math.imul(sd[p]!, k)) | 0;
+          s1 = (s1 + Math.imul(sd[p + 1]!, k)) | 0;
+          s2 = (s2 + Math.imul(sd[p + 2]!, k)) | 0;
+        }
+        out[o++] = clip8(s0);
+        out[o++] = clip8(s1);
+        out[o++] = clip8(s2);
+      }
+    }
+  } else {
+    for (let yy = 0; yy < outH; yy++) {
+      const row = (yy + y0) * inStride;
+      for (let xx = 0; xx < outW; xx++) {
+        const xmin = bounds[xx * 2]!;
+        const xmax = bounds[xx * 2 + 1]!;
+        const kb = xx * ksize;
+        let s0 = HALF;
+        let p = row + xmin;
+        for (let x = 0; x < xmax; x++, p++) s0 = (s0 + Math.imul(sd[p]!, kk[kb + x]!)) | 0;
+        out[o++] = clip8(s0);
+      }
+    }
+  }
+  return out;
+}
+
+/** Vertical pass; `bounds` are relative to the first row of `src`. */
+function resampleVertical(sd: Uint8Array, width: number, ch: number, outH: number, co: Coeffs, yShift: number): Uint8Array {
+  const stride = width * ch;
+  const out = new Uint8Array(stride * outH);
+  const { ksize, bounds, kk } = co;
+  // Row-wise accumulation (same integer sums as Pillow's per-pixel loop, in sequential memory order).
+  // Partial sums stay within int32: |sum| <= 255 * sum(|k|) < 2^31 for these filters.
+  const acc = new Int32Array(stride);
+  for (let yy = 0; yy < outH; yy++) {
+    const ymin = bounds[yy * 2]! - yShift;
+    const ymax = bounds[yy * 2 + 1]!;
+    const kb = yy * ksize;
+    acc.fill(HALF);
+    for (let y = 0; y < ymax; y++) {
+      const k = kk[kb + y]!;
+      const row = (ymin + y) * stride;
+      for (let i = 0; i < stride; i++) acc[i] = (acc[i]! + Math.imul(sd[row + i]!, k)) | 0;
+    }
+    const o = yy * stride;
+    for (let i = 0; i < stride; i++) {
+      const v = acc[i]! >> PRECISION_BITS;
+      out[o + i] = v < 0 ? 0 : v > 255 ? 255 : v;
+    }
+  }
+  return out;
+}
+
+/** Pillow's ImagingResampleInner for 8-bit images. */
+function resample(img: ImageU8, width: number, height: number, filter: FilterDef, box: ResizeBox): ImageU8 {
+  const [bx0, by0, bx1, by1] = box;
+  const needH = width !== img.width || bx0 !== 0 || bx1 !== width;
+  const needV = height !== img.height || by0 !== 0 || by1 !== height;
+  const vert = precomputeCoeffs(img.height, by0, by1, height, filter);
+  const yFirst = vert.bounds[0]!;
+  const yLast = vert.bounds[height * 2 - 2]! + vert.bounds[height * 2 - 1]!;
+  let data = img.data;
+  let curW = img.width;
+  let curH = img.height;
+  let yShift = 0;
+  if (needH) {
+    const horiz = precomputeCoeffs(img.width, bx0, bx1, width, filter);
+    data = resampleHorizontal(img, yFirst, yLast - yFirst, width, horiz);
+    curW = width;
+    curH = yLast - yFirst;
+    yShift = yFirst;
+  }
+  if (needV) {
+    data = resampleVertical(data, curW, img.channels, height, vert, yShift);
+    curH = height;
+  } else if (!needH) {
+    data = data.slice();
+  }
+  return { width: curW, height: curH, channels: img.channels, data };
+}
+
+/**
+ * PIL's NEAREST resize: `ImagingTransform(AFFINE)` with a pure scale matrix, which goes through
+ * ImagingScaleAffine: source positions accumulate in double (xo += a0), COORD() floors (negatives
+ * become -1), outside pixels are 0.
+ */
+function resizeNearest(img: ImageU8, width: number, height: number, box: ResizeBox): ImageU8 {
+  const [bx0, by0, bx1, by1] = box;
+  const a0 = Math.fround(bx1 - bx0) / width;
+  const a4 = Math.fround(by1 - by0) / height;
+  const ch = img.channels;
+  const out = new Uint8Array(width * height * ch);
+  const xintab = new Int32Array(width);
+  let xo = bx0 + a0 * 0.5;
+  let xmin = width;
+  let xmax = 0;
+  for (let x = 0; x < width; x++) {
+    const xin = xo < 0.0 ? -1 : Math.trunc(xo);
+    if (xin >= 0 && xin < img.width) {
+      xmax = x + 1;
+      if (x < xmin) xmin = x;
+      xintab[x] = xin;
+    }
+    xo += a0;
+  }
+  let yo = by0 + a4 * 0.5;
+  const sd = img.data;
+  for (let y = 0; y < height; y++) {
+    const yi = yo < 0.0 ? -1 : Math.trunc(yo);
+    if (yi >= 0 && yi < img.height) {
+      const row = yi * img.width * ch;
+      let o = (y * width + xmin) * ch;
+      for (let x = xmin; x < xmax; x++) {
+        const p = row + xintab[x]! * ch;
+        for (let c = 0; c < ch; c++) out[o++] = sd[p + c]!;
+      }
+    }
+    yo += a4;
+  }
+  return { width, height, channels: ch, data: out };
+}
+
+/**
+ * `pil_image.resize((width, height), filter, box)` for an 8-bit "RGB" or "L" image, bit-exact with
+ * Pillow 9.4 (no `reducing_gap`, which timm/torchvision never pass).
+ */
+export function resize(img: ImageU8, width: number, height: number, filter: ResampleFilter = 'bicubic', box?: ResizeBox): ImageU8 {
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
+    throw new ImageShapeError(`resize: height and width must be integers > 0, got ${width}x${height}`);
+  }
+  const b: ResizeBox = box
+    ? [Math.fround(box[0]), Math.fround(box[1]), Math.fround(box[2]), Math.fround(box[3])]
+    : [0, 0, img.width, img.height];
+  if (b[0] < 0 || b[1] < 0) throw new ImageShapeError("resize: box offset can't be negative");
+  if (b[2] > img.width || b[3] > img.height) throw new ImageShapeError("resize: box can't exceed original image size");
+  if (b[2] - b[0] < 0 || b[3] - b[1] < 0) throw new ImageShapeError("resize: box can't be empty");
+  if (img.width === width && img.height === height && b[0] === 0 && b[1] === 0 && b[2] === img.width && b[3] === img.height) {
+    return { width, height, channels: img.channels, data: img.data.slice() };
+  }
+  // An integer box of exactly the requested size is a plain crop in Pillow.
+  if (Number.isInteger(b[0]) && Number.isInteger(b[1]) && b[2] - b[0] === width && b[3] - b[1] === height) {
+    return cropInside(img, b[0], b[1], width, height);
+  }
+  if (filter === 'nearest') return resizeNearest(img, width, height, b);
+  const f = FILTERS[filter];
+  if (!f) throw new ImageShapeError(`resize: unknown filter "${String(filter)}"`);
+  return resample(img, width, height, f, b);
+}
+
+function cropInside(img: ImageU8, left: number, top: number, w: number, h: number): ImageU8 {
+  const ch = img.channels;
+  const out = new Uint8Array(w * h * ch);
+  const rowBytes = w * ch;
+  for (let y = 0; y < h; y++) {
+    const s = ((top + y) * img.width + left) * ch;
+    out.set(img.data.subarray(s, s + rowBytes), y * rowBytes);
+  }
+  return { width: w, height: h, channels: ch, data: out };
+}
+
+/**
+ * torchvision `Resize(size: int)` on a PIL image (0.14): the shorter side becomes `size`, the
+ * longer `int(size * long / short)` (truncated), then PIL resize. Returns [width, height].
+ */
+export function shorterSideSize(width: number, height: number, size: number): [number, number] {
+  const shortIsW = width <= height;
+  const short = shortIsW ? width : height;
+  const long = shortIsW ? height : width;
+  const newLong = Math.trunc((size * long) / short);
+  return shortIsW ? [size, newLong] : [newLong, size];
+}
+
+export function resizeShorterSide(img: ImageU8, size: number, filter: ResampleFilter = 'bilinear'): ImageU8 {
+  const [w, h] = shorterSideSize(img.width, img.height, size);
+  return resize(img, w, h, filter);
+}
