@@ -2,7 +2,19 @@
 // torch on the same machine, and RSS growth when making and dropping 10,000 x 1 MiB tensors.
 // Usage: npm run bench -- engine     (reference needs Debian's python3-torch)
 import { fileURLToPath } from 'node:url';
-import { F, blasInUse, buildInfo, liveTensorCount, noGrad, randn, scope, setNumThreads, tensor, zeros, Generator } from '../src/torch/index.js';
+import {
+  F,
+  blasInUse,
+  buildInfo,
+  liveTensorCount,
+  noGrad,
+  randn,
+  scope,
+  setNumThreads,
+  tensor,
+  zeros,
+  Generator,
+} from '../src/torch/index.js';
 import { hrMs, median, pythonTorchAvailable, runPython } from './util.js';
 
 const REF = fileURLToPath(new URL('./python/engine_ref.py', import.meta.url));
@@ -77,12 +89,20 @@ export async function main(): Promise<void> {
     if (ref) refAdd.push(runPython<{ add_us: number }>(REF, ['add']).add_us);
   }
   const a = median(oursAdd);
-  console.log(`1-element add, per call: ours ${a.toFixed(3)} us` + (ref ? `, Python torch ${median(refAdd).toFixed(3)} us, ratio ${(a / median(refAdd)).toFixed(2)}` : '') + ' (target <= 2 us)');
+  console.log(
+    `1-element add, per call: ours ${a.toFixed(3)} us` +
+      (ref ? `, Python torch ${median(refAdd).toFixed(3)} us, ratio ${(a / median(refAdd)).toFixed(2)}` : '') +
+      ' (target <= 2 us)',
+  );
 
   // The addon keeps freed memory in the heap (see native/src/addon.cc); Python with glibc's
   // defaults page-faults its 51 MiB outputs in on every call. The second reference column gives
   // Python the same malloc settings, so it compares the kernels alone.
-  const sameMalloc = { MALLOC_MMAP_THRESHOLD_: String(256 << 20), MALLOC_TRIM_THRESHOLD_: String(1 << 30), MALLOC_TOP_PAD_: String(64 << 20) };
+  const sameMalloc = {
+    MALLOC_MMAP_THRESHOLD_: String(256 << 20),
+    MALLOC_TRIM_THRESHOLD_: String(1 << 30),
+    MALLOC_TOP_PAD_: String(64 << 20),
+  };
   for (const threads of [2, 1]) {
     const ours: number[] = [];
     const theirs: number[] = [];

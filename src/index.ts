@@ -1,2 +1,5 @@
 // noisy-student's public API. Explicit exports only: internals stay internal.
 export * from './torch/index.js';
+export * as nn from './nn/index.js';
+export * from './models/index.js';
+export * from './data/index.js';

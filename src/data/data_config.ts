@@ -125,7 +125,8 @@ export function resolveDataConfig(args: DataConfigArgs = {}, source?: CfgSource)
     inputSize = toSize3(args.inputSize, 'inputSize');
     inChans = inputSize[0];
   } else if (args.imgSize != null) {
-    if (!Number.isInteger(args.imgSize) || args.imgSize <= 0) throw new DataConfigError(`imgSize must be a positive integer, got ${args.imgSize}`);
+    if (!Number.isInteger(args.imgSize) || args.imgSize <= 0)
+      throw new DataConfigError(`imgSize must be a positive integer, got ${args.imgSize}`);
     inputSize = [inChans, args.imgSize, args.imgSize];
   } else if (useTest && testInput != null) {
     inputSize = toSize3(testInput, 'test_input_size');

@@ -38,7 +38,9 @@ export function createImage(width: number, height: number, channels: 1 | 3, fill
 /** Wrap existing bytes as an image after checking the length. */
 export function imageFromData(width: number, height: number, channels: 1 | 3, data: Uint8Array): ImageU8 {
   if (data.length !== width * height * channels) {
-    throw new ImageShapeError(`image data has ${data.length} bytes, expected ${width}x${height}x${channels} = ${width * height * channels}`);
+    throw new ImageShapeError(
+      `image data has ${data.length} bytes, expected ${width}x${height}x${channels} = ${width * height * channels}`,
+    );
   }
   return { width, height, channels, data };
 }

@@ -1,6 +1,13 @@
 // Public surface of the data layer (the package index re-exports from here).
 export { type ImageU8, type FloatCHW, ImageShapeError, createImage, imageFromData, cloneImage, grayToRgb, rgbToGray } from './image.js';
-export { loadImage, decodeImage, ImageDecodeError, type LoadImageOptions, type HighBitDepthMode, type ImageDecodeErrorCode } from './image_io.js';
+export {
+  loadImage,
+  decodeImage,
+  ImageDecodeError,
+  type LoadImageOptions,
+  type HighBitDepthMode,
+  type ImageDecodeErrorCode,
+} from './image_io.js';
 export { Rng, type RngState } from './rng.js';
 export {
   resolveDataConfig,
@@ -17,7 +24,14 @@ export {
   type TrainInterpolation,
   type CropMode,
 } from './data_config.js';
-export { createTransform, TransformError, type Transform, type CreateTransformOptions, type TrainTransformOptions } from './transforms_factory.js';
+export {
+  createTransform as createArrayTransform,
+  TransformError,
+  type Transform,
+  type CreateTransformOptions,
+  type TrainTransformOptions,
+} from './transforms_factory.js';
+export { createTransform, toTensor, batchToTensor } from './tensor_transform.js';
 export { resize, resizeShorterSide, shorterSideSize, type ResampleFilter, type ResizeBox } from './transforms/resize.js';
 export { crop, pad, centerCropOrPad, centerCropBox } from './transforms/crop.js';
 export { hflip, vflip } from './transforms/flip.js';
@@ -47,4 +61,12 @@ export { imageList, parseCsv, type ImageListDataset, type ImageListOptions } fro
 export { fashionMnist, FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, type FashionMnistDataset } from './datasets/fashion_mnist.js';
 export { labeledSplit, type LabeledSplit } from './datasets/split.js';
 export { naturalCompare } from './datasets/natural_sort.js';
-export { DataLoader, LoaderError, type LoaderOptions, type LoaderStats, type BatchResult, type SampleError, type TransformSpec } from './loader.js';
+export {
+  DataLoader,
+  LoaderError,
+  type LoaderOptions,
+  type LoaderStats,
+  type BatchResult,
+  type SampleError,
+  type TransformSpec,
+} from './loader.js';

@@ -125,9 +125,11 @@ export class DataLoader implements AsyncDisposable {
     readonly dataset: ImageDataset,
     opts: LoaderOptions,
   ) {
-    if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new LoaderError(`batchSize must be a positive integer, got ${opts.batchSize}`);
+    if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1)
+      throw new LoaderError(`batchSize must be a positive integer, got ${opts.batchSize}`);
     const numWorkers = opts.numWorkers ?? 0;
-    if (!Number.isInteger(numWorkers) || numWorkers < 0) throw new LoaderError(`numWorkers must be a non-negative integer, got ${numWorkers}`);
+    if (!Number.isInteger(numWorkers) || numWorkers < 0)
+      throw new LoaderError(`numWorkers must be a non-negative integer, got ${numWorkers}`);
     this.opts = {
       batchSize: opts.batchSize,
       transform: opts.transform,
@@ -151,7 +153,9 @@ export class DataLoader implements AsyncDisposable {
   /** The dataset indices of each batch of `epoch`, in delivery order. */
   batchIndices(epoch: number): Int32Array[] {
     const n = this.dataset.length;
-    const order = this.opts.shuffle ? Rng.fromKeys(this.opts.seed, 0x5f1e, epoch).permutation(n) : Int32Array.from({ length: n }, (_, i) => i);
+    const order = this.opts.shuffle
+      ? Rng.fromKeys(this.opts.seed, 0x5f1e, epoch).permutation(n)
+      : Int32Array.from({ length: n }, (_, i) => i);
     const out: Int32Array[] = [];
     for (let b = 0; b < this.length; b++) out.push(order.subarray(b * this.opts.batchSize, Math.min(n, (b + 1) * this.opts.batchSize)));
     return out;

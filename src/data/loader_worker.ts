@@ -11,7 +11,12 @@ if (!port) throw new Error('loader_worker must run in a worker thread');
 
 port.on('message', (req: BatchRequest) => {
   run(req).then(
-    (res) => port.postMessage({ ok: true, res }, [res.data.buffer as ArrayBuffer, res.indices.buffer as ArrayBuffer, res.labels.buffer as ArrayBuffer]),
+    (res) =>
+      port.postMessage({ ok: true, res }, [
+        res.data.buffer as ArrayBuffer,
+        res.indices.buffer as ArrayBuffer,
+        res.labels.buffer as ArrayBuffer,
+      ]),
     (e: unknown) => port.postMessage({ ok: false, batch: req.batch, message: (e as Error).stack ?? String(e) }),
   );
 });

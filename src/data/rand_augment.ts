@@ -65,29 +65,79 @@ export type AugmentOpName =
 
 /** timm's `_RAND_TRANSFORMS`. */
 export const RAND_TRANSFORMS: readonly AugmentOpName[] = [
-  'AutoContrast', 'Equalize', 'Invert', 'Rotate', 'Posterize', 'Solarize', 'SolarizeAdd', 'Color',
-  'Contrast', 'Brightness', 'Sharpness', 'ShearX', 'ShearY', 'TranslateXRel', 'TranslateYRel',
+  'AutoContrast',
+  'Equalize',
+  'Invert',
+  'Rotate',
+  'Posterize',
+  'Solarize',
+  'SolarizeAdd',
+  'Color',
+  'Contrast',
+  'Brightness',
+  'Sharpness',
+  'ShearX',
+  'ShearY',
+  'TranslateXRel',
+  'TranslateYRel',
 ];
 
 /** timm's `_RAND_INCREASING_TRANSFORMS`. */
 export const RAND_INCREASING_TRANSFORMS: readonly AugmentOpName[] = [
-  'AutoContrast', 'Equalize', 'Invert', 'Rotate', 'PosterizeIncreasing', 'SolarizeIncreasing',
-  'SolarizeAdd', 'ColorIncreasing', 'ContrastIncreasing', 'BrightnessIncreasing',
-  'SharpnessIncreasing', 'ShearX', 'ShearY', 'TranslateXRel', 'TranslateYRel',
+  'AutoContrast',
+  'Equalize',
+  'Invert',
+  'Rotate',
+  'PosterizeIncreasing',
+  'SolarizeIncreasing',
+  'SolarizeAdd',
+  'ColorIncreasing',
+  'ContrastIncreasing',
+  'BrightnessIncreasing',
+  'SharpnessIncreasing',
+  'ShearX',
+  'ShearY',
+  'TranslateXRel',
+  'TranslateYRel',
 ];
 
 /** timm's `_RAND_WEIGHTED_0` ("tweights"). */
 export const RAND_WEIGHTED_0: Readonly<Partial<Record<AugmentOpName, number>>> = {
-  Rotate: 3, ShearX: 2, ShearY: 2, TranslateXRel: 1, TranslateYRel: 1, ColorIncreasing: 0.25,
-  SharpnessIncreasing: 0.25, AutoContrast: 0.25, SolarizeIncreasing: 0.05, SolarizeAdd: 0.05,
-  ContrastIncreasing: 0.05, BrightnessIncreasing: 0.05, Equalize: 0.05, PosterizeIncreasing: 0.05,
+  Rotate: 3,
+  ShearX: 2,
+  ShearY: 2,
+  TranslateXRel: 1,
+  TranslateYRel: 1,
+  ColorIncreasing: 0.25,
+  SharpnessIncreasing: 0.25,
+  AutoContrast: 0.25,
+  SolarizeIncreasing: 0.05,
+  SolarizeAdd: 0.05,
+  ContrastIncreasing: 0.05,
+  BrightnessIncreasing: 0.05,
+  Equalize: 0.05,
+  PosterizeIncreasing: 0.05,
   Invert: 0.05,
 };
 
 /** The Noisy Student op list (randaugment.py `available_ops`), Cutout last. */
 export const NOISY_STUDENT_TRANSFORMS: readonly AugmentOpName[] = [
-  'AutoContrast', 'Equalize', 'Invert', 'Rotate', 'Posterize', 'Solarize', 'Color', 'Contrast',
-  'Brightness', 'Sharpness', 'ShearX', 'ShearY', 'TranslateX', 'TranslateY', 'SolarizeAdd', 'Cutout',
+  'AutoContrast',
+  'Equalize',
+  'Invert',
+  'Rotate',
+  'Posterize',
+  'Solarize',
+  'Color',
+  'Contrast',
+  'Brightness',
+  'Sharpness',
+  'ShearX',
+  'ShearY',
+  'TranslateX',
+  'TranslateY',
+  'SolarizeAdd',
+  'Cutout',
 ];
 
 /** timm's `_LEVEL_DENOM` / TF's `_MAX_LEVEL`. */
@@ -177,13 +227,15 @@ export function parseRandAugment(configString: string): RandAugmentConfig {
     if (tok === '') throw new RandAugmentConfigError(configString, tok, 'is empty (doubled "-"?)');
     if (!ns && tok.startsWith('t')) {
       opSet = tok.slice(1);
-      if (opSet !== 'weights') throw new RandAugmentConfigError(configString, tok, `names an unsupported op set "${opSet}" (supported: weights)`);
+      if (opSet !== 'weights')
+        throw new RandAugmentConfigError(configString, tok, `names an unsupported op set "${opSet}" (supported: weights)`);
       continue;
     }
     const m = /^([a-z]+)(.*)$/.exec(tok);
     const key = m?.[1] ?? '';
     const val = m?.[2] ?? '';
-    if (!key || val === '' || !/^[0-9]/.test(val)) throw new RandAugmentConfigError(configString, tok, 'must be a key followed by a number, e.g. "m9"');
+    if (!key || val === '' || !/^[0-9]/.test(val))
+      throw new RandAugmentConfigError(configString, tok, 'must be a key followed by a number, e.g. "m9"');
     if (seen.has(key)) throw new RandAugmentConfigError(configString, tok, `repeats the key "${key}"`);
     seen.add(key);
     const int = (): number => {
@@ -251,7 +303,13 @@ function negate(v: number, rng: Rng): number {
  * which differ for SolarizeAdd (no 128 cap), TranslateX/Y (absolute) and Cutout). Draws the random
  * sign where timm does.
  */
-export function levelToArg(name: AugmentOpName, level: number, hp: AugmentHparams, rng: Rng, variant: RandAugmentConfig['variant'] = 'timm'): number | null {
+export function levelToArg(
+  name: AugmentOpName,
+  level: number,
+  hp: AugmentHparams,
+  rng: Rng,
+  variant: RandAugmentConfig['variant'] = 'timm',
+): number | null {
   const l = level / LEVEL_DENOM;
   switch (name) {
     case 'AutoContrast':
@@ -370,7 +428,10 @@ export function applyAugmentOp(img: ImageU8, name: AugmentOpName, config: RandAu
 export type ImageAugment = (img: ImageU8, rng: Rng) => ImageU8;
 
 /** Build the RandAugment transform: `numLayers` ops drawn per image, applied in order. */
-export function createRandAugment(config: RandAugmentConfig | string, hparams: Partial<AugmentHparams> = {}): ImageAugment & { readonly config: RandAugmentConfig } {
+export function createRandAugment(
+  config: RandAugmentConfig | string,
+  hparams: Partial<AugmentHparams> = {},
+): ImageAugment & { readonly config: RandAugmentConfig } {
   const cfg = typeof config === 'string' ? parseRandAugment(config) : config;
   const hp: AugmentHparams = { ...DEFAULT_HPARAMS, ...hparams };
   const fn = (img: ImageU8, rng: Rng): ImageU8 => {

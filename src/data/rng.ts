@@ -36,7 +36,7 @@ function keyWords(key: number | bigint): number[] {
   if (!Number.isSafeInteger(key)) throw new RangeError(`Rng key must be a safe integer or bigint, got ${key}`);
   const neg = key < 0 ? 1 : 0;
   const a = Math.abs(key);
-  return [a % 0x100000000 >>> 0, Math.floor(a / 0x100000000) >>> 0, neg];
+  return [(a % 0x100000000) >>> 0, Math.floor(a / 0x100000000) >>> 0, neg];
 }
 
 /** Derive four state words from a list of keys; each lane absorbs every key with its own constant. */

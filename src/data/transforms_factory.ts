@@ -111,14 +111,20 @@ function evalSteps(config: DataConfig): Step[] {
     steps.push({ name: `CenterCrop(size=(${h}, ${w}))`, apply: (img) => centerCropOrPad(img, h, w) });
   } else if (config.cropMode === 'border') {
     const fill = config.mean.map((m) => roundHalfEven(255 * m));
-    steps.push({ name: `ResizeKeepRatio(size=(${sh}, ${sw}), interpolation=${interp}, longest=1.000)`, apply: (img) => resizeKeepRatio(img, sh, sw, 1.0, interp) });
+    steps.push({
+      name: `ResizeKeepRatio(size=(${sh}, ${sw}), interpolation=${interp}, longest=1.000)`,
+      apply: (img) => resizeKeepRatio(img, sh, sw, 1.0, interp),
+    });
     steps.push({ name: `CenterCropOrPad(size=(${h}, ${w}))`, apply: (img) => centerCropOrPad(img, h, w, fill) });
   } else {
     if (sh === sw) {
       steps.push({ name: `Resize(size=${sh}, interpolation=${interp})`, apply: (img) => resizeShorterSide(img, sh, interp) });
     } else {
       // timm passes no interpolation here, so ResizeKeepRatio uses its default, bilinear.
-      steps.push({ name: `ResizeKeepRatio(size=(${sh}, ${sw}), interpolation=bilinear, longest=0.000)`, apply: (img) => resizeKeepRatio(img, sh, sw, 0.0, 'bilinear') });
+      steps.push({
+        name: `ResizeKeepRatio(size=(${sh}, ${sw}), interpolation=bilinear, longest=0.000)`,
+        apply: (img) => resizeKeepRatio(img, sh, sw, 0.0, 'bilinear'),
+      });
     }
     steps.push({ name: `CenterCrop(size=(${h}, ${w}))`, apply: (img) => centerCropOrPad(img, h, w) });
   }
@@ -148,9 +154,11 @@ function trainSteps(config: DataConfig, o: TrainTransformOptions): Step[] {
     },
   });
   const hp = o.hflip ?? 0.5;
-  if (hp > 0) steps.push({ name: `RandomHorizontalFlip(p=${hp})`, apply: (img, rng) => (needRng(rng, 'hflip').random() < hp ? hflip(img) : img) });
+  if (hp > 0)
+    steps.push({ name: `RandomHorizontalFlip(p=${hp})`, apply: (img, rng) => (needRng(rng, 'hflip').random() < hp ? hflip(img) : img) });
   const vp = o.vflip ?? 0;
-  if (vp > 0) steps.push({ name: `RandomVerticalFlip(p=${vp})`, apply: (img, rng) => (needRng(rng, 'vflip').random() < vp ? vflip(img) : img) });
+  if (vp > 0)
+    steps.push({ name: `RandomVerticalFlip(p=${vp})`, apply: (img, rng) => (needRng(rng, 'vflip').random() < vp ? vflip(img) : img) });
   const aa = o.autoAugment ?? null;
   if (aa) {
     const cfg = parseRandAugment(aa);

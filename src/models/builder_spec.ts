@@ -247,10 +247,7 @@ export function roundChannels(channels: number, multiplier = 1.0, divisor = 8, r
  */
 export function scaleStageDepth(repeats: readonly number[], depthMultiplier: number, depthTrunc: DepthTrunc): number[] {
   let numRepeat = repeats.reduce((a, b) => a + b, 0);
-  let numRepeatScaled =
-    depthTrunc === 'round'
-      ? Math.max(1, pyRound(numRepeat * depthMultiplier))
-      : Math.ceil(numRepeat * depthMultiplier);
+  let numRepeatScaled = depthTrunc === 'round' ? Math.max(1, pyRound(numRepeat * depthMultiplier)) : Math.ceil(numRepeat * depthMultiplier);
   const out: number[] = [];
   for (let i = repeats.length - 1; i >= 0; i--) {
     const r = repeats[i]!;
@@ -290,11 +287,7 @@ export function tfSamePad(inputSize: number, kernel: number, stride: number, dil
 // decode_arch_def
 
 /** One stage after depth scaling: the block specs, one entry per repeat (timm deep-copies them). */
-export function decodeAndScaleArchDef(
-  archDef: ArchDef,
-  depthMultiplier: number,
-  depthTrunc: DepthTrunc,
-): BlockSpec[][] {
+export function decodeAndScaleArchDef(archDef: ArchDef, depthMultiplier: number, depthTrunc: DepthTrunc): BlockSpec[][] {
   return archDef.map((stageStrings) => {
     const specs = stageStrings.map(decodeBlock);
     const scaled = scaleStageDepth(
@@ -351,7 +344,10 @@ export function resolveEfficientNetSpec(gen: EfficientNetGenConfig, options: Bui
   if (!Number.isInteger(numClasses) || numClasses < 0) {
     throw new BuildSpecError(`numClasses must be a non-negative integer, got ${numClasses}`);
   }
-  for (const [k, v] of [['dropRate', dropRate], ['dropPathRate', dropPathRate]] as const) {
+  for (const [k, v] of [
+    ['dropRate', dropRate],
+    ['dropPathRate', dropPathRate],
+  ] as const) {
     if (!(v >= 0 && v < 1)) throw new BuildSpecError(`${k} must be in [0, 1), got ${v}`);
   }
   if (![8, 16, 32].includes(outputStride)) throw new BuildSpecError(`outputStride must be 8, 16 or 32, got ${outputStride}`);
@@ -579,9 +575,7 @@ export function resolveEfficientNetSpec(gen: EfficientNetGenConfig, options: Bui
         const pk = intKernel(spec, spec.pwKernel, 'projection kernel');
         // `fc` (TF EdgeTPU quirk): size the expansion from a forced, width-rounded input width.
         const midChs =
-          spec.forceInChs > 0
-            ? makeDivisible(roundChs(spec.forceInChs) * spec.expRatio)
-            : makeDivisible(at.inChs * spec.expRatio);
+          spec.forceInChs > 0 ? makeDivisible(roundChs(spec.forceInChs) * spec.expRatio) : makeDivisible(at.inChs * spec.expRatio);
         const groups = numGroups(spec, groupSize ?? 0, midChs);
         const seChs = seWidth(spec.seRatio, spec.expRatio, midChs);
         const layers: LayerSpec[] = [
@@ -682,7 +676,12 @@ export function resolveEfficientNetSpec(gen: EfficientNetGenConfig, options: Bui
     outIndices,
     dynamicSameConvs: [],
   };
-  return { ...spec, dynamicSameConvs: allConvs(spec).filter((c) => c.padding === 'dynamic').map((c) => c.name) };
+  return {
+    ...spec,
+    dynamicSameConvs: allConvs(spec)
+      .filter((c) => c.padding === 'dynamic')
+      .map((c) => c.name),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

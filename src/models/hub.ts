@@ -345,7 +345,10 @@ async function downloadBlob(
       const m = /^bytes (\d+)-/.exec(res.headers.get('content-range') ?? '');
       if (!m || Number(m[1]) !== have) {
         await res.body?.cancel();
-        throw new HubError('E_HUB_PROTOCOL', `${url}: asked for bytes from ${have}, got Content-Range "${res.headers.get('content-range')}"`);
+        throw new HubError(
+          'E_HUB_PROTOCOL',
+          `${url}: asked for bytes from ${have}, got Content-Range "${res.headers.get('content-range')}"`,
+        );
       }
     } else if (have > 0) {
       // The server ignored the Range header and sends the whole file: start over.
@@ -384,7 +387,10 @@ async function downloadBlob(
   const got = (await stat(incomplete)).size;
   if (meta.size !== undefined && got !== meta.size) {
     if (got < meta.size) {
-      throw new HubError('E_HUB_NETWORK', `Download of ${repoId}/${filename} ended after ${got} of ${meta.size} bytes; call again to resume`);
+      throw new HubError(
+        'E_HUB_NETWORK',
+        `Download of ${repoId}/${filename} ended after ${got} of ${meta.size} bytes; call again to resume`,
+      );
     }
     await rm(incomplete, { force: true });
     throw new HubError('E_HUB_SIZE', `${repoId}/${filename}: received ${got} bytes, the hub announced ${meta.size}; discarded`);

@@ -92,11 +92,44 @@ const pool = (p: number): readonly [number, number] => [p, p];
 const DECLS: readonly (readonly [string, CfgDecl])[] = [
   ['efficientnet_b0.ra_in1k', { url: RW + 'efficientnet_b0_ra-3dd342df.pth', ...HUB }],
   ['efficientnet_b0.ra4_e3600_r224_in1k', { ...HUB, ...INCEPTION, cropPct: 0.9, testInputSize: sz(256), testCropPct: 1.0 }],
-  ['efficientnet_b1.ra4_e3600_r240_in1k', { ...HUB, ...INCEPTION, inputSize: sz(240), cropPct: 0.9, poolSize: pool(8), testInputSize: sz(288), testCropPct: 1.0 }],
+  [
+    'efficientnet_b1.ra4_e3600_r240_in1k',
+    { ...HUB, ...INCEPTION, inputSize: sz(240), cropPct: 0.9, poolSize: pool(8), testInputSize: sz(288), testCropPct: 1.0 },
+  ],
   ['efficientnet_b1.ft_in1k', { url: RW + 'efficientnet_b1-533bc792.pth', ...HUB, testInputSize: sz(256), testCropPct: 1.0 }],
-  ['efficientnet_b2.ra_in1k', { url: RW + 'efficientnet_b2_ra-bcdf34b7.pth', ...HUB, inputSize: sz(256), poolSize: pool(8), testInputSize: sz(288), testCropPct: 1.0 }],
-  ['efficientnet_b3.ra2_in1k', { url: RW + 'efficientnet_b3_ra2-cf984f9c.pth', ...HUB, inputSize: sz(288), poolSize: pool(9), testInputSize: sz(320), testCropPct: 1.0 }],
-  ['efficientnet_b4.ra2_in1k', { url: RW + 'efficientnet_b4_ra2_320-7eb33cd5.pth', ...HUB, inputSize: sz(320), poolSize: pool(10), testInputSize: sz(384), testCropPct: 1.0 }],
+  [
+    'efficientnet_b2.ra_in1k',
+    {
+      url: RW + 'efficientnet_b2_ra-bcdf34b7.pth',
+      ...HUB,
+      inputSize: sz(256),
+      poolSize: pool(8),
+      testInputSize: sz(288),
+      testCropPct: 1.0,
+    },
+  ],
+  [
+    'efficientnet_b3.ra2_in1k',
+    {
+      url: RW + 'efficientnet_b3_ra2-cf984f9c.pth',
+      ...HUB,
+      inputSize: sz(288),
+      poolSize: pool(9),
+      testInputSize: sz(320),
+      testCropPct: 1.0,
+    },
+  ],
+  [
+    'efficientnet_b4.ra2_in1k',
+    {
+      url: RW + 'efficientnet_b4_ra2_320-7eb33cd5.pth',
+      ...HUB,
+      inputSize: sz(320),
+      poolSize: pool(10),
+      testInputSize: sz(384),
+      testCropPct: 1.0,
+    },
+  ],
   ['efficientnet_b5.sw_in12k_ft_in1k', { ...HUB, inputSize: sz(448), poolSize: pool(14), cropPct: 1.0, cropMode: 'squash' }],
   ['efficientnet_b5.sw_in12k', { ...HUB, inputSize: sz(416), poolSize: pool(13), cropPct: 0.95, numClasses: 11821 }],
   ['efficientnet_b6.untrained', { inputSize: sz(528), poolSize: pool(17), cropPct: 0.942 }],
@@ -105,45 +138,141 @@ const DECLS: readonly (readonly [string, CfgDecl])[] = [
   ['efficientnet_l2.untrained', { inputSize: sz(800), poolSize: pool(25), cropPct: 0.961 }],
 
   ['tf_efficientnet_b0.ns_jft_in1k', { url: RW + 'tf_efficientnet_b0_ns-c0e6a31c.pth', ...HUB, inputSize: sz(224) }],
-  ['tf_efficientnet_b1.ns_jft_in1k', { url: RW + 'tf_efficientnet_b1_ns-99dd0c41.pth', ...HUB, inputSize: sz(240), poolSize: pool(8), cropPct: 0.882 }],
-  ['tf_efficientnet_b2.ns_jft_in1k', { url: RW + 'tf_efficientnet_b2_ns-00306e48.pth', ...HUB, inputSize: sz(260), poolSize: pool(9), cropPct: 0.89 }],
-  ['tf_efficientnet_b3.ns_jft_in1k', { url: RW + 'tf_efficientnet_b3_ns-9d44bf68.pth', ...HUB, inputSize: sz(300), poolSize: pool(10), cropPct: 0.904 }],
-  ['tf_efficientnet_b4.ns_jft_in1k', { url: RW + 'tf_efficientnet_b4_ns-d6313a46.pth', ...HUB, inputSize: sz(380), poolSize: pool(12), cropPct: 0.922 }],
-  ['tf_efficientnet_b5.ns_jft_in1k', { url: RW + 'tf_efficientnet_b5_ns-6f26d0cf.pth', ...HUB, inputSize: sz(456), poolSize: pool(15), cropPct: 0.934 }],
-  ['tf_efficientnet_b6.ns_jft_in1k', { url: RW + 'tf_efficientnet_b6_ns-51548356.pth', ...HUB, inputSize: sz(528), poolSize: pool(17), cropPct: 0.942 }],
-  ['tf_efficientnet_b7.ns_jft_in1k', { url: RW + 'tf_efficientnet_b7_ns-1dbc32de.pth', ...HUB, inputSize: sz(600), poolSize: pool(19), cropPct: 0.949 }],
-  ['tf_efficientnet_l2.ns_jft_in1k_475', { url: RW + 'tf_efficientnet_l2_ns_475-bebbd00a.pth', ...HUB, inputSize: sz(475), poolSize: pool(15), cropPct: 0.936 }],
-  ['tf_efficientnet_l2.ns_jft_in1k', { url: RW + 'tf_efficientnet_l2_ns-df73bb44.pth', ...HUB, inputSize: sz(800), poolSize: pool(25), cropPct: 0.96 }],
+  [
+    'tf_efficientnet_b1.ns_jft_in1k',
+    { url: RW + 'tf_efficientnet_b1_ns-99dd0c41.pth', ...HUB, inputSize: sz(240), poolSize: pool(8), cropPct: 0.882 },
+  ],
+  [
+    'tf_efficientnet_b2.ns_jft_in1k',
+    { url: RW + 'tf_efficientnet_b2_ns-00306e48.pth', ...HUB, inputSize: sz(260), poolSize: pool(9), cropPct: 0.89 },
+  ],
+  [
+    'tf_efficientnet_b3.ns_jft_in1k',
+    { url: RW + 'tf_efficientnet_b3_ns-9d44bf68.pth', ...HUB, inputSize: sz(300), poolSize: pool(10), cropPct: 0.904 },
+  ],
+  [
+    'tf_efficientnet_b4.ns_jft_in1k',
+    { url: RW + 'tf_efficientnet_b4_ns-d6313a46.pth', ...HUB, inputSize: sz(380), poolSize: pool(12), cropPct: 0.922 },
+  ],
+  [
+    'tf_efficientnet_b5.ns_jft_in1k',
+    { url: RW + 'tf_efficientnet_b5_ns-6f26d0cf.pth', ...HUB, inputSize: sz(456), poolSize: pool(15), cropPct: 0.934 },
+  ],
+  [
+    'tf_efficientnet_b6.ns_jft_in1k',
+    { url: RW + 'tf_efficientnet_b6_ns-51548356.pth', ...HUB, inputSize: sz(528), poolSize: pool(17), cropPct: 0.942 },
+  ],
+  [
+    'tf_efficientnet_b7.ns_jft_in1k',
+    { url: RW + 'tf_efficientnet_b7_ns-1dbc32de.pth', ...HUB, inputSize: sz(600), poolSize: pool(19), cropPct: 0.949 },
+  ],
+  [
+    'tf_efficientnet_l2.ns_jft_in1k_475',
+    { url: RW + 'tf_efficientnet_l2_ns_475-bebbd00a.pth', ...HUB, inputSize: sz(475), poolSize: pool(15), cropPct: 0.936 },
+  ],
+  [
+    'tf_efficientnet_l2.ns_jft_in1k',
+    { url: RW + 'tf_efficientnet_l2_ns-df73bb44.pth', ...HUB, inputSize: sz(800), poolSize: pool(25), cropPct: 0.96 },
+  ],
 
   ['tf_efficientnet_b0.ap_in1k', { url: RW + 'tf_efficientnet_b0_ap-f262efe1.pth', ...HUB, ...INCEPTION, inputSize: sz(224) }],
-  ['tf_efficientnet_b1.ap_in1k', { url: RW + 'tf_efficientnet_b1_ap-44ef0a3d.pth', ...HUB, ...INCEPTION, inputSize: sz(240), poolSize: pool(8), cropPct: 0.882 }],
-  ['tf_efficientnet_b2.ap_in1k', { url: RW + 'tf_efficientnet_b2_ap-2f8e7636.pth', ...HUB, ...INCEPTION, inputSize: sz(260), poolSize: pool(9), cropPct: 0.89 }],
-  ['tf_efficientnet_b3.ap_in1k', { url: RW + 'tf_efficientnet_b3_ap-aad25bdd.pth', ...HUB, ...INCEPTION, inputSize: sz(300), poolSize: pool(10), cropPct: 0.904 }],
-  ['tf_efficientnet_b4.ap_in1k', { url: RW + 'tf_efficientnet_b4_ap-dedb23e6.pth', ...HUB, ...INCEPTION, inputSize: sz(380), poolSize: pool(12), cropPct: 0.922 }],
-  ['tf_efficientnet_b5.ap_in1k', { url: RW + 'tf_efficientnet_b5_ap-9e82fae8.pth', ...HUB, ...INCEPTION, inputSize: sz(456), poolSize: pool(15), cropPct: 0.934 }],
-  ['tf_efficientnet_b6.ap_in1k', { url: RW + 'tf_efficientnet_b6_ap-4ffb161f.pth', ...HUB, ...INCEPTION, inputSize: sz(528), poolSize: pool(17), cropPct: 0.942 }],
-  ['tf_efficientnet_b7.ap_in1k', { url: RW + 'tf_efficientnet_b7_ap-ddb28fec.pth', ...HUB, ...INCEPTION, inputSize: sz(600), poolSize: pool(19), cropPct: 0.949 }],
-  ['tf_efficientnet_b8.ap_in1k', { url: RW + 'tf_efficientnet_b8_ap-00e169fa.pth', ...HUB, ...INCEPTION, inputSize: sz(672), poolSize: pool(21), cropPct: 0.954 }],
+  [
+    'tf_efficientnet_b1.ap_in1k',
+    { url: RW + 'tf_efficientnet_b1_ap-44ef0a3d.pth', ...HUB, ...INCEPTION, inputSize: sz(240), poolSize: pool(8), cropPct: 0.882 },
+  ],
+  [
+    'tf_efficientnet_b2.ap_in1k',
+    { url: RW + 'tf_efficientnet_b2_ap-2f8e7636.pth', ...HUB, ...INCEPTION, inputSize: sz(260), poolSize: pool(9), cropPct: 0.89 },
+  ],
+  [
+    'tf_efficientnet_b3.ap_in1k',
+    { url: RW + 'tf_efficientnet_b3_ap-aad25bdd.pth', ...HUB, ...INCEPTION, inputSize: sz(300), poolSize: pool(10), cropPct: 0.904 },
+  ],
+  [
+    'tf_efficientnet_b4.ap_in1k',
+    { url: RW + 'tf_efficientnet_b4_ap-dedb23e6.pth', ...HUB, ...INCEPTION, inputSize: sz(380), poolSize: pool(12), cropPct: 0.922 },
+  ],
+  [
+    'tf_efficientnet_b5.ap_in1k',
+    { url: RW + 'tf_efficientnet_b5_ap-9e82fae8.pth', ...HUB, ...INCEPTION, inputSize: sz(456), poolSize: pool(15), cropPct: 0.934 },
+  ],
+  [
+    'tf_efficientnet_b6.ap_in1k',
+    { url: RW + 'tf_efficientnet_b6_ap-4ffb161f.pth', ...HUB, ...INCEPTION, inputSize: sz(528), poolSize: pool(17), cropPct: 0.942 },
+  ],
+  [
+    'tf_efficientnet_b7.ap_in1k',
+    { url: RW + 'tf_efficientnet_b7_ap-ddb28fec.pth', ...HUB, ...INCEPTION, inputSize: sz(600), poolSize: pool(19), cropPct: 0.949 },
+  ],
+  [
+    'tf_efficientnet_b8.ap_in1k',
+    { url: RW + 'tf_efficientnet_b8_ap-00e169fa.pth', ...HUB, ...INCEPTION, inputSize: sz(672), poolSize: pool(21), cropPct: 0.954 },
+  ],
 
-  ['tf_efficientnet_b5.ra_in1k', { url: RW + 'tf_efficientnet_b5_ra-9a3e5369.pth', ...HUB, inputSize: sz(456), poolSize: pool(15), cropPct: 0.934 }],
-  ['tf_efficientnet_b7.ra_in1k', { url: RW + 'tf_efficientnet_b7_ra-6c08e654.pth', ...HUB, inputSize: sz(600), poolSize: pool(19), cropPct: 0.949 }],
-  ['tf_efficientnet_b8.ra_in1k', { url: RW + 'tf_efficientnet_b8_ra-572d5dd9.pth', ...HUB, inputSize: sz(672), poolSize: pool(21), cropPct: 0.954 }],
+  [
+    'tf_efficientnet_b5.ra_in1k',
+    { url: RW + 'tf_efficientnet_b5_ra-9a3e5369.pth', ...HUB, inputSize: sz(456), poolSize: pool(15), cropPct: 0.934 },
+  ],
+  [
+    'tf_efficientnet_b7.ra_in1k',
+    { url: RW + 'tf_efficientnet_b7_ra-6c08e654.pth', ...HUB, inputSize: sz(600), poolSize: pool(19), cropPct: 0.949 },
+  ],
+  [
+    'tf_efficientnet_b8.ra_in1k',
+    { url: RW + 'tf_efficientnet_b8_ra-572d5dd9.pth', ...HUB, inputSize: sz(672), poolSize: pool(21), cropPct: 0.954 },
+  ],
 
   ['tf_efficientnet_b0.aa_in1k', { url: RW + 'tf_efficientnet_b0_aa-827b6e33.pth', ...HUB, inputSize: sz(224) }],
-  ['tf_efficientnet_b1.aa_in1k', { url: RW + 'tf_efficientnet_b1_aa-ea7a6ee0.pth', ...HUB, inputSize: sz(240), poolSize: pool(8), cropPct: 0.882 }],
-  ['tf_efficientnet_b2.aa_in1k', { url: RW + 'tf_efficientnet_b2_aa-60c94f97.pth', ...HUB, inputSize: sz(260), poolSize: pool(9), cropPct: 0.89 }],
-  ['tf_efficientnet_b3.aa_in1k', { url: RW + 'tf_efficientnet_b3_aa-84b4657e.pth', ...HUB, inputSize: sz(300), poolSize: pool(10), cropPct: 0.904 }],
-  ['tf_efficientnet_b4.aa_in1k', { url: RW + 'tf_efficientnet_b4_aa-818f208c.pth', ...HUB, inputSize: sz(380), poolSize: pool(12), cropPct: 0.922 }],
-  ['tf_efficientnet_b5.aa_in1k', { url: HF + 'tf_efficientnet_b5_aa-99018a74.pth', ...HUB, inputSize: sz(456), poolSize: pool(15), cropPct: 0.934 }],
-  ['tf_efficientnet_b6.aa_in1k', { url: RW + 'tf_efficientnet_b6_aa-80ba17e4.pth', ...HUB, inputSize: sz(528), poolSize: pool(17), cropPct: 0.942 }],
-  ['tf_efficientnet_b7.aa_in1k', { url: HF + 'tf_efficientnet_b7_aa-076e3472.pth', ...HUB, inputSize: sz(600), poolSize: pool(19), cropPct: 0.949 }],
+  [
+    'tf_efficientnet_b1.aa_in1k',
+    { url: RW + 'tf_efficientnet_b1_aa-ea7a6ee0.pth', ...HUB, inputSize: sz(240), poolSize: pool(8), cropPct: 0.882 },
+  ],
+  [
+    'tf_efficientnet_b2.aa_in1k',
+    { url: RW + 'tf_efficientnet_b2_aa-60c94f97.pth', ...HUB, inputSize: sz(260), poolSize: pool(9), cropPct: 0.89 },
+  ],
+  [
+    'tf_efficientnet_b3.aa_in1k',
+    { url: RW + 'tf_efficientnet_b3_aa-84b4657e.pth', ...HUB, inputSize: sz(300), poolSize: pool(10), cropPct: 0.904 },
+  ],
+  [
+    'tf_efficientnet_b4.aa_in1k',
+    { url: RW + 'tf_efficientnet_b4_aa-818f208c.pth', ...HUB, inputSize: sz(380), poolSize: pool(12), cropPct: 0.922 },
+  ],
+  [
+    'tf_efficientnet_b5.aa_in1k',
+    { url: HF + 'tf_efficientnet_b5_aa-99018a74.pth', ...HUB, inputSize: sz(456), poolSize: pool(15), cropPct: 0.934 },
+  ],
+  [
+    'tf_efficientnet_b6.aa_in1k',
+    { url: RW + 'tf_efficientnet_b6_aa-80ba17e4.pth', ...HUB, inputSize: sz(528), poolSize: pool(17), cropPct: 0.942 },
+  ],
+  [
+    'tf_efficientnet_b7.aa_in1k',
+    { url: HF + 'tf_efficientnet_b7_aa-076e3472.pth', ...HUB, inputSize: sz(600), poolSize: pool(19), cropPct: 0.949 },
+  ],
 
   ['tf_efficientnet_b0.in1k', { url: HF + 'tf_efficientnet_b0-0af12548.pth', ...HUB, inputSize: sz(224) }],
-  ['tf_efficientnet_b1.in1k', { url: HF + 'tf_efficientnet_b1-5c1377c4.pth', ...HUB, inputSize: sz(240), poolSize: pool(8), cropPct: 0.882 }],
-  ['tf_efficientnet_b2.in1k', { url: HF + 'tf_efficientnet_b2-e393ef04.pth', ...HUB, inputSize: sz(260), poolSize: pool(9), cropPct: 0.89 }],
-  ['tf_efficientnet_b3.in1k', { url: HF + 'tf_efficientnet_b3-e3bd6955.pth', ...HUB, inputSize: sz(300), poolSize: pool(10), cropPct: 0.904 }],
-  ['tf_efficientnet_b4.in1k', { url: HF + 'tf_efficientnet_b4-74ee3bed.pth', ...HUB, inputSize: sz(380), poolSize: pool(12), cropPct: 0.922 }],
-  ['tf_efficientnet_b5.in1k', { url: HF + 'tf_efficientnet_b5-c6949ce9.pth', ...HUB, inputSize: sz(456), poolSize: pool(15), cropPct: 0.934 }],
+  [
+    'tf_efficientnet_b1.in1k',
+    { url: HF + 'tf_efficientnet_b1-5c1377c4.pth', ...HUB, inputSize: sz(240), poolSize: pool(8), cropPct: 0.882 },
+  ],
+  [
+    'tf_efficientnet_b2.in1k',
+    { url: HF + 'tf_efficientnet_b2-e393ef04.pth', ...HUB, inputSize: sz(260), poolSize: pool(9), cropPct: 0.89 },
+  ],
+  [
+    'tf_efficientnet_b3.in1k',
+    { url: HF + 'tf_efficientnet_b3-e3bd6955.pth', ...HUB, inputSize: sz(300), poolSize: pool(10), cropPct: 0.904 },
+  ],
+  [
+    'tf_efficientnet_b4.in1k',
+    { url: HF + 'tf_efficientnet_b4-74ee3bed.pth', ...HUB, inputSize: sz(380), poolSize: pool(12), cropPct: 0.922 },
+  ],
+  [
+    'tf_efficientnet_b5.in1k',
+    { url: HF + 'tf_efficientnet_b5-c6949ce9.pth', ...HUB, inputSize: sz(456), poolSize: pool(15), cropPct: 0.934 },
+  ],
 
   ['tinynet_a.in1k', { inputSize: sz(192), poolSize: pool(6), url: HUAWEI + 'tinynet_a.pth', ...HUB }],
   ['tinynet_b.in1k', { inputSize: sz(188), poolSize: pool(6), url: HUAWEI + 'tinynet_b.pth', ...HUB }],
@@ -329,7 +458,9 @@ export function pretrainedCfgFromTimmDict(
       else delete out[camel];
       continue;
     }
-    const expectArray = ['input_size', 'test_input_size', 'min_input_size', 'mean', 'std', 'pool_size', 'test_pool_size', 'notes'].includes(k);
+    const expectArray = ['input_size', 'test_input_size', 'min_input_size', 'mean', 'std', 'pool_size', 'test_pool_size', 'notes'].includes(
+      k,
+    );
     if (expectArray !== Array.isArray(v)) {
       throw new PretrainedCfgError(`pretrained_cfg.${k}: expected ${expectArray ? 'a list' : 'a scalar'}, got ${JSON.stringify(v)}`);
     }

@@ -66,13 +66,7 @@ export interface EfficientNetVariant {
   readonly resolutionMultiplier?: number;
 }
 
-const effnet = (
-  w: number,
-  d: number,
-  res: number,
-  drop: number,
-  tfCompat: boolean,
-): EfficientNetVariant => ({
+const effnet = (w: number, d: number, res: number, drop: number, tfCompat: boolean): EfficientNetVariant => ({
   family: 'efficientnet',
   channelMultiplier: w,
   depthMultiplier: d,

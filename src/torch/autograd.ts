@@ -6,7 +6,8 @@ function withGradMode<T>(enabled: boolean, fn: () => T): T {
   const prev = native.setGradEnabled(enabled);
   try {
     const r = fn();
-    if (r instanceof Promise) throw new Error('noGrad/enableGrad take a synchronous function (grad mode is thread-local state; it cannot follow an await)');
+    if (r instanceof Promise)
+      throw new Error('noGrad/enableGrad take a synchronous function (grad mode is thread-local state; it cannot follow an await)');
     return r;
   } finally {
     native.setGradEnabled(prev);

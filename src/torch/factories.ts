@@ -30,7 +30,8 @@ export function fromTypedArray(data: AnyTypedArray, shape?: readonly number[], o
   const dtype = opts.dtype ?? dtypeOfTypedArray(data);
   const s = shape ?? [data.byteLength / DTYPE_BYTES[dtype]];
   checkShape(s, 'fromTypedArray');
-  if (data.byteLength % DTYPE_BYTES[dtype] !== 0) throw new DTypeError(`fromTypedArray: ${data.byteLength} bytes is not a whole number of ${dtype}`);
+  if (data.byteLength % DTYPE_BYTES[dtype] !== 0)
+    throw new DTypeError(`fromTypedArray: ${data.byteLength} bytes is not a whole number of ${dtype}`);
   return finish(wrap(native.fromBuffer(data, s, DTYPE_CODE[dtype], opts.copy ?? true)), opts);
 }
 
@@ -56,7 +57,8 @@ export function tensor(data: Nested, opts: FactoryOptions = {}): Tensor {
   const flat: (number | boolean | bigint)[] = [];
   const walk = (v: Nested, d: number): void => {
     if (Array.isArray(v)) {
-      if (v.length !== shape[d]) throw new ShapeError(`tensor(): ragged nested array at depth ${d} (expected ${shape[d]} elements, got ${v.length})`);
+      if (v.length !== shape[d])
+        throw new ShapeError(`tensor(): ragged nested array at depth ${d} (expected ${shape[d]} elements, got ${v.length})`);
       for (const e of v as readonly Nested[]) walk(e, d + 1);
     } else {
       if (d !== shape.length) throw new ShapeError(`tensor(): ragged nested array at depth ${d}`);
@@ -193,9 +195,21 @@ export function bernoulli(probs: Tensor, opts: { generator?: Generator } = {}): 
 
 export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
   if (tensors.length === 0) throw new ShapeError('cat: needs at least one tensor');
-  return wrap(native.call(OP.cat.get(), tensors.map((t) => t.h), dim));
+  return wrap(
+    native.call(
+      OP.cat.get(),
+      tensors.map((t) => t.h),
+      dim,
+    ),
+  );
 }
 export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
   if (tensors.length === 0) throw new ShapeError('stack: needs at least one tensor');
-  return wrap(native.call(OP.stack.get(), tensors.map((t) => t.h), dim));
+  return wrap(
+    native.call(
+      OP.stack.get(),
+      tensors.map((t) => t.h),
+      dim,
+    ),
+  );
 }

@@ -41,9 +41,21 @@ export function conv2d(x: Tensor, weight: Tensor, o: Conv2dOptions = {}): Tensor
   const cIn = x.shape[1]!;
   check(
     cIn === weight.shape[1]! * groups,
-    () => `conv2d: input has ${cIn} channels but weight [${weight.shape.join(', ')}] with groups=${groups} expects ${weight.shape[1]! * groups}`,
+    () =>
+      `conv2d: input has ${cIn} channels but weight [${weight.shape.join(', ')}] with groups=${groups} expects ${weight.shape[1]! * groups}`,
   );
-  return wrap(native.call(OP.conv2d.get(), x.h, weight.h, o.bias ? o.bias.h : null, pair(o.stride ?? 1), pair(o.padding ?? 0), pair(o.dilation ?? 1), groups));
+  return wrap(
+    native.call(
+      OP.conv2d.get(),
+      x.h,
+      weight.h,
+      o.bias ? o.bias.h : null,
+      pair(o.stride ?? 1),
+      pair(o.padding ?? 0),
+      pair(o.dilation ?? 1),
+      groups,
+    ),
+  );
 }
 
 /** y = x W^T + b */
@@ -71,7 +83,18 @@ export interface BatchNormOptions {
 export function batchNorm(x: Tensor, o: BatchNormOptions): Tensor {
   const h = (t: Tensor | null | undefined): number | null => (t ? t.h : null);
   return wrap(
-    native.call(OP.batchNorm.get(), x.h, h(o.weight), h(o.bias), h(o.runningMean), h(o.runningVar), o.training, o.momentum ?? 0.1, o.eps ?? 1e-5, false),
+    native.call(
+      OP.batchNorm.get(),
+      x.h,
+      h(o.weight),
+      h(o.bias),
+      h(o.runningMean),
+      h(o.runningVar),
+      o.training,
+      o.momentum ?? 0.1,
+      o.eps ?? 1e-5,
+      false,
+    ),
   );
 }
 
@@ -96,11 +119,34 @@ export function adaptiveMaxPool2d(x: Tensor, outputSize: Pair): Tensor {
   return wrap(v);
 }
 export function maxPool2d(x: Tensor, kernel: Pair, o: { stride?: Pair; padding?: Pair; dilation?: Pair; ceilMode?: boolean } = {}): Tensor {
-  return wrap(native.call(OP.maxPool2d.get(), x.h, pair(kernel), o.stride === undefined ? [] : pair(o.stride), pair(o.padding ?? 0), pair(o.dilation ?? 1), o.ceilMode ?? false));
-}
-export function avgPool2d(x: Tensor, kernel: Pair, o: { stride?: Pair; padding?: Pair; ceilMode?: boolean; countIncludePad?: boolean } = {}): Tensor {
   return wrap(
-    native.call(OP.avgPool2d.get(), x.h, pair(kernel), o.stride === undefined ? [] : pair(o.stride), pair(o.padding ?? 0), o.ceilMode ?? false, o.countIncludePad ?? true, null),
+    native.call(
+      OP.maxPool2d.get(),
+      x.h,
+      pair(kernel),
+      o.stride === undefined ? [] : pair(o.stride),
+      pair(o.padding ?? 0),
+      pair(o.dilation ?? 1),
+      o.ceilMode ?? false,
+    ),
+  );
+}
+export function avgPool2d(
+  x: Tensor,
+  kernel: Pair,
+  o: { stride?: Pair; padding?: Pair; ceilMode?: boolean; countIncludePad?: boolean } = {},
+): Tensor {
+  return wrap(
+    native.call(
+      OP.avgPool2d.get(),
+      x.h,
+      pair(kernel),
+      o.stride === undefined ? [] : pair(o.stride),
+      pair(o.padding ?? 0),
+      o.ceilMode ?? false,
+      o.countIncludePad ?? true,
+      null,
+    ),
   );
 }
 
@@ -111,9 +157,21 @@ const REDUCTION: Readonly<Record<Reduction, number>> = { none: 0, mean: 1, sum: 
  * Cross entropy over logits [N, C] with int64 class targets [N] or probability targets [N, C]
  * (torch.nn.functional.cross_entropy, label smoothing included).
  */
-export function crossEntropy(logits: Tensor, target: Tensor, o: { reduction?: Reduction; labelSmoothing?: number; ignoreIndex?: number; weight?: Tensor } = {}): Tensor {
+export function crossEntropy(
+  logits: Tensor,
+  target: Tensor,
+  o: { reduction?: Reduction; labelSmoothing?: number; ignoreIndex?: number; weight?: Tensor } = {},
+): Tensor {
   return wrap(
-    native.call(OP.crossEntropy.get(), logits.h, target.h, o.weight ? o.weight.h : null, REDUCTION[o.reduction ?? 'mean'], o.ignoreIndex ?? -100, o.labelSmoothing ?? 0),
+    native.call(
+      OP.crossEntropy.get(),
+      logits.h,
+      target.h,
+      o.weight ? o.weight.h : null,
+      REDUCTION[o.reduction ?? 'mean'],
+      o.ignoreIndex ?? -100,
+      o.labelSmoothing ?? 0,
+    ),
   );
 }
 export function nllLoss(logProbs: Tensor, target: Tensor, o: { reduction?: Reduction; ignoreIndex?: number } = {}): Tensor {

@@ -1,6 +1,15 @@
 // The tensor layer's public surface.
 export { Tensor, type Scalar, type DimList, type ReduceOptions } from './tensor.js';
-export { type DType, type FloatDType, type IntDType, type MemoryFormat, type AnyTypedArray, isFloating, isIntegral, DTYPE_BYTES } from './dtype.js';
+export {
+  type DType,
+  type FloatDType,
+  type IntDType,
+  type MemoryFormat,
+  type AnyTypedArray,
+  isFloating,
+  isIntegral,
+  DTYPE_BYTES,
+} from './dtype.js';
 export { TorchError, ShapeError, DTypeError, DisposedError } from './errors.js';
 export { scope, keep, dispose, type ScopedResource } from './scope.js';
 export {
@@ -27,9 +36,25 @@ export {
   type RandomOptions,
 } from './factories.js';
 export * as F from './functional.js';
-export { noGrad, enableGrad, inferenceMode, isGradEnabled, isInferenceMode, backward, grad, type BackwardOptions, type GradOptions } from './autograd.js';
+export {
+  noGrad,
+  enableGrad,
+  inferenceMode,
+  isGradEnabled,
+  isInferenceMode,
+  backward,
+  grad,
+  type BackwardOptions,
+  type GradOptions,
+} from './autograd.js';
 export { Generator, manualSeed } from './random.js';
 export { loadSafetensors, saveSafetensors, type LoadedSafetensors } from './safetensors.js';
-export { readSafetensorsHeader, readSafetensorsRaw, SafetensorsError, type SafetensorsDType, type RawTensor } from './safetensors_format.js';
+export {
+  readSafetensorsHeader,
+  readSafetensorsRaw,
+  SafetensorsError,
+  type SafetensorsDType,
+  type RawTensor,
+} from './safetensors_format.js';
 export { liveTensorCount, setNumThreads, getNumThreads, buildInfo, blasInUse } from './runtime.js';
 export { callOp, callOpAsync } from './dispatch.js';

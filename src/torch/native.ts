@@ -46,8 +46,20 @@ export interface NativeBinding {
   callAsync(id: OpId, ...args: unknown[]): Promise<unknown>;
   listOps(): string[];
 
-  backward(tensors: Handle[], grads: (Handle | null)[] | null, retainGraph: boolean | null, createGraph: boolean, inputs: Handle[] | null): void;
-  backwardAsync(tensors: Handle[], grads: (Handle | null)[] | null, retainGraph: boolean | null, createGraph: boolean, inputs: Handle[] | null): Promise<void>;
+  backward(
+    tensors: Handle[],
+    grads: (Handle | null)[] | null,
+    retainGraph: boolean | null,
+    createGraph: boolean,
+    inputs: Handle[] | null,
+  ): void;
+  backwardAsync(
+    tensors: Handle[],
+    grads: (Handle | null)[] | null,
+    retainGraph: boolean | null,
+    createGraph: boolean,
+    inputs: Handle[] | null,
+  ): Promise<void>;
   autogradGrad(
     outputs: Handle[],
     inputs: Handle[],

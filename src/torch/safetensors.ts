@@ -42,16 +42,23 @@ export function loadSafetensors(path: string, opts: { names?: readonly string[] 
   const tensors = new Map<string, Tensor>();
   for (const [name, r] of raw) {
     const dtype = TO_DTYPE[r.dtype];
-    if (dtype === undefined) throw new SafetensorsError(path, `tensor "${name}" has dtype ${r.dtype}, which has no libtorch equivalent here`);
-    if (dtype === 'bool' && r.bytes.some((b) => b > 1)) throw new SafetensorsError(path, `tensor "${name}" is BOOL but holds bytes other than 0/1`);
+    if (dtype === undefined)
+      throw new SafetensorsError(path, `tensor "${name}" has dtype ${r.dtype}, which has no libtorch equivalent here`);
+    if (dtype === 'bool' && r.bytes.some((b) => b > 1))
+      throw new SafetensorsError(path, `tensor "${name}" is BOOL but holds bytes other than 0/1`);
     tensors.set(name, wrap(native.fromBuffer(r.bytes, r.shape, DTYPE_CODE[dtype], true)));
   }
   return { tensors, metadata };
 }
 
 /** Write tensors (Map or record) atomically in the reference layout; metadata values must be strings. */
-export function saveSafetensors(path: string, tensors: ReadonlyMap<string, Tensor> | Readonly<Record<string, Tensor>>, metadata?: Readonly<Record<string, string>>): void {
-  const entries: [string, Tensor][] = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors as Readonly<Record<string, Tensor>>);
+export function saveSafetensors(
+  path: string,
+  tensors: ReadonlyMap<string, Tensor> | Readonly<Record<string, Tensor>>,
+  metadata?: Readonly<Record<string, string>>,
+): void {
+  const entries: [string, Tensor][] =
+    tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors as Readonly<Record<string, Tensor>>);
   const raw = new Map<string, RawTensor>();
   for (const [name, t] of entries) {
     raw.set(name, { dtype: FROM_DTYPE[t.dtype], shape: [...t.shape], bytes: new Uint8Array(native.toBuffer(t.h)) });

@@ -126,7 +126,10 @@ function parseEntry(file: string, name: string, value: unknown, dataBytes: numbe
   const [begin, end] = offs as [number, number];
   if (end < begin) throw new SafetensorsError(file, `tensor "${name}" has data_offsets end < begin`);
   if (end > dataBytes) {
-    throw new SafetensorsError(file, `tensor "${name}" data_offsets [${begin}, ${end}] run past the end of the data section (${dataBytes} bytes)`);
+    throw new SafetensorsError(
+      file,
+      `tensor "${name}" data_offsets [${begin}, ${end}] run past the end of the data section (${dataBytes} bytes)`,
+    );
   }
   const expected = numel * SAFETENSORS_DTYPE_BYTES[dtype as SafetensorsDType];
   if (expected !== end - begin) {
@@ -208,7 +211,9 @@ export function readSafetensorsRaw(
 }
 
 /** Typed view of raw bytes for the dtypes JS has arrays for (F16/BF16 come back as Uint16Array). */
-export function rawToTypedArray(t: RawTensor): Float64Array | Float32Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array | Uint16Array {
+export function rawToTypedArray(
+  t: RawTensor,
+): Float64Array | Float32Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array | Uint16Array {
   const { buffer, byteOffset, byteLength } = t.bytes;
   const n = byteLength / SAFETENSORS_DTYPE_BYTES[t.dtype];
   switch (t.dtype) {
@@ -250,7 +255,9 @@ export function encodeSafetensors(tensors: ReadonlyMap<string, RawTensor>, metad
     const t = tensors.get(name)!;
     const numel = t.shape.reduce((a, b) => a * b, 1);
     if (numel * SAFETENSORS_DTYPE_BYTES[t.dtype] !== t.bytes.byteLength) {
-      throw new Error(`saveSafetensors: tensor "${name}" has ${t.bytes.byteLength} bytes, expected ${numel * SAFETENSORS_DTYPE_BYTES[t.dtype]}`);
+      throw new Error(
+        `saveSafetensors: tensor "${name}" has ${t.bytes.byteLength} bytes, expected ${numel * SAFETENSORS_DTYPE_BYTES[t.dtype]}`,
+      );
     }
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.bytes.byteLength] };
     offset += t.bytes.byteLength;
@@ -260,5 +267,9 @@ export function encodeSafetensors(tensors: ReadonlyMap<string, RawTensor>, metad
   json += ' '.repeat(pad);
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
-  return [len, Buffer.from(json, 'utf8'), ...names.map((n) => Buffer.from(tensors.get(n)!.bytes.buffer, tensors.get(n)!.bytes.byteOffset, tensors.get(n)!.bytes.byteLength))];
+  return [
+    len,
+    Buffer.from(json, 'utf8'),
+    ...names.map((n) => Buffer.from(tensors.get(n)!.bytes.buffer, tensors.get(n)!.bytes.byteOffset, tensors.get(n)!.bytes.byteLength)),
+  ];
 }

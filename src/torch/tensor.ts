@@ -3,7 +3,16 @@
 import { native, type Handle } from './native.js';
 import { aten } from './ops.js';
 import { SCOPED, adoptIntoCurrentScope, type ScopedResource } from './scope.js';
-import { DTYPE_CODE, MEMORY_FORMAT, dtypeFromCode, isIntegral, typedArrayFor, type DType, type MemoryFormat, type TypedArrayFor } from './dtype.js';
+import {
+  DTYPE_CODE,
+  MEMORY_FORMAT,
+  dtypeFromCode,
+  isIntegral,
+  typedArrayFor,
+  type DType,
+  type MemoryFormat,
+  type TypedArrayFor,
+} from './dtype.js';
 import { DisposedError, ShapeError, check } from './errors.js';
 import type { Generator } from './random.js';
 
@@ -372,14 +381,20 @@ export class Tensor implements ScopedResource, Disposable {
 
   add(other: Tensor | Scalar, alpha?: Scalar): Tensor {
     const a = alpha === undefined ? undefined : this.sc(alpha);
-    return other instanceof Tensor ? wrap(native.call(O.addT.get(), this.h, other.h, a)) : wrap(native.call(O.addS.get(), this.h, this.sc(other), a));
+    return other instanceof Tensor
+      ? wrap(native.call(O.addT.get(), this.h, other.h, a))
+      : wrap(native.call(O.addS.get(), this.h, this.sc(other), a));
   }
   sub(other: Tensor | Scalar, alpha?: Scalar): Tensor {
     const a = alpha === undefined ? undefined : this.sc(alpha);
-    return other instanceof Tensor ? wrap(native.call(O.subT.get(), this.h, other.h, a)) : wrap(native.call(O.subS.get(), this.h, this.sc(other), a));
+    return other instanceof Tensor
+      ? wrap(native.call(O.subT.get(), this.h, other.h, a))
+      : wrap(native.call(O.subS.get(), this.h, this.sc(other), a));
   }
   mul(other: Tensor | Scalar): Tensor {
-    return other instanceof Tensor ? wrap(native.call(O.mulT.get(), this.h, other.h)) : wrap(native.call(O.mulS.get(), this.h, this.sc(other)));
+    return other instanceof Tensor
+      ? wrap(native.call(O.mulT.get(), this.h, other.h))
+      : wrap(native.call(O.mulS.get(), this.h, this.sc(other)));
   }
   /** True division (always floating), or 'trunc' / 'floor' rounding like torch.div. */
   div(other: Tensor | Scalar, roundingMode?: 'trunc' | 'floor'): Tensor {
@@ -388,10 +403,14 @@ export class Tensor implements ScopedResource, Disposable {
         ? wrap(native.call(O.divTMode.get(), this.h, other.h, roundingMode))
         : wrap(native.call(O.divSMode.get(), this.h, this.sc(other), roundingMode));
     }
-    return other instanceof Tensor ? wrap(native.call(O.divT.get(), this.h, other.h)) : wrap(native.call(O.divS.get(), this.h, this.sc(other)));
+    return other instanceof Tensor
+      ? wrap(native.call(O.divT.get(), this.h, other.h))
+      : wrap(native.call(O.divS.get(), this.h, this.sc(other)));
   }
   remainder(other: Tensor | Scalar): Tensor {
-    return other instanceof Tensor ? wrap(native.call(O.remT.get(), this.h, other.h)) : wrap(native.call(O.remS.get(), this.h, this.sc(other)));
+    return other instanceof Tensor
+      ? wrap(native.call(O.remT.get(), this.h, other.h))
+      : wrap(native.call(O.remS.get(), this.h, this.sc(other)));
   }
   pow(exponent: Tensor | Scalar): Tensor {
     return exponent instanceof Tensor
@@ -538,7 +557,13 @@ export class Tensor implements ScopedResource, Disposable {
     return this;
   }
   indexPut_(indices: (Tensor | null)[], values: Tensor, accumulate = false): this {
-    native.call(O.indexPut_.get(), this.h, indices.map((t) => (t === null ? null : t.h)), values.h, accumulate);
+    native.call(
+      O.indexPut_.get(),
+      this.h,
+      indices.map((t) => (t === null ? null : t.h)),
+      values.h,
+      accumulate,
+    );
     return this;
   }
   uniform_(from = 0, to = 1, generator?: Generator): this {
@@ -644,10 +669,14 @@ export class Tensor implements ScopedResource, Disposable {
   }
   /** Variance with Bessel's correction by default (correction=1), like torch.var. */
   var(dim?: DimList, opts: { correction?: number; keepdim?: boolean } = {}): Tensor {
-    return wrap(native.call(O.varDim.get(), this.h, dim === undefined ? null : dims(dim), BigInt(opts.correction ?? 1), opts.keepdim ?? false));
+    return wrap(
+      native.call(O.varDim.get(), this.h, dim === undefined ? null : dims(dim), BigInt(opts.correction ?? 1), opts.keepdim ?? false),
+    );
   }
   std(dim?: DimList, opts: { correction?: number; keepdim?: boolean } = {}): Tensor {
-    return wrap(native.call(O.stdDim.get(), this.h, dim === undefined ? null : dims(dim), BigInt(opts.correction ?? 1), opts.keepdim ?? false));
+    return wrap(
+      native.call(O.stdDim.get(), this.h, dim === undefined ? null : dims(dim), BigInt(opts.correction ?? 1), opts.keepdim ?? false),
+    );
   }
   norm(p = 2, dim?: DimList, keepdim = false): Tensor {
     return wrap(native.call(O.normScalarOpt.get(), this.h, p, dim === undefined ? [] : dims(dim), keepdim));
@@ -744,7 +773,13 @@ export class Tensor implements ScopedResource, Disposable {
   }
   /** Advanced indexing x[i0, i1, ...] with index tensors (null = take the whole dim). */
   index(indices: (Tensor | null)[]): Tensor {
-    return wrap(native.call(O.index.get(), this.h, indices.map((t) => (t === null ? null : t.h))));
+    return wrap(
+      native.call(
+        O.index.get(),
+        this.h,
+        indices.map((t) => (t === null ? null : t.h)),
+      ),
+    );
   }
   gather(dim: number, index: Tensor): Tensor {
     return wrap(native.call(O.gather.get(), this.h, dim, index.h, false));

@@ -28,10 +28,23 @@ test("timm's natural sort", () => {
 
 test('ImageFolder: leaf folder labels, timm extensions, natural order', () => {
   const root = join(dir, 'folder');
-  for (const p of ['cat10/a.jpg', 'cat2/b.PNG', 'cat2/sub/deep/c.jpeg', 'cat2/notes.txt', 'cat2/d.webp', 'dog/x2.jpg', 'dog/x10.jpg', 'dog/x1.jpg']) touch(join(root, p));
+  for (const p of [
+    'cat10/a.jpg',
+    'cat2/b.PNG',
+    'cat2/sub/deep/c.jpeg',
+    'cat2/notes.txt',
+    'cat2/d.webp',
+    'dog/x2.jpg',
+    'dog/x10.jpg',
+    'dog/x1.jpg',
+  ])
+    touch(join(root, p));
   const ds = imageFolder(root);
   assert.deepEqual(ds.classes, ['cat2', 'cat10', 'deep', 'dog']);
-  assert.deepEqual(ds.paths.map((p) => p.slice(root.length + 1)), ['cat2/b.PNG', 'cat2/sub/deep/c.jpeg', 'cat10/a.jpg', 'dog/x1.jpg', 'dog/x2.jpg', 'dog/x10.jpg']);
+  assert.deepEqual(
+    ds.paths.map((p) => p.slice(root.length + 1)),
+    ['cat2/b.PNG', 'cat2/sub/deep/c.jpeg', 'cat10/a.jpg', 'dog/x1.jpg', 'dog/x2.jpg', 'dog/x10.jpg'],
+  );
   assert.deepEqual([...ds.labels], [0, 2, 1, 3, 3, 3]);
   assert.deepEqual(ds.source(0), { kind: 'file', path: join(root, 'cat2/b.PNG') });
   const fixed = imageFolder(root, { classes: ['dog', 'cat2'] });
@@ -65,7 +78,10 @@ test('CSV and JSONL lists', async () => {
   const j = imageList(join(root, 'list.jsonl'));
   assert.deepEqual([...j.labels], [3, UNLABELED]);
   writeFileSync(join(root, 'bad.jsonl'), '{"path": "a.jpg"}\n{"label": 1}\n');
-  assert.throws(() => imageList(join(root, 'bad.jsonl')), (e: unknown) => e instanceof DatasetError && e.message.includes('bad.jsonl:2'));
+  assert.throws(
+    () => imageList(join(root, 'bad.jsonl')),
+    (e: unknown) => e instanceof DatasetError && e.message.includes('bad.jsonl:2'),
+  );
   assert.deepEqual(parseCsv('a,"b\nc",d\n'), [['a', 'b\nc', 'd']]);
   assert.throws(() => parseCsv('a,"b'), DatasetError);
 });
@@ -87,11 +103,17 @@ test('Fashion-MNIST from the Debian package', () => {
 });
 
 test('Fashion-MNIST: clear errors for a missing package or a corrupt file', () => {
-  assert.throws(() => fashionMnist('train', { dir: join(dir, 'none') }), (e: unknown) => e instanceof DatasetError && e.message.includes('dataset-fashion-mnist'));
+  assert.throws(
+    () => fashionMnist('train', { dir: join(dir, 'none') }),
+    (e: unknown) => e instanceof DatasetError && e.message.includes('dataset-fashion-mnist'),
+  );
   const bad = join(dir, 'fm');
   mkdirSync(bad, { recursive: true });
   writeFileSync(join(bad, 'train-images-idx3-ubyte.gz'), gzipSync(Buffer.from([0, 0, 8, 1, 0, 0, 0, 0])));
-  assert.throws(() => fashionMnist('train', { dir: bad }), (e: unknown) => e instanceof DatasetError && /magic/.test(e.message));
+  assert.throws(
+    () => fashionMnist('train', { dir: bad }),
+    (e: unknown) => e instanceof DatasetError && /magic/.test(e.message),
+  );
 });
 
 test('labeled split: N per class, deterministic by seed, disjoint cover', () => {

@@ -46,7 +46,12 @@ test('lossless WebP, uncompressed TIFF and GIF decode to the encoded pixels', as
   const w = 7;
   const h = 5;
   const px = Buffer.alloc(w * h * 3);
-  const palette = [[255, 0, 0], [0, 128, 255], [12, 34, 56], [250, 250, 250]];
+  const palette = [
+    [255, 0, 0],
+    [0, 128, 255],
+    [12, 34, 56],
+    [250, 250, 250],
+  ];
   for (let i = 0; i < w * h; i++) px.set(palette[(i * 7) % 4]!, i * 3);
   const raw = { raw: { width: w, height: h, channels: 3 as const } };
   for (const enc of [
@@ -63,7 +68,10 @@ test('lossless WebP, uncompressed TIFF and GIF decode to the encoded pixels', as
 
 test('EXIF orientation is ignored like timm (stored pixel layout is returned)', async () => {
   const px = Buffer.alloc(6 * 2 * 3, 200);
-  const jpg = await sharp(px, { raw: { width: 6, height: 2, channels: 3 } }).withMetadata({ orientation: 6 }).jpeg().toBuffer();
+  const jpg = await sharp(px, { raw: { width: 6, height: 2, channels: 3 } })
+    .withMetadata({ orientation: 6 })
+    .jpeg()
+    .toBuffer();
   assert.equal((await sharp(jpg).metadata()).orientation, 6);
   const img = await loadImage(jpg);
   assert.deepEqual([img.width, img.height], [6, 2]);
@@ -72,13 +80,22 @@ test('EXIF orientation is ignored like timm (stored pixel layout is returned)', 
 test('corrupt, truncated and missing files throw ImageDecodeError naming the file', async () => {
   const junk = join(dir, 'junk.jpg');
   writeFileSync(junk, Buffer.from('definitely not an image'));
-  await assert.rejects(loadImage(junk), (e: unknown) => e instanceof ImageDecodeError && e.code === 'E_IMAGE_DECODE' && e.message.includes(junk));
+  await assert.rejects(
+    loadImage(junk),
+    (e: unknown) => e instanceof ImageDecodeError && e.code === 'E_IMAGE_DECODE' && e.message.includes(junk),
+  );
   const truncated = join(dir, 'truncated.jpg');
   const dog = readFileSync(DOG_JPG);
   writeFileSync(truncated, dog.subarray(0, Math.floor(dog.length / 2)));
-  await assert.rejects(loadImage(truncated), (e: unknown) => e instanceof ImageDecodeError && e.code === 'E_IMAGE_DECODE' && e.message.includes(truncated));
+  await assert.rejects(
+    loadImage(truncated),
+    (e: unknown) => e instanceof ImageDecodeError && e.code === 'E_IMAGE_DECODE' && e.message.includes(truncated),
+  );
   const missing = join(dir, 'missing.png');
-  await assert.rejects(loadImage(missing), (e: unknown) => e instanceof ImageDecodeError && e.code === 'E_IMAGE_NOT_FOUND' && e.file === missing);
+  await assert.rejects(
+    loadImage(missing),
+    (e: unknown) => e instanceof ImageDecodeError && e.code === 'E_IMAGE_NOT_FOUND' && e.file === missing,
+  );
 });
 
 test('channels: 1 gives PIL "L" luma', async () => {

@@ -21,7 +21,10 @@ async function collect(loader: DataLoader, epoch: number): Promise<BatchResult[]
 }
 
 test('same batches with 0, 1 and 4 workers (training transform, shuffled)', async () => {
-  const fm = subset(fashionMnist('test'), Array.from({ length: 100 }, (_, i) => i * 37));
+  const fm = subset(
+    fashionMnist('test'),
+    Array.from({ length: 100 }, (_, i) => i * 37),
+  );
   const transform = {
     config: resolveDataConfig({ inputSize: [1, 32, 32], mean: [0.5], std: [0.5], interpolation: 'bilinear' }),
     isTraining: true,
@@ -63,7 +66,10 @@ test('a folder with a corrupt file completes, the file reported and counted', as
   for (const numWorkers of [0, 2]) {
     await using loader = new DataLoader(ds, { batchSize: 2, numWorkers, transform, onSampleError: (e) => reported.push(e.path ?? '') });
     const batches = await collect(loader, 0);
-    assert.equal(batches.reduce((n, b) => n + b.indices.length, 0), 3);
+    assert.equal(
+      batches.reduce((n, b) => n + b.indices.length, 0),
+      3,
+    );
     assert.equal(loader.stats.skipped, 1);
     assert.equal(loader.stats.samples, 3);
     assert.equal(loader.stats.errors[0]!.path, bad);
@@ -73,7 +79,10 @@ test('a folder with a corrupt file completes, the file reported and counted', as
 });
 
 test('breaking out of an epoch early leaves the loader reusable', async () => {
-  const fm = subset(fashionMnist('test'), Array.from({ length: 64 }, (_, i) => i));
+  const fm = subset(
+    fashionMnist('test'),
+    Array.from({ length: 64 }, (_, i) => i),
+  );
   const transform = { config: resolveDataConfig({ inputSize: [1, 28, 28], mean: [0.5], std: [0.5], cropPct: 1 }) };
   await using loader = new DataLoader(fm, { batchSize: 8, numWorkers: 2, prefetch: 3, transform, ordered: false });
   for await (const b of loader.epoch(0)) {
@@ -81,5 +90,8 @@ test('breaking out of an epoch early leaves the loader reusable', async () => {
     break;
   }
   const all = await collect(loader, 1);
-  assert.deepEqual([...all.flatMap((b) => [...b.indices])].sort((x, y) => x - y), Array.from({ length: 64 }, (_, i) => i));
+  assert.deepEqual(
+    [...all.flatMap((b) => [...b.indices])].sort((x, y) => x - y),
+    Array.from({ length: 64 }, (_, i) => i),
+  );
 });

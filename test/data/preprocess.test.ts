@@ -78,7 +78,9 @@ for (const arch of ARCHS) {
     const ref = tensors.get(a.tensor_key)!;
     assert.deepEqual(out.shape, ref.shape);
     const s = diffStats(out.data, ref.data, 1e-6);
-    console.log(`${arch}: max |diff| ${s.max.toExponential(3)}, mean ${s.mean.toExponential(3)}, within 1e-6: ${(s.within * 100).toFixed(4)}%`);
+    console.log(
+      `${arch}: max |diff| ${s.max.toExponential(3)}, mean ${s.mean.toExponential(3)}, within 1e-6: ${(s.within * 100).toFixed(4)}%`,
+    );
     assert.ok(s.max <= 1e-6, `max diff ${s.max}`);
     // The uint8 crop recovered from timm's tensor is the crop we computed.
     const back = fromNormalizedCHW({ data: ref.data as Float32Array, shape: out.shape }, cfg.mean, cfg.std);

@@ -17,7 +17,9 @@ import { Rng } from '../../src/data/rng.js';
 import type { ImageU8 } from '../../src/data/image.js';
 import { RANDAUGMENT_DIR, readJson, readTensors } from './fixtures.js';
 
-const spec = readJson<{ transform_list_names: string[]; magnitude: number; ops: Record<string, { args: number[] }> }>(`${RANDAUGMENT_DIR}ops.json`);
+const spec = readJson<{ transform_list_names: string[]; magnitude: number; ops: Record<string, { args: number[] }> }>(
+  `${RANDAUGMENT_DIR}ops.json`,
+);
 
 test("levelToArg reproduces timm's LEVEL_TO_ARG at the fixture's magnitude", () => {
   // random() = 0 keeps the sign positive, as the fixture forced it.

@@ -42,7 +42,9 @@ for (const [key, name, resample] of cases) {
     const ref = tensors.get(key)!;
     const s = diffStats(out.data, ref.data, 1);
     const exact = diffStats(out.data, ref.data, 0).within;
-    console.log(`${key}: max |diff| ${s.max}, mean ${s.mean.toExponential(2)}, within 1 level ${(s.within * 100).toFixed(3)}%, exact ${(exact * 100).toFixed(3)}%`);
+    console.log(
+      `${key}: max |diff| ${s.max}, mean ${s.mean.toExponential(2)}, within 1 level ${(s.within * 100).toFixed(3)}%, exact ${(exact * 100).toFixed(3)}%`,
+    );
     assert.equal(s.max, 0, `${key} differs from Pillow by up to ${s.max}`);
   });
 }

@@ -6,16 +6,25 @@ test('same keys, same stream; different keys, different streams', () => {
   const a = Rng.forSample(42, 3, 17);
   const b = Rng.forSample(42, 3, 17);
   const seqA = Array.from({ length: 8 }, () => a.nextU32());
-  assert.deepEqual(seqA, Array.from({ length: 8 }, () => b.nextU32()));
+  assert.deepEqual(
+    seqA,
+    Array.from({ length: 8 }, () => b.nextU32()),
+  );
   for (const other of [Rng.forSample(42, 3, 18), Rng.forSample(42, 4, 17), Rng.forSample(43, 3, 17)]) {
-    assert.notDeepEqual(seqA, Array.from({ length: 8 }, () => other.nextU32()));
+    assert.notDeepEqual(
+      seqA,
+      Array.from({ length: 8 }, () => other.nextU32()),
+    );
   }
 });
 
 test('xoshiro128** reference values (state 1, 2, 3, 4)', () => {
   // From the reference C implementation seeded with s = {1, 2, 3, 4}.
   const r = Rng.fromState({ s: [1, 2, 3, 4] });
-  assert.deepEqual(Array.from({ length: 4 }, () => r.nextU32()), [11520, 0, 5927040, 70819200]);
+  assert.deepEqual(
+    Array.from({ length: 4 }, () => r.nextU32()),
+    [11520, 0, 5927040, 70819200],
+  );
 });
 
 test('distributions: range and rough moments', () => {
@@ -50,5 +59,8 @@ test('split does not advance; fork does; state round-trips', () => {
   const copy = Rng.fromState(r.getState());
   assert.equal(copy.nextU32(), r.nextU32());
   const p = Rng.fromSeed(1).permutation(10);
-  assert.deepEqual([...p].sort((x, y) => x - y), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.deepEqual(
+    [...p].sort((x, y) => x - y),
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+  );
 });

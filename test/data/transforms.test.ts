@@ -27,7 +27,11 @@ function gradient(w: number, h: number): ImageU8 {
 test('every filter keeps a constant image constant', () => {
   const img = createImage(37, 23, 3, [10, 128, 250]);
   for (const f of ['nearest', 'box', 'bilinear', 'hamming', 'bicubic', 'lanczos'] as const) {
-    for (const [w, h] of [[11, 7], [80, 50], [37, 9]] as const) {
+    for (const [w, h] of [
+      [11, 7],
+      [80, 50],
+      [37, 9],
+    ] as const) {
       const out = resize(img, w, h, f);
       for (let i = 0; i < out.data.length; i += 3) assert.deepEqual([...out.data.subarray(i, i + 3)], [10, 128, 250], `${f} ${w}x${h}`);
     }
@@ -37,9 +41,13 @@ test('every filter keeps a constant image constant', () => {
 test('nearest: 2x upscale replicates, 2x downscale picks pixel 2x+1 (PIL centre sampling)', () => {
   const img = gradient(4, 4);
   const up = resize(img, 8, 8, 'nearest');
-  for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) {
-    assert.deepEqual([...up.data.subarray((y * 8 + x) * 3, (y * 8 + x) * 3 + 3)], [...img.data.subarray(((y >> 1) * 4 + (x >> 1)) * 3, ((y >> 1) * 4 + (x >> 1)) * 3 + 3)]);
-  }
+  for (let y = 0; y < 8; y++)
+    for (let x = 0; x < 8; x++) {
+      assert.deepEqual(
+        [...up.data.subarray((y * 8 + x) * 3, (y * 8 + x) * 3 + 3)],
+        [...img.data.subarray(((y >> 1) * 4 + (x >> 1)) * 3, ((y >> 1) * 4 + (x >> 1)) * 3 + 3)],
+      );
+    }
   const down = resize(img, 2, 2, 'nearest');
   assert.deepEqual([...down.data.subarray(0, 3)], [...img.data.subarray((1 * 4 + 1) * 3, (1 * 4 + 1) * 3 + 3)]);
 });
@@ -77,7 +85,16 @@ test('torchvision Resize(int) and center crop rounding (half to even)', () => {
 });
 
 test('resolveDataConfig: precedence, test size, validation', () => {
-  const cfg = { input_size: [3, 475, 475], test_input_size: [3, 800, 800], crop_pct: 0.936, test_crop_pct: 0.96, interpolation: 'bicubic', mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5], crop_mode: 'center' };
+  const cfg = {
+    input_size: [3, 475, 475],
+    test_input_size: [3, 800, 800],
+    crop_pct: 0.936,
+    test_crop_pct: 0.96,
+    interpolation: 'bicubic',
+    mean: [0.5, 0.5, 0.5],
+    std: [0.5, 0.5, 0.5],
+    crop_mode: 'center',
+  };
   const a = resolveDataConfig({}, cfg);
   assert.deepEqual(a.inputSize, [3, 475, 475]);
   assert.equal(a.cropPct, 0.936);
@@ -89,7 +106,14 @@ test('resolveDataConfig: precedence, test size, validation', () => {
   assert.deepEqual(c.mean, [0.1, 0.1, 0.1]);
   assert.equal(c.interpolation, 'bilinear');
   const d = resolveDataConfig();
-  assert.deepEqual(d, { inputSize: [3, 224, 224], interpolation: 'bicubic', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], cropPct: 0.875, cropMode: 'center' });
+  assert.deepEqual(d, {
+    inputSize: [3, 224, 224],
+    interpolation: 'bicubic',
+    mean: [0.485, 0.456, 0.406],
+    std: [0.229, 0.224, 0.225],
+    cropPct: 0.875,
+    cropMode: 'center',
+  });
   assert.throws(() => resolveDataConfig({ interpolation: 'cubic' }), DataConfigError);
   assert.throws(() => resolveDataConfig({ cropMode: 'middle' }), DataConfigError);
   assert.throws(() => resolveDataConfig({ mean: [0.1, 0.2] }), DataConfigError);

@@ -12,3 +12,4 @@ export function sharedPath(...parts: string[]): string {
   if (!existsSync(p)) throw new Error(`missing shared reference file ${p} (tests need ../shared beside the repository)`);
   return p;
 }
+export const MANIFESTS_DIR = join(FIXTURES, 'manifests');

@@ -12,7 +12,12 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-export function assertClose(actual: Tensor | ArrayLike<number>, expected: Tensor | ArrayLike<number> | number[], atol: number, what = 'tensor'): number {
+export function assertClose(
+  actual: Tensor | ArrayLike<number>,
+  expected: Tensor | ArrayLike<number> | number[],
+  atol: number,
+  what = 'tensor',
+): number {
   const a = 'h' in (actual as object) ? (actual as Tensor).toArray() : Array.from(actual as ArrayLike<number>);
   const e = 'h' in (expected as object) ? (expected as Tensor).toArray() : Array.from(expected as ArrayLike<number>);
   if ('h' in (actual as object) && 'h' in (expected as object)) {

@@ -60,7 +60,13 @@ describe('decodeBlock', () => {
     assert.ok(uir.kind === 'uir' && uir.dwKernelStart === 0 && uir.dwKernelMid === 5 && uir.dwKernelEnd === 0);
     const mqa = decodeBlock('mqa_r1_k3_h4_s1_v2_d64_c160');
     assert.ok(mqa.kind === 'mqa' && mqa.numHeads === 4 && mqa.kvStride === 2 && mqa.kvDim === 64);
-    for (const [code, act] of [['re', 're'], ['r6', 'r6'], ['hs', 'hs'], ['sw', 'sw'], ['mi', 'mi']] as const) {
+    for (const [code, act] of [
+      ['re', 're'],
+      ['r6', 'r6'],
+      ['hs', 'hs'],
+      ['sw', 'sw'],
+      ['mi', 'mi'],
+    ] as const) {
       assert.equal(decodeBlock(`ir_r1_k3_s1_e3_c24_n${code}`).act, act);
     }
     assert.equal((decodeBlock('ir_r1_k3_s1_e3.67_c24_nre') as { expRatio: number }).expRatio, 3.67);

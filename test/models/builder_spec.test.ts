@@ -23,7 +23,7 @@ import {
   type FeatureInfoEntry,
 } from '../../src/models/builder_spec.js';
 import { genConfig, isArchName, resolveModelSpec, VARIANTS, type ArchName } from '../../src/models/variants.js';
-import { MANIFESTS_DIR, TIMM_FIXTURES } from './fixtures.js';
+import { MANIFESTS_DIR, FIXTURES } from '../helpers/paths.js';
 
 interface Manifest {
   architecture: string;
@@ -129,7 +129,14 @@ describe('resolved spec equals the timm manifests', () => {
           m.n_blocks_per_stage,
         );
         const ours = spec.stages.map((s) =>
-          s.map((b) => ({ kind: b.kind === 'dsa' ? 'ds' : b.kind, inChs: b.inChs, midChs: b.midChs, outChs: b.outChs, kernel: b.kernel, seChs: b.seChs })),
+          s.map((b) => ({
+            kind: b.kind === 'dsa' ? 'ds' : b.kind,
+            inChs: b.inChs,
+            midChs: b.midChs,
+            outChs: b.outChs,
+            kernel: b.kernel,
+            seChs: b.seChs,
+          })),
         );
         assert.deepEqual(ours, observed);
         assert.equal(spec.stemChs, m.state_dict['conv_stem.weight']!.shape[0]);
@@ -194,7 +201,7 @@ describe('resolved spec equals the timm manifests', () => {
   }
 
   it('matches the b0 fixture file itself (config.json and the README padding table)', () => {
-    const cfg = JSON.parse(readFileSync(join(TIMM_FIXTURES, 'tf_efficientnet_b0', 'config.json'), 'utf8')) as {
+    const cfg = JSON.parse(readFileSync(join(FIXTURES, 'tf_efficientnet_b0', 'config.json'), 'utf8')) as {
       architecture: string;
       num_features: number;
       num_classes: number;
@@ -254,7 +261,15 @@ describe('spec details', () => {
 
   it('has residuals exactly where stride is 1 and widths match', () => {
     const skips = b0.stages.map((s) => s.map((b) => b.hasSkip));
-    assert.deepEqual(skips, [[false], [false, true], [false, true], [false, true, true], [false, true, true], [false, true, true, true], [false]]);
+    assert.deepEqual(skips, [
+      [false],
+      [false, true],
+      [false, true],
+      [false, true, true],
+      [false, true, true],
+      [false, true, true, true],
+      [false],
+    ]);
     assert.deepEqual(
       b0.stages.map((s) => s[0]!.stride),
       [1, 2, 2, 2, 1, 2, 1],
@@ -337,7 +352,7 @@ describe('spec details', () => {
     assert.equal(genConfig('tinynet_c').depthTrunc, 'round');
   });
 
-  it('builds timm\'s tiny test model (cn / er / ir blocks)', () => {
+  it("builds timm's tiny test model (cn / er / ir blocks)", () => {
     const s = resolveModelSpec('test_efficientnet');
     assert.deepEqual(
       s.stages.flat().map((b) => [b.kind, b.inChs, b.midChs, b.outChs, b.seChs, b.hasSkip]),
@@ -364,7 +379,10 @@ describe('spec details', () => {
 
   it('refuses block types the library does not build, naming the block', () => {
     const gen = { ...genConfig('efficientnet_b0'), archDef: [['ir_r1_k3.5.7_s1_e6_c16']] };
-    assert.throws(() => resolveEfficientNetSpec(gen), (e: unknown) => e instanceof UnsupportedArchError && /MixedConv2d/.test(e.message) && /ir_r1_k3\.5\.7_s1_e6_c16/.test(e.message));
+    assert.throws(
+      () => resolveEfficientNetSpec(gen),
+      (e: unknown) => e instanceof UnsupportedArchError && /MixedConv2d/.test(e.message) && /ir_r1_k3\.5\.7_s1_e6_c16/.test(e.message),
+    );
     assert.throws(() => resolveEfficientNetSpec({ ...gen, archDef: [['uir_r1_a3_k5_s1_e2_c256']] }), UnsupportedArchError);
     assert.throws(() => resolveEfficientNetSpec({ ...gen, archDef: [['ir_r1_k3_s1_e6_c320_se0.25_cc4']] }), /CondConv/);
   });

@@ -3,9 +3,6 @@
 // a 302 to a CDN on another origin for LFS files, Range requests, and the hub's X-Error-Code 404s.
 // The served files are the timm fixture's model.safetensors and config.json.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,170 +18,7 @@ import {
 } from '../../src/models/hub.js';
 import { resolveModelName } from '../../src/models/names.js';
 import { archPretrained } from '../../src/models/pretrained.js';
-import { TIMM_FIXTURES } from './fixtures.js';
-
-const REPO = 'timm/tf_efficientnet_b0.ns_jft_in1k';
-const COMMIT = 'c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00';
-const WEIGHTS = readFileSync(join(TIMM_FIXTURES, 'tf_efficientnet_b0', 'model.safetensors'));
-const CONFIG = readFileSync(join(TIMM_FIXTURES, 'tf_efficientnet_b0', 'config.json'));
-const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
-const gitOid = (b: Buffer): string => createHash('sha1').update(`blob ${b.length}\0`).update(b).digest('hex');
-const WEIGHTS_SHA = sha256(WEIGHTS);
-const CONFIG_OID = gitOid(CONFIG);
-
-interface ServedFile {
-  data: Buffer;
-  lfs: boolean;
-  /** Bytes actually sent instead of `data` (to simulate corruption); headers still describe `data`. */
-  body?: Buffer;
-  /** Close the connection after this many body bytes (once), to simulate a dropped download. */
-  cutAfter?: number;
-}
-interface LoggedRequest {
-  server: 'hub' | 'cdn';
-  method: string;
-  path: string;
-  range: string | undefined;
-  authorization: string | undefined;
-  bytesSent: number;
-}
-
-class FakeHub {
-  readonly repos = new Map<string, { commit: string; files: Map<string, ServedFile> }>();
-  readonly log: LoggedRequest[] = [];
-  /** Old repo name -> new name: answered with a relative 307 like a renamed repo on the hub. */
-  readonly renamed = new Map<string, string>();
-  private hub!: Server;
-  private cdn!: Server;
-  hubUrl = '';
-  cdnUrl = '';
-
-  async start(): Promise<void> {
-    this.hub = createServer((req, res) => this.handleHub(req, res));
-    this.cdn = createServer((req, res) => this.handleCdn(req, res));
-    for (const s of [this.hub, this.cdn]) await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-    this.hubUrl = `http://127.0.0.1:${(this.hub.address() as AddressInfo).port}`;
-    this.cdnUrl = `http://127.0.0.1:${(this.cdn.address() as AddressInfo).port}`;
-  }
-
-  async stop(): Promise<void> {
-    for (const s of [this.hub, this.cdn]) {
-      s.closeAllConnections();
-      await new Promise<void>((r) => s.close(() => r()));
-    }
-  }
-
-  reset(): void {
-    this.log.length = 0;
-    this.repos.clear();
-    this.renamed.clear();
-    this.repos.set(REPO, {
-      commit: COMMIT,
-      files: new Map([
-        ['model.safetensors', { data: WEIGHTS, lfs: true }],
-        ['config.json', { data: CONFIG, lfs: false }],
-      ]),
-    });
-  }
-
-  private entry(req: IncomingMessage, server: 'hub' | 'cdn'): LoggedRequest {
-    const e: LoggedRequest = {
-      server,
-      method: req.method ?? '',
-      path: decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname),
-      range: req.headers.range,
-      authorization: req.headers.authorization,
-      bytesSent: 0,
-    };
-    this.log.push(e);
-    return e;
-  }
-
-  private handleHub(req: IncomingMessage, res: ServerResponse): void {
-    const e = this.entry(req, 'hub');
-    const m = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(e.path);
-    if (!m) return this.error(res, 404, 'EntryNotFound');
-    const [, repoId, revision, file] = m as unknown as [string, string, string, string];
-    const renamedTo = this.renamed.get(repoId);
-    if (renamedTo) {
-      res.writeHead(307, { location: `/${renamedTo}/resolve/${revision}/${file}` }).end();
-      return;
-    }
-    const repo = this.repos.get(repoId);
-    // The hub answers 401 for a repo that does not exist (or is private) when not authenticated.
-    if (!repo) return this.error(res, 401, 'RepositoryNotFound');
-    if (revision !== 'main' && revision !== repo.commit) return this.error(res, 404, 'RevisionNotFound');
-    const f = repo.files.get(file);
-    if (!f) return this.error(res, 404, 'EntryNotFound', { 'x-repo-commit': repo.commit });
-    if (f.lfs) {
-      const sha = sha256(f.data);
-      res.writeHead(302, {
-        location: `${this.cdnUrl}/cdn/${repoId}/${sha}`,
-        'x-repo-commit': repo.commit,
-        'x-linked-etag': `"${sha}"`,
-        'x-linked-size': String(f.data.length),
-        etag: `"${sha}"`,
-        'content-length': '0',
-      });
-      res.end();
-      return;
-    }
-    this.sendBody(req, res, e, f, { 'x-repo-commit': repo.commit, etag: `"${gitOid(f.data)}"` });
-  }
-
-  private handleCdn(req: IncomingMessage, res: ServerResponse): void {
-    const e = this.entry(req, 'cdn');
-    const m = /^\/cdn\/([^/]+\/[^/]+)\/([0-9a-f]{64})$/.exec(e.path);
-    const repo = m ? this.repos.get(m[1]!) : undefined;
-    const f = repo ? [...repo.files.values()].find((x) => x.lfs && sha256(x.data) === m![2]) : undefined;
-    if (!f) {
-      res.writeHead(404).end();
-      return;
-    }
-    // A CDN has its own ETag and no hub headers.
-    this.sendBody(req, res, e, f, { etag: '"cdn-object-etag"' });
-  }
-
-  private sendBody(req: IncomingMessage, res: ServerResponse, e: LoggedRequest, f: ServedFile, headers: Record<string, string>): void {
-    const body = f.body ?? f.data;
-    let start = 0;
-    let status = 200;
-    const h: Record<string, string> = { ...headers, 'accept-ranges': 'bytes', 'content-type': 'application/octet-stream' };
-    const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
-    if (range) {
-      start = Number(range[1]);
-      if (start >= body.length) {
-        res.writeHead(416, { 'content-range': `bytes */${body.length}` }).end();
-        return;
-      }
-      status = 206;
-      h['content-range'] = `bytes ${start}-${body.length - 1}/${body.length}`;
-    }
-    const chunk = body.subarray(start);
-    h['content-length'] = String(chunk.length);
-    res.writeHead(status, h);
-    if (req.method === 'HEAD') {
-      res.end();
-      return;
-    }
-    if (f.cutAfter !== undefined) {
-      const n = f.cutAfter;
-      delete f.cutAfter;
-      res.write(chunk.subarray(0, n), () => {
-        e.bytesSent = n;
-        res.socket?.destroy();
-      });
-      return;
-    }
-    e.bytesSent = chunk.length;
-    res.end(chunk);
-  }
-
-  private error(res: ServerResponse, status: number, code: string, extra: Record<string, string> = {}): void {
-    res.writeHead(status, { 'x-error-code': code, 'content-type': 'application/json', ...extra });
-    res.end(JSON.stringify({ error: code }));
-  }
-}
+import { COMMIT, CONFIG, CONFIG_OID, FakeHub, REPO, WEIGHTS, WEIGHTS_SHA } from '../helpers/fake_hub.js';
 
 const hub = new FakeHub();
 const tmpRoots: string[] = [];
@@ -222,7 +56,12 @@ describe('hubDownload against a local hub', () => {
     const cache = freshCache();
     const cfg = resolveModelName('tf_efficientnet_b0_ns').pretrainedCfg;
     const progress: number[] = [];
-    const files = await downloadPretrained(cfg, opts(cache, { onProgress: (p: { file: string; downloaded: number }) => p.file === 'model.safetensors' && progress.push(p.downloaded) }));
+    const files = await downloadPretrained(
+      cfg,
+      opts(cache, {
+        onProgress: (p: { file: string; downloaded: number }) => p.file === 'model.safetensors' && progress.push(p.downloaded),
+      }),
+    );
     assert.equal(files.repoId, REPO);
     const st = storageOf(cache);
 
@@ -311,7 +150,10 @@ describe('hubDownload against a local hub', () => {
   it('keeps the partial file when the connection drops, and resumes next time', async () => {
     const cache = freshCache();
     hub.repos.get(REPO)!.files.get('model.safetensors')!.cutAfter = 3_000_000;
-    await assert.rejects(hubDownload(REPO, 'model.safetensors', opts(cache)), (e: unknown) => e instanceof HubError && e.code === 'E_HUB_NETWORK' && /resume/.test(e.message));
+    await assert.rejects(
+      hubDownload(REPO, 'model.safetensors', opts(cache)),
+      (e: unknown) => e instanceof HubError && e.code === 'E_HUB_NETWORK' && /resume/.test(e.message),
+    );
     const incomplete = join(storageOf(cache), 'blobs', `${WEIGHTS_SHA}.incomplete`);
     const partial = readFileSync(incomplete);
     assert.ok(partial.length > 0 && partial.length < WEIGHTS.length);
@@ -341,14 +183,18 @@ describe('hubDownload against a local hub', () => {
   it('rejects more bytes than the hub announced', async () => {
     const cache = freshCache();
     hub.repos.get(REPO)!.files.get('model.safetensors')!.body = Buffer.concat([WEIGHTS, Buffer.from('extra')]);
-    await assert.rejects(hubDownload(REPO, 'model.safetensors', opts(cache)), (e: unknown) => e instanceof HubError && e.code === 'E_HUB_SIZE');
+    await assert.rejects(
+      hubDownload(REPO, 'model.safetensors', opts(cache)),
+      (e: unknown) => e instanceof HubError && e.code === 'E_HUB_SIZE',
+    );
   });
 
   it('404s become clear errors: unknown repo, revision, file', async () => {
     const cache = freshCache();
     await assert.rejects(
       hubDownload('timm/no_such_model.x', 'model.safetensors', opts(cache)),
-      (e: unknown) => e instanceof HubError && e.code === 'E_HUB_NOT_FOUND' && /repository timm\/no_such_model\.x not found/.test(e.message),
+      (e: unknown) =>
+        e instanceof HubError && e.code === 'E_HUB_NOT_FOUND' && /repository timm\/no_such_model\.x not found/.test(e.message),
     );
     await assert.rejects(
       hubDownload(REPO, 'model.safetensors', opts(cache, { revision: 'v9' })),
@@ -356,7 +202,8 @@ describe('hubDownload against a local hub', () => {
     );
     await assert.rejects(
       hubDownload(REPO, 'pytorch_model.bin', opts(cache)),
-      (e: unknown) => e instanceof HubError && e.code === 'E_HUB_ENTRY_NOT_FOUND' && /file "pytorch_model.bin" does not exist/.test(e.message),
+      (e: unknown) =>
+        e instanceof HubError && e.code === 'E_HUB_ENTRY_NOT_FOUND' && /file "pytorch_model.bin" does not exist/.test(e.message),
     );
     assert.ok(existsSync(join(storageOf(cache), '.no_exist', COMMIT, 'pytorch_model.bin')));
   });
@@ -375,7 +222,10 @@ describe('hubDownload against a local hub', () => {
 
   it('refuses configs without hub weights instead of falling back', async () => {
     const untrained = archPretrained('efficientnet_b7').cfgs.get('untrained')!;
-    await assert.rejects(downloadPretrained(untrained, opts(freshCache())), (e: unknown) => e instanceof HubError && e.code === 'E_NO_PRETRAINED_WEIGHTS');
+    await assert.rejects(
+      downloadPretrained(untrained, opts(freshCache())),
+      (e: unknown) => e instanceof HubError && e.code === 'E_NO_PRETRAINED_WEIGHTS',
+    );
   });
 
   it('sends the token to the hub but never to the CDN origin', async () => {
@@ -408,7 +258,13 @@ describe('hubDownload against a local hub', () => {
     await hubDownload(REPO, 'config.json', opts(cache));
     const dead = 'http://127.0.0.1:9'; // discard port: connection refused
     const warnings: string[] = [];
-    const f = await hubDownload(REPO, 'config.json', { cacheDir: cache, endpoint: dead, env: {}, refresh: true, onWarning: (m) => warnings.push(m) });
+    const f = await hubDownload(REPO, 'config.json', {
+      cacheDir: cache,
+      endpoint: dead,
+      env: {},
+      refresh: true,
+      onWarning: (m) => warnings.push(m),
+    });
     assert.equal(f.fromCache, true);
     assert.equal(warnings.length, 1);
     assert.match(warnings[0]!, /using the cached timm\/tf_efficientnet_b0\.ns_jft_in1k\/config\.json/);

@@ -50,7 +50,11 @@ describe('splitTag / resolveModelName', () => {
         return true;
       },
     );
-    assert.deepEqual(closestModelNames('tf_efficientnet_b0_nss', 3), ['tf_efficientnet_b0_ns', 'tf_efficientnet_b1_ns', 'tf_efficientnet_b2_ns']);
+    assert.deepEqual(closestModelNames('tf_efficientnet_b0_nss', 3), [
+      'tf_efficientnet_b0_ns',
+      'tf_efficientnet_b1_ns',
+      'tf_efficientnet_b2_ns',
+    ]);
     assert.deepEqual(closestModelNames('resnet50'), []);
     assert.throws(() => resolveModelName('resnet50'), /Unknown model "resnet50"\. \(listModels\(\)/);
     assert.throws(() => resolveModelName('__proto__'), UnknownModelError);
@@ -60,7 +64,8 @@ describe('splitTag / resolveModelName', () => {
   it('throws E_UNKNOWN_TAG listing the tags', () => {
     assert.throws(
       () => resolveModelName('tf_efficientnet_b0.ns'),
-      (e: unknown) => e instanceof UnknownTagError && e.code === 'E_UNKNOWN_TAG' && /it has: ns_jft_in1k, ap_in1k, aa_in1k, in1k/.test(e.message),
+      (e: unknown) =>
+        e instanceof UnknownTagError && e.code === 'E_UNKNOWN_TAG' && /it has: ns_jft_in1k, ap_in1k, aa_in1k, in1k/.test(e.message),
     );
   });
 
@@ -90,7 +95,13 @@ describe('listModels', () => {
   });
 
   it('lists arch.tag names with weights when pretrained', () => {
-    assert.deepEqual(listModels('tinynet*', { pretrained: true }), ['tinynet_a.in1k', 'tinynet_b.in1k', 'tinynet_c.in1k', 'tinynet_d.in1k', 'tinynet_e.in1k']);
+    assert.deepEqual(listModels('tinynet*', { pretrained: true }), [
+      'tinynet_a.in1k',
+      'tinynet_b.in1k',
+      'tinynet_c.in1k',
+      'tinynet_d.in1k',
+      'tinynet_e.in1k',
+    ]);
     assert.deepEqual(listModels('tf_efficientnet_b0', { pretrained: true }), [
       'tf_efficientnet_b0.aa_in1k',
       'tf_efficientnet_b0.ap_in1k',

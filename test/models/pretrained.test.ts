@@ -14,7 +14,7 @@ import {
 } from '../../src/models/pretrained.js';
 import { resolveModelName } from '../../src/models/names.js';
 import { ARCH_NAMES, isArchName, resolveModelSpec } from '../../src/models/variants.js';
-import { MANIFESTS_DIR, TIMM_FIXTURES } from './fixtures.js';
+import { MANIFESTS_DIR, FIXTURES } from '../helpers/paths.js';
 
 interface Manifest {
   default_tag: string;
@@ -102,7 +102,7 @@ describe('legacy aliases', () => {
     assert.equal(resolveModelName('tf_efficientnet_l2_ns_475').fullName, 'tf_efficientnet_l2.ns_jft_in1k_475');
   });
 
-  it('are exactly timm\'s deprecations whose target we register', () => {
+  it("are exactly timm's deprecations whose target we register", () => {
     const expected = Object.fromEntries(
       Object.entries(legacy.all_efficientnet_module_deprecations).filter(([, target]) => isArchName(target.split('.')[0]!)),
     );
@@ -112,8 +112,8 @@ describe('legacy aliases', () => {
 });
 
 describe('timm dict conversion', () => {
-  it('toHubConfig writes what timm\'s save_config_for_hf wrote for the b0 fixture', () => {
-    const fixture = JSON.parse(readFileSync(join(TIMM_FIXTURES, 'tf_efficientnet_b0', 'config.json'), 'utf8')) as unknown;
+  it("toHubConfig writes what timm's save_config_for_hf wrote for the b0 fixture", () => {
+    const fixture = JSON.parse(readFileSync(join(FIXTURES, 'tf_efficientnet_b0', 'config.json'), 'utf8')) as unknown;
     const cfg = resolveModelName('tf_efficientnet_b0_ns').pretrainedCfg;
     const spec = resolveModelSpec('tf_efficientnet_b0');
     const ours = toHubConfig(cfg, { numClasses: spec.numClasses, numFeatures: spec.numFeatures });
@@ -122,7 +122,7 @@ describe('timm dict conversion', () => {
 
   it('parses a config.json pretrained_cfg back onto a base config', () => {
     const base = archPretrained('tf_efficientnet_b0').cfgs.get('ns_jft_in1k')!;
-    const fixture = JSON.parse(readFileSync(join(TIMM_FIXTURES, 'tf_efficientnet_b0', 'config.json'), 'utf8')) as {
+    const fixture = JSON.parse(readFileSync(join(FIXTURES, 'tf_efficientnet_b0', 'config.json'), 'utf8')) as {
       pretrained_cfg: Record<string, unknown>;
     };
     const { cfg, ignored } = pretrainedCfgFromTimmDict({ ...fixture.pretrained_cfg, crop_pct: 0.9, some_future_field: 1 }, base);

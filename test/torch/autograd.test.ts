@@ -1,7 +1,21 @@
 // Autograd controls: requiresGrad, grad/grad-fn, grad modes, inference mode, and the async path.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { callOpAsync, enableGrad, grad, inferenceMode, isGradEnabled, isInferenceMode, liveTensorCount, noGrad, ones, scope, tensor, backward, type Tensor } from '../../src/torch/index.js';
+import {
+  callOpAsync,
+  enableGrad,
+  grad,
+  inferenceMode,
+  isGradEnabled,
+  isInferenceMode,
+  liveTensorCount,
+  noGrad,
+  ones,
+  scope,
+  tensor,
+  backward,
+  type Tensor,
+} from '../../src/torch/index.js';
 import { assertClose } from '../helpers/tensors.js';
 
 describe('autograd', () => {
@@ -38,7 +52,10 @@ describe('autograd', () => {
       assertClose(g2!, [12], 1e-12); // 6x
       assert.equal(x.grad, null);
       const z = tensor([1], { requiresGrad: true });
-      assert.deepEqual(grad(x.sum(), [x, z], { allowUnused: true }).map((t) => t?.toList() ?? null), [[1], null]);
+      assert.deepEqual(
+        grad(x.sum(), [x, z], { allowUnused: true }).map((t) => t?.toList() ?? null),
+        [[1], null],
+      );
     }));
 
   it('noGrad / enableGrad / inferenceMode switch recording and restore it', () =>
@@ -53,7 +70,11 @@ describe('autograd', () => {
       });
       assert.equal(y.requiresGrad, false);
       assert.equal(isGradEnabled(), true);
-      assert.throws(() => noGrad(() => { throw new Error('x'); }));
+      assert.throws(() =>
+        noGrad(() => {
+          throw new Error('x');
+        }),
+      );
       assert.equal(isGradEnabled(), true, 'restored after a throw');
       const z = inferenceMode(() => {
         assert.equal(isInferenceMode(), true);

@@ -7,10 +7,22 @@ describe('errors', () => {
   it('libtorch failures arrive as TorchError with libtorch’s message, and nothing leaks', () => {
     const start = liveTensorCount();
     scope(() => {
-      assert.throws(() => ones([2, 3]).matmul(ones([2, 3])), (e: unknown) => e instanceof TorchError && /cannot be multiplied \(2x3 and 2x3\)/.test(e.message));
-      assert.throws(() => ones([2, 3]).add(ones([4])), (e: unknown) => e instanceof TorchError && /size of tensor a \(3\) must match/.test(e.message));
-      assert.throws(() => ones([6]).view(4), (e: unknown) => e instanceof TorchError && /shape '\[4\]' is invalid for input of size 6/.test(e.message));
-      assert.throws(() => ones([2]).to('int64').add_(0.5), (e: unknown) => e instanceof TorchError && /can't be cast/.test(e.message));
+      assert.throws(
+        () => ones([2, 3]).matmul(ones([2, 3])),
+        (e: unknown) => e instanceof TorchError && /cannot be multiplied \(2x3 and 2x3\)/.test(e.message),
+      );
+      assert.throws(
+        () => ones([2, 3]).add(ones([4])),
+        (e: unknown) => e instanceof TorchError && /size of tensor a \(3\) must match/.test(e.message),
+      );
+      assert.throws(
+        () => ones([6]).view(4),
+        (e: unknown) => e instanceof TorchError && /shape '\[4\]' is invalid for input of size 6/.test(e.message),
+      );
+      assert.throws(
+        () => ones([2]).to('int64').add_(0.5),
+        (e: unknown) => e instanceof TorchError && /can't be cast/.test(e.message),
+      );
       assert.throws(() => F.crossEntropy(ones([2, 3]), tensor([0.5, 1])), TorchError);
     });
     assert.equal(liveTensorCount(), start);
@@ -18,7 +30,10 @@ describe('errors', () => {
 
   it('checks shapes before libtorch where our message is clearer', () => {
     scope(() => {
-      assert.throws(() => F.conv2d(ones([1, 3, 8, 8]), ones([4, 2, 3, 3])), (e: unknown) => e instanceof ShapeError && /input has 3 channels but weight/.test(e.message));
+      assert.throws(
+        () => F.conv2d(ones([1, 3, 8, 8]), ones([4, 2, 3, 3])),
+        (e: unknown) => e instanceof ShapeError && /input has 3 channels but weight/.test(e.message),
+      );
       assert.throws(() => F.conv2d(ones([3, 8, 8]), ones([4, 3, 3, 3])), /expected a 4-D NCHW input/);
       assert.throws(() => ones([2, 3]).mm(ones([2, 3])), ShapeError);
       assert.throws(() => ones([2, 3]).permute(1, 0, 2), ShapeError);

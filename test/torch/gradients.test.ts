@@ -4,13 +4,19 @@ import { F, cat, stack, tensor, type Tensor } from '../../src/torch/index.js';
 import { assertNoLeak, gradcheck, seeded } from '../helpers/tensors.js';
 
 const inp = (shape: number[], seed: number, shift = 0): { data: number[]; shape: number[] } => ({
-  data: seeded(shape.reduce((a, b) => a * b, 1), seed).map((v) => v + shift),
+  data: seeded(
+    shape.reduce((a, b) => a * b, 1),
+    seed,
+  ).map((v) => v + shift),
   shape,
 });
 // A fixed non-uniform weighting so that sum() does not hide wrong per-element gradients.
 const weigh = (y: Tensor): Tensor => {
   const n = y.numel();
-  return y.reshape(n).mul(tensor(seeded(n, 99), { dtype: 'float64' })).sum();
+  return y
+    .reshape(n)
+    .mul(tensor(seeded(n, 99), { dtype: 'float64' }))
+    .sum();
 };
 
 describe('gradients match finite differences (float64)', () => {
@@ -74,7 +80,20 @@ describe('gradients match finite differences (float64)', () => {
       gradcheck((a) => weigh(a!.select(0, 1)), [inp([2, 3], 46)], { what: 'select' });
       gradcheck((a) => weigh(a!.indexSelect(0, tensor([2n, 0n, 2n]))), [inp([3, 2], 47)], { what: 'index_select (repeated index)' });
       gradcheck((a) => weigh(a!.index([tensor([1n, 0n]), tensor([2n, 1n])])), [inp([2, 3], 48)], { what: 'index' });
-      gradcheck((a) => weigh(a!.gather(1, tensor([[2n, 0n], [1n, 1n]]))), [inp([2, 3], 49)], { what: 'gather' });
+      gradcheck(
+        (a) =>
+          weigh(
+            a!.gather(
+              1,
+              tensor([
+                [2n, 0n],
+                [1n, 1n],
+              ]),
+            ),
+          ),
+        [inp([2, 3], 49)],
+        { what: 'gather' },
+      );
       gradcheck((a, b) => weigh(cat([a!, b!], 1)), [inp([2, 1], 50), inp([2, 3], 51)], { what: 'cat' });
       gradcheck((a, b) => weigh(stack([a!, b!])), [inp([3], 52), inp([3], 53)], { what: 'stack' });
       gradcheck((a) => weigh(a!.flip(0)), [inp([4], 54)], { what: 'flip' });
@@ -91,9 +110,13 @@ describe('gradients match finite differences (float64)', () => {
 
   it('convolution: stride, padding, dilation, groups', () =>
     assertNoLeak(() => {
-      gradcheck((x, w, b) => weigh(F.conv2d(x!, w!, { bias: b!, padding: 1 })), [inp([1, 2, 4, 4], 70), inp([3, 2, 3, 3], 71), inp([3], 72)], {
-        what: 'conv2d',
-      });
+      gradcheck(
+        (x, w, b) => weigh(F.conv2d(x!, w!, { bias: b!, padding: 1 })),
+        [inp([1, 2, 4, 4], 70), inp([3, 2, 3, 3], 71), inp([3], 72)],
+        {
+          what: 'conv2d',
+        },
+      );
       gradcheck((x, w) => weigh(F.conv2d(x!, w!, { stride: 2, padding: [0, 1] })), [inp([2, 1, 5, 4], 73), inp([2, 1, 3, 3], 74)], {
         what: 'conv2d stride 2',
       });
@@ -116,7 +139,9 @@ describe('gradients match finite differences (float64)', () => {
       gradcheck((x) => weigh(F.avgPool2d(x!, 2, { stride: 1 })), [inp([1, 1, 3, 3], 87)], { what: 'avg pool' });
       gradcheck((x) => weigh(x!.softmax(1)), [inp([2, 4], 88)], { what: 'softmax' });
       gradcheck((x) => weigh(x!.logSoftmax(0)), [inp([3, 2], 89)], { what: 'log_softmax' });
-      gradcheck((x) => F.crossEntropy(x!, tensor([2n, 0n]), { labelSmoothing: 0.1 }), [inp([2, 3], 90)], { what: 'cross entropy + smoothing' });
+      gradcheck((x) => F.crossEntropy(x!, tensor([2n, 0n]), { labelSmoothing: 0.1 }), [inp([2, 3], 90)], {
+        what: 'cross entropy + smoothing',
+      });
       gradcheck((x, p) => F.crossEntropy(x!, p!.softmax(1)), [inp([2, 3], 91), inp([2, 3], 92)], { what: 'soft-target cross entropy' });
       gradcheck((x, y) => F.mseLoss(x!, y!), [inp([4], 93), inp([4], 94)], { what: 'mse' });
     }));

@@ -1,7 +1,26 @@
 // Op results checked against values worked out by hand.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { F, Generator, arange, cat, full, manualSeed, ones, rand, randint, randn, randperm, scope, stack, tensor, zeros, eye, linspace, fromTypedArray } from '../../src/torch/index.js';
+import {
+  F,
+  Generator,
+  arange,
+  cat,
+  full,
+  manualSeed,
+  ones,
+  rand,
+  randint,
+  randn,
+  randperm,
+  scope,
+  stack,
+  tensor,
+  zeros,
+  eye,
+  linspace,
+  fromTypedArray,
+} from '../../src/torch/index.js';
 import { assertClose, assertNoLeak } from '../helpers/tensors.js';
 
 describe('arithmetic', () => {
@@ -39,8 +58,18 @@ describe('arithmetic', () => {
         assert.deepEqual(tensor([1, 2, 3]).pow(2).toList(), [1, 4, 9]);
         assert.deepEqual(tensor([-2, 0.5, 3]).clamp(-1, 1).toList(), [-1, 0.5, 1]);
         assert.deepEqual(tensor([-2, 0.5, 3]).clamp(0, null).toList(), [0, 0.5, 3]);
-        assert.deepEqual(tensor([1, 5]).maximum(tensor([3, 2])).toList(), [3, 5]);
-        assert.deepEqual(tensor([1, 5]).minimum(tensor([3, 2])).toList(), [1, 2]);
+        assert.deepEqual(
+          tensor([1, 5])
+            .maximum(tensor([3, 2]))
+            .toList(),
+          [3, 5],
+        );
+        assert.deepEqual(
+          tensor([1, 5])
+            .minimum(tensor([3, 2]))
+            .toList(),
+          [1, 2],
+        );
       }),
     ));
 
@@ -198,23 +227,51 @@ describe('shape and indexing', () => {
         assert.deepEqual(a.view(1, 6, 1).squeeze().shape, [6]);
         assert.deepEqual(a.view(1, 6, 1).squeeze(0).shape, [6, 1]);
         assert.deepEqual(a.view(1, 2, 3).flatten(1).shape, [1, 6]);
-        assert.deepEqual(tensor([[1], [2]]).expand(2, 3).toList(), [
-          [1, 1, 1],
-          [2, 2, 2],
-        ]);
+        assert.deepEqual(
+          tensor([[1], [2]])
+            .expand(2, 3)
+            .toList(),
+          [
+            [1, 1, 1],
+            [2, 2, 2],
+          ],
+        );
         assert.deepEqual(tensor([1, 2]).repeat(2).toList(), [1, 2, 1, 2]);
         assert.deepEqual(a.narrow(0, 2, 3).toList(), [2, 3, 4]);
         assert.deepEqual(a.view(2, 3).select(1, 2).toList(), [2, 5]);
         assert.deepEqual(a.slice(0, 1, null, 2).toList(), [1, 3, 5]);
         assert.deepEqual(a.slice(0, -2).toList(), [4, 5]);
         assert.deepEqual(a.indexSelect(0, tensor([5n, 0n])).toList(), [5, 0]);
-        assert.deepEqual(a.view(2, 3).index([tensor([1n, 0n]), tensor([2n, 0n])]).toList(), [5, 0]);
-        assert.deepEqual(a.view(2, 3).index([null, tensor([0n])]).toList(), [[0], [3]]);
-        assert.deepEqual(a.view(2, 3).gather(1, tensor([[2n], [0n]])).toList(), [[2], [3]]);
-        assert.deepEqual(zeros([2, 3]).scatter(1, tensor([[1n], [2n]]), 1).toList(), [
-          [0, 1, 0],
-          [0, 0, 1],
-        ]);
+        assert.deepEqual(
+          a
+            .view(2, 3)
+            .index([tensor([1n, 0n]), tensor([2n, 0n])])
+            .toList(),
+          [5, 0],
+        );
+        assert.deepEqual(
+          a
+            .view(2, 3)
+            .index([null, tensor([0n])])
+            .toList(),
+          [[0], [3]],
+        );
+        assert.deepEqual(
+          a
+            .view(2, 3)
+            .gather(1, tensor([[2n], [0n]]))
+            .toList(),
+          [[2], [3]],
+        );
+        assert.deepEqual(
+          zeros([2, 3])
+            .scatter(1, tensor([[1n], [2n]]), 1)
+            .toList(),
+          [
+            [0, 1, 0],
+            [0, 0, 1],
+          ],
+        );
         assert.deepEqual(
           a.split(4).map((t) => t.toList()),
           [
@@ -231,7 +288,10 @@ describe('shape and indexing', () => {
           ],
         );
         assert.deepEqual(
-          a.view(2, 3).unbind(0).map((t) => t.toList()),
+          a
+            .view(2, 3)
+            .unbind(0)
+            .map((t) => t.toList()),
           [
             [0, 1, 2],
             [3, 4, 5],
@@ -345,7 +405,12 @@ describe('linear algebra and nn functions', () => {
       const w = ones([1, 1, 3, 3]);
       assert.deepEqual(F.conv2d(x, w, { padding: 1 }).view(9).toList(), [12, 21, 16, 27, 45, 33, 24, 39, 28]);
       assert.deepEqual(F.conv2d(x, w, { padding: 1, stride: 2 }).view(4).toList(), [12, 16, 24, 28]);
-      assert.deepEqual(F.conv2d(x, w, { bias: tensor([1]) }).view(1).toList(), [46]);
+      assert.deepEqual(
+        F.conv2d(x, w, { bias: tensor([1]) })
+          .view(1)
+          .toList(),
+        [46],
+      );
       // depthwise: 2 channels, groups 2, kernel picks the centre times (1, 2)
       const x2 = cat([x, x.mul(10)], 1);
       const wc = zeros([2, 1, 3, 3]);
@@ -360,11 +425,26 @@ describe('linear algebra and nn functions', () => {
       const rv = ones([1], { dtype: 'float64' });
       const y = F.batchNorm(x, { runningMean: rm, runningVar: rv, training: true, momentum: 0.1, eps: 0 });
       // mean 4, biased var 5 -> (x-4)/sqrt(5); running: mean 0.4, var 0.9 + 0.1 * 20/3 (unbiased)
-      assertClose(y.view(4), [-3, -1, 1, 3].map((v) => v / Math.sqrt(5)), 1e-12);
+      assertClose(
+        y.view(4),
+        [-3, -1, 1, 3].map((v) => v / Math.sqrt(5)),
+        1e-12,
+      );
       assertClose(rm, [0.4], 1e-12);
       assertClose(rv, [0.9 + (0.1 * 20) / 3], 1e-12);
-      const e = F.batchNorm(x, { weight: tensor([2], { dtype: 'float64' }), bias: tensor([1], { dtype: 'float64' }), runningMean: rm, runningVar: rv, training: false, eps: 0 });
-      assertClose(e.view(4), [1, 3, 5, 7].map((v) => (2 * (v - 0.4)) / Math.sqrt(0.9 + 2 / 3) + 1), 1e-12);
+      const e = F.batchNorm(x, {
+        weight: tensor([2], { dtype: 'float64' }),
+        bias: tensor([1], { dtype: 'float64' }),
+        runningMean: rm,
+        runningVar: rv,
+        training: false,
+        eps: 0,
+      });
+      assertClose(
+        e.view(4),
+        [1, 3, 5, 7].map((v) => (2 * (v - 0.4)) / Math.sqrt(0.9 + 2 / 3) + 1),
+        1e-12,
+      );
     }));
 
   it('computes softmax, log-softmax, top-k and sorts', () =>
@@ -407,9 +487,18 @@ describe('linear algebra and nn functions', () => {
       assert.deepEqual(ones([4]).dropout(0.5, false).toList(), [1, 1, 1, 1]);
       const d = ones([1000]).dropout(0.5, true).toArray();
       assert.ok(d.every((v) => v === 0 || v === 2));
-      assert.deepEqual(F.embedding(tensor([[1, 2], [3, 4]]), tensor([1n, 0n])).toList(), [
-        [3, 4],
-        [1, 2],
-      ]);
+      assert.deepEqual(
+        F.embedding(
+          tensor([
+            [1, 2],
+            [3, 4],
+          ]),
+          tensor([1n, 0n]),
+        ).toList(),
+        [
+          [3, 4],
+          [1, 2],
+        ],
+      );
     }));
 });

@@ -10,7 +10,10 @@ describe('package', () => {
   it("import('noisy-student') works from the repository after the build", () => {
     const out = execFileSync(
       process.execPath,
-      ['-e', "import('noisy-student').then(t => { const x = t.tensor([1, 2, 3]); console.log(JSON.stringify(x.mul(2).toList()), t.getNumThreads() >= 1); })"],
+      [
+        '-e',
+        "import('noisy-student').then(t => { const x = t.tensor([1, 2, 3]); console.log(JSON.stringify(x.mul(2).toList()), t.getNumThreads() >= 1); })",
+      ],
       { cwd: REPO_ROOT, encoding: 'utf8' },
     );
     assert.equal(out.trim(), '[2,4,6] true');

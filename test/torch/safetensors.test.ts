@@ -4,7 +4,17 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SafetensorsError, liveTensorCount, loadSafetensors, readSafetensorsHeader, saveSafetensors, scope, tensor, randn, Generator } from '../../src/torch/index.js';
+import {
+  SafetensorsError,
+  liveTensorCount,
+  loadSafetensors,
+  readSafetensorsHeader,
+  saveSafetensors,
+  scope,
+  tensor,
+  randn,
+  Generator,
+} from '../../src/torch/index.js';
 import { sharedPath } from '../helpers/paths.js';
 
 let dir: string;
@@ -76,22 +86,71 @@ describe('safetensors', () => {
     }));
 
   const bad: [string, () => string, RegExp][] = [
-    ['a file shorter than 8 bytes', () => (writeFileSync(join(dir, 'short'), Buffer.from([1, 2])), join(dir, 'short')), /shorter than the 8-byte header length/],
-    ['a truncated data section', () => fileWith('trunc', { a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, new Uint8Array(8)), /run past the end of the data section/],
-    ['a header length beyond the file', () => fileWith('hlen', { a: 1 }, new Uint8Array(0), 1000n), /header length 1000 runs past the end of the file/],
+    [
+      'a file shorter than 8 bytes',
+      () => (writeFileSync(join(dir, 'short'), Buffer.from([1, 2])), join(dir, 'short')),
+      /shorter than the 8-byte header length/,
+    ],
+    [
+      'a truncated data section',
+      () => fileWith('trunc', { a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, new Uint8Array(8)),
+      /run past the end of the data section/,
+    ],
+    [
+      'a header length beyond the file',
+      () => fileWith('hlen', { a: 1 }, new Uint8Array(0), 1000n),
+      /header length 1000 runs past the end of the file/,
+    ],
     ['a header length over the limit', () => fileWith('huge', {}, new Uint8Array(0), 2n ** 60n), /exceeds the 100000000-byte limit/],
-    ['overlapping offsets', () => fileWith('overlap', { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, new Uint8Array(12)), /overlaps/],
-    ['an unknown dtype', () => fileWith('dtype', { a: { dtype: 'Q4', shape: [2], data_offsets: [0, 2] } }, new Uint8Array(2)), /unknown dtype "Q4"/],
-    ['shape and byte count that disagree', () => fileWith('mismatch', { a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, new Uint8Array(8)), /needs 12 bytes but data_offsets give 8/],
-    ['a gap between tensors', () => fileWith('gap', { a: { dtype: 'U8', shape: [2], data_offsets: [2, 4] } }, new Uint8Array(4)), /gap of 2 bytes/],
+    [
+      'overlapping offsets',
+      () =>
+        fileWith(
+          'overlap',
+          { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } },
+          new Uint8Array(12),
+        ),
+      /overlaps/,
+    ],
+    [
+      'an unknown dtype',
+      () => fileWith('dtype', { a: { dtype: 'Q4', shape: [2], data_offsets: [0, 2] } }, new Uint8Array(2)),
+      /unknown dtype "Q4"/,
+    ],
+    [
+      'shape and byte count that disagree',
+      () => fileWith('mismatch', { a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, new Uint8Array(8)),
+      /needs 12 bytes but data_offsets give 8/,
+    ],
+    [
+      'a gap between tensors',
+      () => fileWith('gap', { a: { dtype: 'U8', shape: [2], data_offsets: [2, 4] } }, new Uint8Array(4)),
+      /gap of 2 bytes/,
+    ],
     ['a header that is not JSON', () => fileWith('json', '{"a": ', new Uint8Array(0)), /not valid JSON/],
     ['a header that is not an object', () => fileWith('arr', [1, 2], new Uint8Array(0)), /must be a JSON object/],
     ['a negative or fractional dim', () => fileWith('dim', { a: { dtype: 'U8', shape: [-1], data_offsets: [0, 0] } }), /invalid dim -1/],
-    ['a gigantic shape', () => fileWith('giant', { a: { dtype: 'F32', shape: [1e9, 1e9], data_offsets: [0, 4] } }, new Uint8Array(4)), /needs \d+ bytes but data_offsets give 4/],
+    [
+      'a gigantic shape',
+      () => fileWith('giant', { a: { dtype: 'F32', shape: [1e9, 1e9], data_offsets: [0, 4] } }, new Uint8Array(4)),
+      /needs \d+ bytes but data_offsets give 4/,
+    ],
     ['non-string metadata', () => fileWith('meta', { __metadata__: { a: 1 } }), /__metadata__\["a"\] must be a string/],
-    ['bad data_offsets', () => fileWith('offs', { a: { dtype: 'U8', shape: [1], data_offsets: [0] } }, new Uint8Array(1)), /data_offsets must be two/],
-    ['trailing bytes nobody claims', () => fileWith('trail', { a: { dtype: 'U8', shape: [1], data_offsets: [0, 1] } }, new Uint8Array(5)), /data section has 5 bytes but the tensors describe 1/],
-    ['BOOL bytes other than 0/1', () => fileWith('bool', { a: { dtype: 'BOOL', shape: [2], data_offsets: [0, 2] } }, new Uint8Array([1, 7])), /BOOL but holds bytes other than 0\/1/],
+    [
+      'bad data_offsets',
+      () => fileWith('offs', { a: { dtype: 'U8', shape: [1], data_offsets: [0] } }, new Uint8Array(1)),
+      /data_offsets must be two/,
+    ],
+    [
+      'trailing bytes nobody claims',
+      () => fileWith('trail', { a: { dtype: 'U8', shape: [1], data_offsets: [0, 1] } }, new Uint8Array(5)),
+      /data section has 5 bytes but the tensors describe 1/,
+    ],
+    [
+      'BOOL bytes other than 0/1',
+      () => fileWith('bool', { a: { dtype: 'BOOL', shape: [2], data_offsets: [0, 2] } }, new Uint8Array([1, 7])),
+      /BOOL but holds bytes other than 0\/1/,
+    ],
   ];
   for (const [what, make, message] of bad) {
     it(`rejects ${what} with a clear error`, () => {

@@ -11,7 +11,16 @@ import { DatasetError, type ImageDataset, type SampleSource, checkIndex } from '
 
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 export const FASHION_MNIST_CLASSES: readonly string[] = [
-  'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot',
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
 ];
 
 export interface FashionMnistDataset extends ImageDataset {
@@ -38,13 +47,16 @@ function readIdx(path: string, magic: number, dims: number): { shape: number[]; 
     throw new DatasetError(`Fashion-MNIST file ${path} is not valid gzip: ${(e as Error).message}`);
   }
   if (buf.length < 4 + 4 * dims || buf.readUInt32BE(0) !== magic) {
-    throw new DatasetError(`${path}: bad IDX magic 0x${buf.length >= 4 ? buf.readUInt32BE(0).toString(16) : '?'} (expected 0x${magic.toString(16).padStart(8, '0')})`);
+    throw new DatasetError(
+      `${path}: bad IDX magic 0x${buf.length >= 4 ? buf.readUInt32BE(0).toString(16) : '?'} (expected 0x${magic.toString(16).padStart(8, '0')})`,
+    );
   }
   const shape: number[] = [];
   for (let i = 0; i < dims; i++) shape.push(buf.readUInt32BE(4 + 4 * i));
   const n = shape.reduce((a, b) => a * b, 1);
   const off = 4 + 4 * dims;
-  if (buf.length !== off + n) throw new DatasetError(`${path}: IDX header says ${shape.join('x')} (${n} bytes) but the file has ${buf.length - off}`);
+  if (buf.length !== off + n)
+    throw new DatasetError(`${path}: IDX header says ${shape.join('x')} (${n} bytes) but the file has ${buf.length - off}`);
   return { shape, data: new Uint8Array(buf.buffer, buf.byteOffset + off, n) };
 }
 
@@ -56,7 +68,8 @@ export function fashionMnist(split: 'train' | 'test', opts: { readonly dir?: str
   const [n, rows, cols] = images.shape as [number, number, number];
   if (labels.shape[0] !== n) throw new DatasetError(`Fashion-MNIST ${split}: ${n} images but ${labels.shape[0]} labels`);
   for (let i = 0; i < n; i++) {
-    if (labels.data[i]! >= FASHION_MNIST_CLASSES.length) throw new DatasetError(`Fashion-MNIST ${split}: label ${labels.data[i]} at ${i} is out of range`);
+    if (labels.data[i]! >= FASHION_MNIST_CLASSES.length)
+      throw new DatasetError(`Fashion-MNIST ${split}: label ${labels.data[i]} at ${i} is out of range`);
   }
   const px = rows * cols;
   return {

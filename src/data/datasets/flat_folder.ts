@@ -7,7 +7,18 @@ import { naturalCompare } from './natural_sort.js';
 import { walkFiles } from './walk.js';
 
 /** Extensions of formats sharp's prebuilt binaries read. */
-export const SHARP_IMAGE_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif'];
+export const SHARP_IMAGE_EXTENSIONS: readonly string[] = [
+  '.jpg',
+  '.jpeg',
+  '.jpe',
+  '.jfif',
+  '.png',
+  '.webp',
+  '.gif',
+  '.tif',
+  '.tiff',
+  '.avif',
+];
 
 export interface FlatFolderDataset extends ImageDataset {
   readonly paths: readonly string[];

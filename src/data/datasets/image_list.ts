@@ -81,9 +81,11 @@ export function imageList(listFile: string, opts: ImageListOptions = {}): ImageL
         throw new DatasetError(`${file}:${i + 1}: invalid JSON (${(e as Error).message})`);
       }
       const o = obj as { path?: unknown; label?: unknown };
-      if (typeof o !== 'object' || o === null || typeof o.path !== 'string' || o.path === '') throw new DatasetError(`${file}:${i + 1}: each line needs a string "path"`);
+      if (typeof o !== 'object' || o === null || typeof o.path !== 'string' || o.path === '')
+        throw new DatasetError(`${file}:${i + 1}: each line needs a string "path"`);
       const l = o.label;
-      if (l !== undefined && l !== null && typeof l !== 'number' && typeof l !== 'string') throw new DatasetError(`${file}:${i + 1}: "label" must be an integer or a class name`);
+      if (l !== undefined && l !== null && typeof l !== 'number' && typeof l !== 'string')
+        throw new DatasetError(`${file}:${i + 1}: "label" must be an integer or a class name`);
       entries.push({ path: o.path, label: (l ?? null) as RawLabel });
     });
   } else {

@@ -11,9 +11,16 @@ export interface LabeledSplit {
   readonly perClass: ReadonlyMap<number, number>;
 }
 
-export function labeledSplit(labels: ArrayLike<number> | { readonly length: number; label(i: number): number }, perClass: number, seed: number): LabeledSplit {
+export function labeledSplit(
+  labels: ArrayLike<number> | { readonly length: number; label(i: number): number },
+  perClass: number,
+  seed: number,
+): LabeledSplit {
   if (!Number.isInteger(perClass) || perClass < 0) throw new RangeError(`perClass must be a non-negative integer, got ${perClass}`);
-  const get = 'label' in labels && typeof labels.label === 'function' ? (i: number) => labels.label(i) : (i: number) => (labels as ArrayLike<number>)[i]!;
+  const get =
+    'label' in labels && typeof labels.label === 'function'
+      ? (i: number) => labels.label(i)
+      : (i: number) => (labels as ArrayLike<number>)[i]!;
   const byClass = new Map<number, number[]>();
   for (let i = 0; i < labels.length; i++) {
     const l = get(i);

@@ -6,8 +6,22 @@ import { roundHalfEven } from '../py_math.js';
  * PIL `img.crop((left, top, left + width, top + height))` (what torchvision `F.crop` does on PIL
  * images): the box may extend past the image; those pixels are `fill` (PIL fills with 0).
  */
-export function crop(img: ImageU8, top: number, left: number, height: number, width: number, fill: number | readonly number[] = 0): ImageU8 {
-  if (!Number.isInteger(top) || !Number.isInteger(left) || !Number.isInteger(height) || !Number.isInteger(width) || height < 0 || width < 0) {
+export function crop(
+  img: ImageU8,
+  top: number,
+  left: number,
+  height: number,
+  width: number,
+  fill: number | readonly number[] = 0,
+): ImageU8 {
+  if (
+    !Number.isInteger(top) ||
+    !Number.isInteger(left) ||
+    !Number.isInteger(height) ||
+    !Number.isInteger(width) ||
+    height < 0 ||
+    width < 0
+  ) {
     throw new ImageShapeError(`crop: integer box required, got top=${top} left=${left} height=${height} width=${width}`);
   }
   const ch = img.channels;

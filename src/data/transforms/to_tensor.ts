@@ -12,12 +12,7 @@ export function toFloatCHW(img: ImageU8): FloatCHW {
  * ToTensor + Normalize. `mean`/`std` need one value per channel (or one value for all); pass null to
  * skip normalisation. Writes into `out` when given (e.g. a slot of a batch buffer).
  */
-export function toNormalizedCHW(
-  img: ImageU8,
-  mean: readonly number[] | null,
-  std: readonly number[] | null,
-  out?: Float32Array,
-): FloatCHW {
+export function toNormalizedCHW(img: ImageU8, mean: readonly number[] | null, std: readonly number[] | null, out?: Float32Array): FloatCHW {
   const { width, height, channels: ch } = img;
   const plane = width * height;
   const data = out ?? new Float32Array(plane * ch);

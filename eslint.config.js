@@ -1,0 +1,28 @@
+// Lint: typescript-eslint's recommended rules plus the layer boundaries of ARCHITECTURE.md.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const layer = (from, forbidden) => ({
+  files: [`src/${from}/**/*.ts`],
+  rules: {
+    'no-restricted-imports': ['error', { patterns: forbidden.map((l) => ({ group: [`**/${l}/*`, `../${l}/*`], message: `src/${from} must not import src/${l} (layers: ARCHITECTURE.md)` })) }],
+  },
+});
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'build/**', 'node_modules/**', 'runs/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-non-null-assertion': 'off',
+    },
+  },
+  layer('torch', ['nn', 'models', 'data', 'train', 'noisy', 'cli']),
+  layer('nn', ['models', 'data', 'train', 'noisy', 'cli']),
+  layer('data', ['nn', 'models', 'train', 'noisy', 'cli']),
+  layer('models', ['train', 'noisy', 'cli']),
+  layer('train', ['models', 'noisy', 'cli']),
+  layer('noisy', ['cli']),
+);

@@ -1,0 +1,10 @@
+// The model zoo's public surface.
+export { createModel, loadWeights, adaptInputConv, CheckpointError, type CreateModelOptions } from './create.js';
+export { EfficientNet, EfficientNetBlock, type FeatureInfo, type EfficientNetOptions } from './efficientnet.js';
+export { listModels, resolveModelName, splitTag, isModelPretrained, closestModelNames, UnknownModelError, UnknownTagError, type ListModelsOptions, type ResolvedModelName } from './names.js';
+export { VARIANTS, ARCH_NAMES, resolveModelSpec, type ArchName } from './variants.js';
+export { PRETRAINED, LEGACY_ALIASES, archPretrained, toHubConfig, type PretrainedCfg } from './pretrained.js';
+export { hubDownload, downloadPretrained, resolveHubCacheDir, HubError, type HubOptions, type HubFile } from './hub.js';
+export { IMAGENET_CLASSES, imagenetClassName } from './imagenet_classes.js';
+export { decodeBlock, encodeBlock, ArchStringError, type BlockSpec } from './arch.js';
+export type { EfficientNetSpec, GlobalPool, BlockConfig } from './builder_spec.js';
