@@ -179,7 +179,10 @@ export function adaptInputConv(weight: Tensor, inChans: number): Tensor {
       }
       if (src !== 3) throw new CheckpointError(`cannot adapt a ${src}-channel stem to ${inChans} channels`);
       const reps = Math.ceil(inChans / 3);
-      const tiled = cat(Array.from({ length: reps }, () => w), 1).slice(1, 0, inChans);
+      const tiled = cat(
+        Array.from({ length: reps }, () => w),
+        1,
+      ).slice(1, 0, inChans);
       return tiled.mul(3 / inChans).to(weight.dtype);
     }),
   );

@@ -6,7 +6,20 @@
 // Papers: EfficientNet (Tan & Le, 2019), Noisy Student (Xie et al., 2020); reference
 // implementation: timm's efficientnet.py / _efficientnet_blocks.py.
 import { scope, type Generator, type Tensor } from '../torch/index.js';
-import { BatchNorm2d, Conv2d, Identity, Linear, Module, ModuleList, SqueezeExcite, dropPath, dropout, globalPool, poolFeatMult, type ForwardContext } from '../nn/index.js';
+import {
+  BatchNorm2d,
+  Conv2d,
+  Identity,
+  Linear,
+  Module,
+  ModuleList,
+  SqueezeExcite,
+  dropPath,
+  dropout,
+  globalPool,
+  poolFeatMult,
+  type ForwardContext,
+} from '../nn/index.js';
 import type { BlockConfig, BnSpec, ConvSpec, EfficientNetSpec, FeatureInfoEntry, GlobalPool, LayerSpec } from './builder_spec.js';
 import type { PretrainedCfg } from './pretrained.js';
 
@@ -119,7 +132,10 @@ export class EfficientNet extends Module {
     this.dropRate = spec.dropRate;
     this.convStem = this.registerModule('conv_stem', conv(spec.stem.conv, g));
     this.bn1 = this.registerModule('bn1', bn(spec.stem.bn));
-    this.blocks = this.registerModule('blocks', new ModuleList(spec.stages.map((stage) => new ModuleList(stage.map((b) => new EfficientNetBlock(b, g))))));
+    this.blocks = this.registerModule(
+      'blocks',
+      new ModuleList(spec.stages.map((stage) => new ModuleList(stage.map((b) => new EfficientNetBlock(b, g))))),
+    );
     if (spec.featuresOnly) {
       this.convHead = null;
       this.bn2 = null;

@@ -1,7 +1,18 @@
 // The model zoo's public surface.
+export { saveModel } from './save.js';
 export { createModel, loadWeights, adaptInputConv, CheckpointError, type CreateModelOptions } from './create.js';
 export { EfficientNet, EfficientNetBlock, type FeatureInfo, type EfficientNetOptions } from './efficientnet.js';
-export { listModels, resolveModelName, splitTag, isModelPretrained, closestModelNames, UnknownModelError, UnknownTagError, type ListModelsOptions, type ResolvedModelName } from './names.js';
+export {
+  listModels,
+  resolveModelName,
+  splitTag,
+  isModelPretrained,
+  closestModelNames,
+  UnknownModelError,
+  UnknownTagError,
+  type ListModelsOptions,
+  type ResolvedModelName,
+} from './names.js';
 export { VARIANTS, ARCH_NAMES, resolveModelSpec, type ArchName } from './variants.js';
 export { PRETRAINED, LEGACY_ALIASES, archPretrained, toHubConfig, type PretrainedCfg } from './pretrained.js';
 export { hubDownload, downloadPretrained, resolveHubCacheDir, HubError, type HubOptions, type HubFile } from './hub.js';

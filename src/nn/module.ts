@@ -1,7 +1,7 @@
 // Module: a tree of named parameters, buffers and children whose dotted paths are the checkpoint
 // keys. Keys are declared explicitly (registerParameter('weight', ...), registerModule('conv_pw',
 // ...)), never derived from TypeScript property names, so they stay timm's verbatim.
-import { keep, type Generator as TorchGenerator, type Tensor } from '../torch/index.js';
+import { isFloating, keep, noGrad, type FloatDType, type Generator as TorchGenerator, type Tensor } from '../torch/index.js';
 
 export interface ForwardContext {
   /** Training mode: batch statistics in BatchNorm, dropout and drop-path active. */
@@ -129,6 +129,29 @@ export abstract class Module {
   /** The context a forward call uses when none is passed: this module's own mode. */
   protected ctx(ctx?: ForwardContext): ForwardContext {
     return ctx ?? { training: this._training };
+  }
+
+  /**
+   * Convert every floating parameter and buffer to `dtype` (model.double() / .half() in torch).
+   * The tensors are replaced: optimizers made before the conversion no longer see them.
+   */
+  to(dtype: FloatDType): this {
+    for (const [, m] of this.namedModules()) {
+      for (const [name, t] of m.params) {
+        if (!isFloating(t.dtype) || t.dtype === dtype) continue;
+        const c = noGrad(() => t.to(dtype, { copy: true }));
+        m.registerParameter(name, c);
+      }
+      for (const [name, t] of m.buffers) {
+        if (!isFloating(t.dtype) || t.dtype === dtype) continue;
+        m.registerBuffer(
+          name,
+          noGrad(() => t.to(dtype, { copy: true })),
+          { persistent: !m.nonPersistent.has(name) },
+        );
+      }
+    }
+    return this;
   }
 
   /** Stop (or resume) gradients for every parameter, e.g. to freeze layers when fine-tuning. */

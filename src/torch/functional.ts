@@ -115,7 +115,8 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: Pair): Tensor {
   return wrap(native.call(OP.adaptiveAvgPool2d.get(), x.h, pair(outputSize)));
 }
 export function adaptiveMaxPool2d(x: Tensor, outputSize: Pair): Tensor {
-  const [v] = native.call(OP.adaptiveMaxPool2d.get(), x.h, pair(outputSize)) as [number, number];
+  const [v, indices] = native.call(OP.adaptiveMaxPool2d.get(), x.h, pair(outputSize)) as [number, number];
+  native.release(indices);
   return wrap(v);
 }
 export function maxPool2d(x: Tensor, kernel: Pair, o: { stride?: Pair; padding?: Pair; dilation?: Pair; ceilMode?: boolean } = {}): Tensor {

@@ -12,8 +12,14 @@ export class SqueezeExcite extends Module {
 
   constructor(chs: number, rdChs: number, o: { act?: ActName; generator?: Generator } = {}) {
     super();
-    this.convReduce = this.registerModule('conv_reduce', new Conv2d({ inChs: chs, outChs: rdChs, kernel: 1, bias: true, generator: o.generator }));
-    this.convExpand = this.registerModule('conv_expand', new Conv2d({ inChs: rdChs, outChs: chs, kernel: 1, bias: true, generator: o.generator }));
+    this.convReduce = this.registerModule(
+      'conv_reduce',
+      new Conv2d({ inChs: chs, outChs: rdChs, kernel: 1, bias: true, generator: o.generator }),
+    );
+    this.convExpand = this.registerModule(
+      'conv_expand',
+      new Conv2d({ inChs: rdChs, outChs: chs, kernel: 1, bias: true, generator: o.generator }),
+    );
     this.act = activation(o.act ?? 'relu');
   }
 
