@@ -1,0 +1,48 @@
+// The training layer's public surface (the loop itself lives in loop.ts).
+export { paramGroupsWeightDecay, type NamedParam, type ParamGroup, type WeightDecayGroupOptions } from './param_groups.js';
+export * from './optim/index.js';
+export {
+  cosineLr,
+  stepLr,
+  efficientNetExpLr,
+  constantLr,
+  createSchedule,
+  Scheduler,
+  type LrFn,
+  type WarmupOptions,
+  type CosineOptions,
+  type StepOptions,
+  type EfficientNetExpOptions,
+  type ScheduleName,
+  type ScheduleConfig,
+  type SchedulerState,
+} from './schedule.js';
+export {
+  labelSmoothingCrossEntropy,
+  labelSmoothingCrossEntropyPerSample,
+  softTargetCrossEntropy,
+  softTargetCrossEntropyPerSample,
+  applyTemperature,
+  mixedBatchLoss,
+  type MixedBatchTargets,
+  type MixedBatchLossOptions,
+  type MixedBatchLoss,
+} from './losses.js';
+export { ModelEma, tfEmaDecay, timmEmaDecay, type EmaOptions, type EmaDecayMode, type EmaState } from './ema.js';
+export { accuracy, AverageMeter, MetricsLog, type MetricsRecord } from './metrics.js';
+export {
+  saveCheckpoint,
+  loadCheckpoint,
+  listCheckpoints,
+  latestCheckpoint,
+  bestCheckpoint,
+  readManifest,
+  CHECKPOINT_FORMAT,
+  type CheckpointInput,
+  type CheckpointOptions,
+  type CheckpointManifest,
+  type CheckpointInfo,
+  type LoadCheckpointOptions,
+  type LoadedCheckpoint,
+  type TrainStateMeta,
+} from './checkpoint.js';
