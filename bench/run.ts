@@ -2,6 +2,7 @@
 // reference run side by side on the same machine.
 const benches: Record<string, () => Promise<{ main: () => Promise<void> }>> = {
   engine: () => import('./engine.js'),
+  models: () => import('./models.js'),
 };
 const names = process.argv.slice(2);
 for (const name of names.length ? names : Object.keys(benches)) {
