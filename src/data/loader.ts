@@ -183,15 +183,19 @@ export class DataLoader implements AsyncDisposable {
     return { batch: b, epoch, seed: this.opts.seed, indices: [...indices], labels, sources };
   }
 
-  /** Iterate the batches of one epoch. Breaking out early waits for in-flight work, so nothing leaks. */
-  async *epoch(epoch: number): AsyncGenerator<BatchResult> {
+  /**
+   * Iterate the batches of one epoch, from `startBatch` on (a resumed run skips what it trained).
+   * Breaking out early waits for in-flight work, so nothing leaks.
+   */
+  async *epoch(epoch: number, startBatch = 0): AsyncGenerator<BatchResult> {
     if (this.running) throw new LoaderError('an epoch is already being iterated on this loader');
     this.running = true;
     const stats: LoaderStats = { epoch, batches: 0, samples: 0, skipped: 0, errors: [] };
     this.stats = stats;
     const batches = this.batchIndices(epoch);
     const pending = new Map<number, Promise<BatchResult>>();
-    let next = 0;
+    const first = Math.min(Math.max(0, startBatch), batches.length);
+    let next = first;
     const dispatch = (): void => {
       while (next < batches.length && pending.size < this.opts.prefetch) {
         const b = next++;
@@ -202,7 +206,7 @@ export class DataLoader implements AsyncDisposable {
     };
     try {
       dispatch();
-      for (let delivered = 0; delivered < batches.length; delivered++) {
+      for (let delivered = first; delivered < batches.length; delivered++) {
         let res: BatchResult;
         if (this.opts.ordered) {
           res = await pending.get(delivered)!;
@@ -226,6 +230,11 @@ export class DataLoader implements AsyncDisposable {
       await Promise.allSettled(pending.values());
       this.running = false;
     }
+  }
+
+  /** Load any list of dataset indices as one batch (same transform and per-sample randomness). */
+  fetch(epoch: number, key: number, indices: ArrayLike<number>): Promise<BatchResult> {
+    return this.runBatch(this.request(epoch, key, Int32Array.from(indices)));
   }
 
   async close(): Promise<void> {

@@ -46,3 +46,18 @@ export {
   type LoadedCheckpoint,
   type TrainStateMeta,
 } from './checkpoint.js';
+export {
+  trainStep,
+  evaluate,
+  fit,
+  withEmaWeights,
+  type TrainableModel,
+  type TrainBatch,
+  type LossFn,
+  type StepOptions as TrainStepOptions,
+  type StepState,
+  type EvalResult,
+  type FitOptions,
+  type FitResult,
+} from './loop.js';
+export { batchToTensors, loaderBatches } from './data.js';

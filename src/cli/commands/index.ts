@@ -1,0 +1,5 @@
+// The subcommands. Registering one is one line here: `export { default as <name> } from './<file>.js';`
+// where the module's default export returns its commander Command. main.ts adds every export.
+export { default as models } from './models.js';
+export { default as predict } from './predict.js';
+export { default as features } from './features.js';

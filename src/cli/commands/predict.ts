@@ -1,0 +1,128 @@
+// `noisy-student predict IMAGE... --model NAME`: top-k classes per image, like timm's inference.py.
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { noGrad, scope, stack } from '../../torch/index.js';
+import { IMAGENET_CLASSES } from '../../models/index.js';
+import { createTransform, resolveDataConfig } from '../../data/index.js';
+import { CliError, warn } from '../errors.js';
+import { expandImageInputs, imageBatches } from '../inputs.js';
+import {
+  addJsonOption,
+  addModelOptions,
+  globalOptions,
+  intArg,
+  loadModelFromOptions,
+  printJson,
+  validateModelOptions,
+  type ModelCliOptions,
+} from '../options.js';
+import { createProgress } from '../progress.js';
+
+interface PredictOptions extends ModelCliOptions {
+  topk: number;
+  classMap?: string;
+  batchSize: number;
+  json?: boolean;
+}
+
+export interface TopkEntry {
+  index: number;
+  /** The class name, or null when the model's classes have no names (numClasses ≠ 1000 and no --class-map). */
+  label: string | null;
+  prob: number;
+}
+export interface Prediction {
+  file: string;
+  topk: TopkEntry[];
+}
+
+/** timm's --class-map text format: one class name per line, line i = class i. */
+export function readClassMap(path: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new CliError(`cannot read class map ${path}: ${(e as Error).message}`);
+  }
+  const lines = text.split(/\r?\n/).map((l) => l.trim());
+  while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+  const blank = lines.indexOf('');
+  // A blank line inside the map shifts every later class by one: refuse rather than mislabel.
+  if (blank >= 0) throw new CliError(`class map ${path}: line ${blank + 1} is empty (one class name per line expected)`);
+  if (lines.length === 0) throw new CliError(`class map ${path} is empty`);
+  return lines;
+}
+
+export default function predictCommand(): Command {
+  const cmd = new Command('predict')
+    .summary('top-k classes of images')
+    .description(
+      'Classify images (files, or folders searched recursively) with a model and its pretrained preprocessing. ' +
+        'Images that cannot be decoded are reported and skipped.',
+    )
+    .argument('<images...>', 'image files or folders');
+  addModelOptions(cmd)
+    .option('-k, --topk <k>', 'classes shown per image', intArg(1), 5)
+    .option('--class-map <file>', 'class names, one per line in class-index order (ImageNet names are built in)')
+    .option('-b, --batch-size <n>', 'images per forward pass', intArg(1), 16);
+  addJsonOption(cmd);
+  return cmd.action(async (inputs: string[], o: PredictOptions, self: Command) => {
+    const { quiet } = globalOptions(self);
+    validateModelOptions(o, { command: 'predict', requireWeights: true });
+    const files = expandImageInputs(inputs);
+    const mapped = o.classMap ? readClassMap(o.classMap) : null;
+    const model = await loadModelFromOptions(o, { command: 'predict', requireWeights: true, quiet });
+    try {
+      model.eval();
+      if (mapped && mapped.length !== model.numClasses) {
+        throw new CliError(`class map ${o.classMap} has ${mapped.length} names but ${o.model} has ${model.numClasses} classes`);
+      }
+      const names: readonly string[] | null = mapped ?? (model.numClasses === 1000 ? IMAGENET_CLASSES : null);
+      const k = Math.min(o.topk, model.numClasses);
+      const transform = createTransform(resolveDataConfig({}, model));
+
+      const predictions: Prediction[] = [];
+      let failed = 0;
+      const progress = createProgress({ total: files.length, label: 'predict', unit: 'img', quiet });
+      try {
+        for await (const batch of imageBatches(files, o.batchSize)) {
+          for (const f of batch.failed) warn(`skipped: ${f.error.message}`);
+          failed += batch.failed.length;
+          if (batch.decoded.length > 0) {
+            // One scope per batch: the input, activations and outputs are freed before the next one.
+            const { probs, indices } = scope(() => {
+              const x = stack(batch.decoded.map((d) => transform(d.image)));
+              const top = noGrad(() => model.forward(x).softmax(1).topk(k, 1));
+              return { probs: top.values.toArray(), indices: top.indices.toArray() };
+            });
+            batch.decoded.forEach((d, i) => {
+              const topk = Array.from({ length: k }, (_, j): TopkEntry => {
+                const index = indices[i * k + j]!;
+                return { index, label: names ? names[index]! : null, prob: probs[i * k + j]! };
+              });
+              predictions.push({ file: d.file, topk });
+              if (!o.json) progress.log(formatPrediction(d.file, topk));
+            });
+          }
+          progress.tick(batch.decoded.length + batch.failed.length);
+        }
+      } finally {
+        progress.stop();
+      }
+      if (o.json) printJson(predictions);
+      if (failed > 0 || !quiet) {
+        process.stderr.write(
+          `predicted ${predictions.length} of ${files.length} images${failed > 0 ? `, ${failed} failed (skipped)` : ''}\n`,
+        );
+      }
+      if (predictions.length === 0) throw new CliError('no image could be decoded');
+    } finally {
+      model.dispose();
+    }
+  });
+}
+
+function formatPrediction(file: string, topk: readonly TopkEntry[]): string {
+  const rows = topk.map((t) => `  ${t.prob.toFixed(4)}  ${t.label === null ? `class ${t.index}` : `${t.label} (${t.index})`}`);
+  return [file, ...rows].join('\n');
+}

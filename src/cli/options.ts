@@ -1,0 +1,150 @@
+// Options shared by the subcommands: the model/weights/hub group, output paths, JSON output, number
+// parsing, and the model loading that goes with them. A later command adds the same flags with the
+// same help text by calling these helpers, so `--model`/`--checkpoint` mean one thing everywhere.
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { createModel, resolveModelName, type EfficientNet, type HubOptions } from '../models/index.js';
+import { StateDictError } from '../nn/index.js';
+import { CliError, warn } from './errors.js';
+import { createProgress, type Progress } from './progress.js';
+
+/** Options of the root program, visible to every subcommand. */
+export interface GlobalOptions {
+  readonly verbose: boolean;
+  readonly quiet: boolean;
+}
+
+export function globalOptions(cmd: Command): GlobalOptions {
+  const o = cmd.optsWithGlobals<{ verbose?: boolean; quiet?: boolean }>();
+  return { verbose: o.verbose === true, quiet: o.quiet === true };
+}
+
+/** A commander argument parser for integers >= min. */
+export function intArg(min: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\s*[+-]?\d+\s*$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('not an integer.');
+    if (n < min) throw new InvalidArgumentError(`must be at least ${min}.`);
+    return n;
+  };
+}
+
+/** A commander argument parser for comma-separated integers >= 0 ("0,1,2"). */
+export function intListArg(value: string): number[] {
+  const parts = value.split(',').map((s) => s.trim());
+  if (parts.some((p) => !/^\d+$/.test(p))) throw new InvalidArgumentError('expected comma-separated integers, e.g. 0,1,2.');
+  return parts.map(Number);
+}
+
+// ---------------------------------------------------------------------------------------------
+// model, weights, hub
+
+export interface ModelCliOptions {
+  model: string;
+  checkpoint?: string;
+  pretrained?: boolean;
+  hubCache?: string;
+  offline?: boolean;
+}
+
+export function addModelOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption('-m, --model <name>', 'timm model name: arch, arch.tag or a legacy alias (e.g. tf_efficientnet_b0_ns)')
+    .addOption(
+      new Option(
+        '-c, --checkpoint <path>',
+        'local weights: a .safetensors file, or a directory with model.safetensors (+ config.json)',
+      ).conflicts('pretrained'),
+    )
+    .option('--pretrained', "timm's pretrained weights for the model's tag, from the Hugging Face hub (cached)")
+    .option('--hub-cache <dir>', 'hub cache directory (default: HF_HUB_CACHE, or HF_HOME/hub, or ~/.cache/huggingface/hub)')
+    .option('--offline', 'use the hub cache only, never the network (as HF_HUB_OFFLINE=1)');
+}
+
+export interface LoadModelOptions {
+  /** The command's name, for the refusal message. */
+  readonly command: string;
+  /** Refuse to run on random weights (inference commands). */
+  readonly requireWeights: boolean;
+  readonly featuresOnly?: boolean;
+  readonly outIndices?: readonly number[];
+  readonly quiet?: boolean;
+}
+
+/**
+ * The checks that need no model: the name exists (else UnknownModelError with suggestions) and
+ * weights were given when required. Commands call it first so a typo fails before any slow work.
+ */
+export function validateModelOptions(o: ModelCliOptions, opts: Pick<LoadModelOptions, 'command' | 'requireWeights'>): void {
+  resolveModelName(o.model);
+  if (opts.requireWeights && !o.checkpoint && !o.pretrained) {
+    throw new CliError(
+      `${opts.command} needs trained weights: pass --checkpoint PATH (a .safetensors file or a checkpoint directory) ` +
+        `or --pretrained (downloads timm's weights from the Hugging Face hub); random weights give meaningless results`,
+    );
+  }
+}
+
+/** Create the model the options name, with weights; warnings go to stderr, a download shows progress. */
+export async function loadModelFromOptions(o: ModelCliOptions, opts: LoadModelOptions): Promise<EfficientNet> {
+  validateModelOptions(o, opts);
+  let download: Progress | null = null;
+  let downloadedMb = 0;
+  const MB = 1024 * 1024;
+  const hub: HubOptions = {
+    ...(o.hubCache ? { cacheDir: resolve(o.hubCache) } : {}),
+    ...(o.offline ? { offline: true } : {}),
+    onWarning: warn,
+    onProgress: ({ file, downloaded, total }) => {
+      // Only a real download (with a known size) is worth a bar; cached files report nothing.
+      if (total === undefined || total < MB) return;
+      if (!download)
+        download = createProgress({ total: Math.round(total / MB), label: `download ${file}`, unit: 'MB', quiet: opts.quiet ?? false });
+      const done = Math.round(downloaded / MB);
+      download.tick(done - downloadedMb);
+      downloadedMb = done;
+    },
+  };
+  try {
+    return await createModel(o.model, {
+      ...(o.checkpoint ? { checkpointPath: o.checkpoint } : {}),
+      ...(o.pretrained ? { pretrained: true } : {}),
+      ...(opts.featuresOnly ? { featuresOnly: true } : {}),
+      ...(opts.outIndices ? { outIndices: opts.outIndices } : {}),
+      hub,
+      onWarning: warn,
+    });
+  } catch (e) {
+    // The library's message says what does not fit; name the file and model so the user knows which.
+    if (e instanceof StateDictError) {
+      throw new CliError(`${o.checkpoint ?? 'the pretrained weights'} cannot be loaded into ${o.model}: ${e.message}`);
+    }
+    throw e;
+  } finally {
+    (download as Progress | null)?.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// outputs
+
+export function addOutputOption(cmd: Command, description: string): Command {
+  return cmd.requiredOption('-o, --output <path>', description);
+}
+
+/** Resolve an output file path and create its directory; refuses a path that is a directory. */
+export function prepareOutputFile(path: string): string {
+  const abs = resolve(path);
+  if (existsSync(abs) && statSync(abs).isDirectory()) throw new CliError(`output ${path} is a directory; give a file name`);
+  mkdirSync(dirname(abs), { recursive: true });
+  return abs;
+}
+
+export function addJsonOption(cmd: Command): Command {
+  return cmd.option('--json', 'print the result as JSON on stdout (messages stay on stderr)');
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}

@@ -1,0 +1,255 @@
+// The training loop, model-agnostic: a model is anything with parameters and forward(x, ctx), the
+// training mode and the randomness (dropout, drop-path) are passed explicitly in the context.
+//
+// trainStep() is the unit of work: forward, loss, backward, an optional hook between backward and
+// the update (where a data-parallel run allreduces the gradients), clipping, optimizer step,
+// scheduler and EMA updates. fit() runs epochs of steps with validation, metrics.jsonl,
+// checkpoints and exact resume.
+import { noGrad, scope, type Generator, type Tensor } from '../torch/index.js';
+import type { ForwardContext, Module } from '../nn/index.js';
+import type { Optimizer, BaseHyper } from './optim/index.js';
+import type { Scheduler } from './schedule.js';
+import type { ModelEma } from './ema.js';
+import { clipGradNorm_ } from './optim/index.js';
+import { accuracy, MetricsLog } from './metrics.js';
+import { loadCheckpoint, saveCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
+import { loadStateDict } from '../nn/index.js';
+
+export interface TrainableModel extends Module {
+  forward(x: Tensor, ctx?: ForwardContext): Tensor;
+}
+
+/** One batch: the input and whatever the loss needs (targets, soft labels...). */
+export interface TrainBatch {
+  readonly x: Tensor;
+  readonly target: Tensor;
+  /** Number of samples (for throughput); defaults to x.shape[0]. */
+  readonly n?: number;
+  /** Extra fields for a custom loss (e.g. how many rows are labeled). */
+  readonly extra?: Readonly<Record<string, unknown>>;
+}
+
+export type LossFn = (logits: Tensor, batch: TrainBatch) => Tensor;
+
+export interface StepOptions {
+  readonly optimizer: Optimizer<BaseHyper>;
+  readonly lossFn: LossFn;
+  readonly scheduler?: Scheduler;
+  readonly ema?: ModelEma;
+  /** Max global gradient norm (L2); off when undefined. */
+  readonly clipGrad?: number;
+  /** Randomness for dropout and drop-path. */
+  readonly generator?: Generator;
+  /** Convert inputs to channels_last (faster convolutions in oneDNN for training). */
+  readonly channelsLast?: boolean;
+  /** Called after backward, before clipping and the update (gradient allreduce goes here). */
+  readonly afterBackward?: (params: Tensor[]) => void;
+}
+
+export interface StepState {
+  /** Optimizer updates done so far. */
+  step: number;
+}
+
+/**
+ * One optimizer update over `micro` batches (gradient accumulation when there is more than one):
+ * the loss of each micro-batch is scaled by 1/micro so the update equals one large batch's.
+ * Returns the mean loss.
+ */
+export function trainStep(model: TrainableModel, micro: readonly TrainBatch[], o: StepOptions, state: StepState): number {
+  if (micro.length === 0) throw new Error('trainStep: no batches');
+  const ctx: ForwardContext = { training: true, ...(o.generator ? { generator: o.generator } : {}) };
+  let total = 0;
+  for (const b of micro) {
+    total += scope(() => {
+      const x = o.channelsLast ? b.x.contiguous('channelsLast') : b.x;
+      const loss = o.lossFn(model.forward(x, ctx), b);
+      const scaled = micro.length > 1 ? loss.div(micro.length) : loss;
+      scaled.backward();
+      return loss.item();
+    });
+  }
+  const params = [...o.optimizer.namedParams()].map(([, p]) => p);
+  o.afterBackward?.(params);
+  if (o.clipGrad !== undefined) clipGradNorm_(params, o.clipGrad);
+  o.optimizer.step();
+  o.optimizer.zeroGrad();
+  state.step += 1;
+  o.scheduler?.stepUpdate(state.step);
+  if (o.ema) o.ema.update(model.stateDict(), state.step);
+  return total / micro.length;
+}
+
+export interface EvalResult {
+  top1: number;
+  top5: number;
+  loss: number;
+  n: number;
+}
+
+/** Top-1/top-5 (fractions in [0, 1]) and mean cross-entropy over labeled batches, in eval mode. */
+export async function evaluate(model: TrainableModel, batches: AsyncIterable<TrainBatch> | Iterable<TrainBatch>): Promise<EvalResult> {
+  let n = 0;
+  let c1 = 0;
+  let c5 = 0;
+  let lossSum = 0;
+  for await (const b of batches) {
+    noGrad(() =>
+      scope(() => {
+        const logits = model.forward(b.x, { training: false });
+        const k = Math.min(5, logits.shape[1]!);
+        const [a1, a5] = accuracy(logits, b.target, [1, k]);
+        const bn = b.x.shape[0]!;
+        c1 += (a1! / 100) * bn;
+        c5 += (a5! / 100) * bn;
+        lossSum += logits.logSoftmax(1).gather(1, b.target.unsqueeze(1)).neg().sum().item();
+        n += bn;
+      }),
+    );
+  }
+  return { top1: n ? c1 / n : 0, top5: n ? c5 / n : 0, loss: n ? lossSum / n : 0, n };
+}
+
+export interface FitOptions extends StepOptions {
+  readonly model: TrainableModel;
+  readonly epochs: number;
+  readonly batchesPerEpoch: number;
+  /** The batches of an epoch from `startBatch` on (a resumed run skips the ones already trained). */
+  readonly trainBatches: (epoch: number, startBatch: number) => AsyncIterable<TrainBatch>;
+  /** Validation after each epoch (model in eval mode; EMA weights when an EMA is kept). */
+  readonly validate?: (model: TrainableModel) => Promise<EvalResult>;
+  /** Micro-batches per optimizer update. Default 1. */
+  readonly gradAccum?: number;
+  /** Run directory: checkpoints/ and metrics.jsonl. Without it nothing is written. */
+  readonly output?: string;
+  /** Continue from the latest checkpoint in output (a fresh start when there is none). */
+  readonly resume?: boolean;
+  /** Checkpoint every N optimizer steps as well as at each epoch end. Default: epoch ends only. */
+  readonly checkpointEvery?: number;
+  readonly configHash?: string;
+  /** Every generator the run's randomness depends on (saved and restored with checkpoints). */
+  readonly generators?: Readonly<Record<string, Generator>>;
+  /** Metric that picks the best checkpoint. Default 'top1'. */
+  readonly bestMetric?: string;
+  readonly onStep?: (p: { epoch: number; batch: number; step: number; loss: number; lr: number; samples: number; seconds: number }) => void;
+  readonly onEpoch?: (r: { epoch: number; trainLoss: number; eval: EvalResult | null; seconds: number }) => void;
+}
+
+export interface FitResult {
+  steps: number;
+  history: { epoch: number; trainLoss: number; eval: EvalResult | null }[];
+  bestPath: string | null;
+}
+
+/** Swap the model's weights for the EMA's while `fn` runs (evaluation with EMA weights). */
+export async function withEmaWeights<T>(model: TrainableModel, ema: ModelEma | undefined, fn: () => Promise<T>): Promise<T> {
+  if (!ema) return fn();
+  const backup = noGrad(() => new Map([...model.stateDict()].map(([k, t]) => [k, t.clone().keep()] as const)));
+  try {
+    loadStateDict(model, ema.stateDict(), { strict: true });
+    return await fn();
+  } finally {
+    loadStateDict(model, backup, { strict: true });
+    for (const t of backup.values()) t.dispose();
+  }
+}
+
+export async function fit(o: FitOptions): Promise<FitResult> {
+  const accum = o.gradAccum ?? 1;
+  const state: StepState = { step: 0 };
+  let startEpoch = 0;
+  let startBatch = 0;
+  const history: FitResult['history'] = [];
+  const ckptDir = o.output ? `${o.output}/checkpoints` : null;
+  let resumed: LoadedCheckpoint | null = null;
+  if (ckptDir && o.resume) {
+    resumed = loadCheckpoint(ckptDir, {
+      optimizer: o.optimizer,
+      ...(o.ema ? { ema: o.ema } : {}),
+      ...(o.scheduler ? { scheduler: o.scheduler } : {}),
+      ...(o.generators ? { generators: o.generators } : {}),
+      ...(o.configHash !== undefined ? { expectConfigHash: o.configHash } : {}),
+    });
+    if (resumed) {
+      loadStateDict(o.model, resumed.model, { strict: true });
+      for (const t of resumed.model.values()) t.dispose();
+      state.step = resumed.step;
+      const pos = resumed.dataPosition as { epoch: number; batch: number; history?: FitResult['history'] };
+      startEpoch = pos.epoch;
+      startBatch = pos.batch;
+      history.push(...(pos.history ?? []));
+    }
+  }
+  const log = o.output ? MetricsLog.open(`${o.output}/metrics.jsonl`, { resumeStep: state.step }) : null;
+  let bestPath: string | null = null;
+  const save = (epoch: number, batch: number, metrics?: Record<string, number>): void => {
+    if (!ckptDir) return;
+    const r = saveCheckpoint(
+      ckptDir,
+      {
+        step: state.step,
+        epoch,
+        model: o.model.stateDict(),
+        optimizer: o.optimizer,
+        ...(o.ema ? { ema: o.ema } : {}),
+        ...(o.scheduler ? { scheduler: o.scheduler } : {}),
+        ...(o.generators ? { generators: o.generators } : {}),
+        dataPosition: { epoch, batch, history } as never,
+        ...(metrics ? { metrics } : {}),
+        ...(o.configHash !== undefined ? { configHash: o.configHash } : {}),
+      },
+      { bestMetric: o.bestMetric ?? 'top1' },
+    );
+    if (r.isBest) bestPath = r.path;
+  };
+
+  try {
+    for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
+      o.model.train();
+      const t0 = process.hrtime.bigint();
+      let lossSum = 0;
+      let lossN = 0;
+      let batch = epoch === startEpoch ? startBatch : 0;
+      let pending: TrainBatch[] = [];
+      let samples = 0;
+      for await (const b of o.trainBatches(epoch, batch)) {
+        pending.push(b);
+        if (pending.length < accum) continue;
+        const loss = trainStep(o.model, pending, o, state);
+        for (const p of pending) {
+          samples += p.n ?? p.x.shape[0]!;
+          p.x.dispose();
+          p.target.dispose();
+        }
+        batch += pending.length;
+        pending = [];
+        lossSum += loss;
+        lossN += 1;
+        const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+        const lr = o.optimizer.paramGroups[0]?.lr ?? 0;
+        log?.append({ step: state.step, epoch, batch, loss, lr });
+        o.onStep?.({ epoch, batch, step: state.step, loss, lr, samples, seconds });
+        if (o.checkpointEvery && state.step % o.checkpointEvery === 0 && batch < o.batchesPerEpoch) save(epoch, batch);
+      }
+      for (const p of pending) {
+        p.x.dispose();
+        p.target.dispose();
+      }
+      o.scheduler?.step(epoch + 1);
+      const evalResult = o.validate ? await withEmaWeights(o.model, o.ema, async () => o.validate!(o.model)) : null;
+      const trainLoss = lossN ? lossSum / lossN : NaN;
+      history.push({ epoch, trainLoss, eval: evalResult });
+      log?.append({
+        step: state.step,
+        epoch,
+        trainLoss,
+        ...(evalResult ? { top1: evalResult.top1, top5: evalResult.top5, evalLoss: evalResult.loss } : {}),
+      });
+      save(epoch + 1, 0, evalResult ? { top1: evalResult.top1, top5: evalResult.top5, loss: evalResult.loss } : undefined);
+      o.onEpoch?.({ epoch, trainLoss, eval: evalResult, seconds: Number(process.hrtime.bigint() - t0) / 1e9 });
+    }
+  } finally {
+    log?.close();
+  }
+  return { steps: state.step, history, bestPath };
+}
