@@ -23,6 +23,7 @@ export default tseslint.config(
   layer('nn', ['models', 'data', 'train', 'noisy', 'cli']),
   layer('data', ['nn', 'models', 'train', 'noisy', 'cli']),
   layer('models', ['train', 'noisy', 'cli']),
-  layer('train', ['models', 'noisy', 'cli']),
+  layer('train', ['models', 'jobs', 'noisy', 'cli']),
+  layer('jobs', ['noisy', 'cli']),
   layer('noisy', ['cli']),
 );

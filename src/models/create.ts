@@ -95,9 +95,12 @@ export async function createModel(name: string, opts: CreateModelOptions = {}): 
   }
 
   const numClasses = opts.numClasses ?? ckptClasses ?? cfg.numClasses;
+  // A fine-tuned checkpoint's config says how many input channels it was trained on.
+  const inChans = opts.inChans ?? cfg.inputSize[0];
+  if (inChans !== cfg.inputSize[0]) cfg = { ...cfg, inputSize: [inChans, cfg.inputSize[1], cfg.inputSize[2]] };
   const spec = resolveModelSpec(resolved.arch, {
     numClasses,
-    ...(opts.inChans !== undefined ? { inChans: opts.inChans } : {}),
+    inChans,
     ...(opts.dropRate !== undefined ? { dropRate: opts.dropRate } : {}),
     ...(opts.dropPathRate !== undefined ? { dropPathRate: opts.dropPathRate } : {}),
     ...(opts.globalPool !== undefined ? { globalPool: opts.globalPool } : {}),

@@ -7,6 +7,6 @@ export { Linear } from './layers/linear.js';
 export { SqueezeExcite } from './layers/squeeze_excite.js';
 export { dropout, dropPath } from './layers/dropout.js';
 export { globalPool, poolFeatMult, type GlobalPoolType } from './layers/pooling.js';
-export { activation, type ActName, type ActFn } from './layers/activations.js';
+export { activation, activationInplace, type ActName, type ActFn } from './layers/activations.js';
 export { tfSamePad, symmetricPadding, isStaticSame } from './padding.js';
 export { initConvGoog, initLinearGoog, initKaimingUniformDefault } from './init.js';

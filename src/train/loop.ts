@@ -5,7 +5,7 @@
 // the update (where a data-parallel run allreduces the gradients), clipping, optimizer step,
 // scheduler and EMA updates. fit() runs epochs of steps with validation, metrics.jsonl,
 // checkpoints and exact resume.
-import { noGrad, scope, type Generator, type Tensor } from '../torch/index.js';
+import { dispose, noGrad, scope, type Generator, type Tensor } from '../torch/index.js';
 import type { ForwardContext, Module } from '../nn/index.js';
 import type { Optimizer, BaseHyper } from './optim/index.js';
 import type { Scheduler } from './schedule.js';
@@ -131,7 +131,16 @@ export interface FitOptions extends StepOptions {
   readonly generators?: Readonly<Record<string, Generator>>;
   /** Metric that picks the best checkpoint. Default 'top1'. */
   readonly bestMetric?: string;
-  readonly onStep?: (p: { epoch: number; batch: number; step: number; loss: number; lr: number; samples: number; seconds: number }) => void;
+  readonly onStep?: (p: {
+    epoch: number;
+    batch: number;
+    batches: number;
+    step: number;
+    loss: number;
+    lr: number;
+    samples: number;
+    seconds: number;
+  }) => void;
   readonly onEpoch?: (r: { epoch: number; trainLoss: number; eval: EvalResult | null; seconds: number }) => void;
 }
 
@@ -139,6 +148,12 @@ export interface FitResult {
   steps: number;
   history: { epoch: number; trainLoss: number; eval: EvalResult | null }[];
   bestPath: string | null;
+}
+
+function releaseBatch(b: TrainBatch): void {
+  b.x.dispose();
+  b.target.dispose();
+  if (b.extra) dispose(b.extra);
 }
 
 /** Swap the model's weights for the EMA's while `fn` runs (evaluation with EMA weights). */
@@ -218,8 +233,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         const loss = trainStep(o.model, pending, o, state);
         for (const p of pending) {
           samples += p.n ?? p.x.shape[0]!;
-          p.x.dispose();
-          p.target.dispose();
+          releaseBatch(p);
         }
         batch += pending.length;
         pending = [];
@@ -228,13 +242,10 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
         const lr = o.optimizer.paramGroups[0]?.lr ?? 0;
         log?.append({ step: state.step, epoch, batch, loss, lr });
-        o.onStep?.({ epoch, batch, step: state.step, loss, lr, samples, seconds });
+        o.onStep?.({ epoch, batch, batches: o.batchesPerEpoch, step: state.step, loss, lr, samples, seconds });
         if (o.checkpointEvery && state.step % o.checkpointEvery === 0 && batch < o.batchesPerEpoch) save(epoch, batch);
       }
-      for (const p of pending) {
-        p.x.dispose();
-        p.target.dispose();
-      }
+      for (const p of pending) releaseBatch(p);
       o.scheduler?.step(epoch + 1);
       const evalResult = o.validate ? await withEmaWeights(o.model, o.ema, async () => o.validate!(o.model)) : null;
       const trainLoss = lossN ? lossSum / lossN : NaN;

@@ -3,3 +3,5 @@
 export { default as models } from './models.js';
 export { default as predict } from './predict.js';
 export { default as features } from './features.js';
+export { default as train } from './train.js';
+export { default as validate } from './validate.js';

@@ -21,3 +21,19 @@ export function activation(name: ActName): ActFn {
   if (!f) throw new Error(`unknown activation "${name}"; known: ${Object.keys(ACTS).join(', ')}`);
   return f;
 }
+
+// In-place forms for activations applied to a fresh tensor (a BN or conv output), as timm builds
+// them (inplace=True): no second activation buffer. Safe under autograd because batch_norm's and
+// conv's backward need their inputs, not their outputs.
+const INPLACE: Partial<Record<ActName, ActFn>> = {
+  relu: (x) => x.relu_(),
+  silu: (x) => x.silu_(),
+  swish: (x) => x.silu_(),
+  sigmoid: (x) => x.sigmoid_(),
+  tanh: (x) => x.tanh_(),
+};
+
+/** The activation applied in place where libtorch has an in-place kernel, else out of place. */
+export function activationInplace(name: ActName): ActFn {
+  return INPLACE[name] ?? activation(name);
+}

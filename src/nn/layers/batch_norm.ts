@@ -2,7 +2,7 @@
 // those of a plain BatchNorm2d).
 import { F, ones, tensor, zeros, noGrad, type Tensor } from '../../torch/index.js';
 import { Module, type ForwardContext } from '../module.js';
-import { activation, type ActFn, type ActName } from './activations.js';
+import { activationInplace, type ActFn, type ActName } from './activations.js';
 
 export interface BatchNormOptions {
   eps?: number;
@@ -24,7 +24,7 @@ export class BatchNorm2d extends Module {
     this.eps = o.eps ?? 1e-5;
     this.momentum = o.momentum ?? 0.1;
     this.actName = o.act ?? null;
-    this.act = this.actName ? activation(this.actName) : null;
+    this.act = this.actName ? activationInplace(this.actName) : null;
     this.registerParameter('weight', ones([numFeatures]));
     this.registerParameter('bias', zeros([numFeatures]));
     this.registerBuffer('running_mean', zeros([numFeatures]));

@@ -3,7 +3,7 @@
 import type { Generator, Tensor } from '../../torch/index.js';
 import { Module } from '../module.js';
 import { Conv2d } from './conv2d.js';
-import { activation, type ActFn, type ActName } from './activations.js';
+import { activationInplace, type ActFn, type ActName } from './activations.js';
 
 export class SqueezeExcite extends Module {
   private readonly convReduce: Conv2d;
@@ -20,7 +20,7 @@ export class SqueezeExcite extends Module {
       'conv_expand',
       new Conv2d({ inChs: rdChs, outChs: chs, kernel: 1, bias: true, generator: o.generator }),
     );
-    this.act = activation(o.act ?? 'relu');
+    this.act = activationInplace(o.act ?? 'relu');
   }
 
   forward(x: Tensor): Tensor {
