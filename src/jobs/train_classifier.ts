@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { Generator, type Tensor } from '../torch/index.js';
+import { Generator, noGrad, type Tensor } from '../torch/index.js';
 import { createModel, saveModel, type EfficientNet } from '../models/index.js';
 import {
   DataLoader,
@@ -278,5 +278,5 @@ export async function trainClassifier(cfg: TrainConfig, hooks: TrainHooks = {}):
 
 function zeroClassifier(model: EfficientNet): void {
   const w = model.stateDict().get('classifier.weight');
-  if (w) w.detach().zero_();
+  if (w) noGrad(() => w.zero_());
 }

@@ -87,7 +87,7 @@ export interface EvalResult {
   n: number;
 }
 
-/** Top-1/top-5 (fractions in [0, 1]) and mean cross-entropy over labeled batches, in eval mode. */
+/** Top-1/top-5 (fractions in [0, 1]) and mean cross-entropy over labeled batches (released after use), in eval mode. */
 export async function evaluate(model: TrainableModel, batches: AsyncIterable<TrainBatch> | Iterable<TrainBatch>): Promise<EvalResult> {
   let n = 0;
   let c1 = 0;
@@ -106,6 +106,7 @@ export async function evaluate(model: TrainableModel, batches: AsyncIterable<Tra
         n += bn;
       }),
     );
+    releaseBatch(b); // evaluate owns the batches it is given, as fit does
   }
   return { top1: n ? c1 / n : 0, top5: n ? c5 / n : 0, loss: n ? lossSum / n : 0, n };
 }
