@@ -5,3 +5,4 @@ export { default as predict } from './predict.js';
 export { default as features } from './features.js';
 export { default as train } from './train.js';
 export { default as validate } from './validate.js';
+export { default as run } from './run.js';

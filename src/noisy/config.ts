@@ -1,0 +1,134 @@
+// The Noisy Student run configuration: one validated object (unknown keys are errors), with the
+// defaults of the original code where they apply (NOISY_STUDENT.md) and presets for the demos.
+import { z } from 'zod';
+
+const TrainPart = z
+  .object({
+    epochs: z.number().int().positive(),
+    batchSize: z.number().int().positive().default(32),
+    lr: z.number().positive().default(2e-3),
+    opt: z.enum(['sgd', 'rmsproptf', 'adamw']).default('adamw'),
+    weightDecay: z.number().min(0).default(0.05),
+    warmupEpochs: z.number().min(0).default(1),
+    labelSmoothing: z.number().min(0).max(1).default(0.1),
+    emaDecay: z.number().min(0).max(1).default(0),
+    zeroHead: z.boolean().default(true),
+  })
+  .strict();
+
+export const NoisyStudentConfigSchema = z
+  .object({
+    seed: z.number().int().default(0),
+    /** Labeled data: 'fashion-mnist', a folder of class folders, or a list file. */
+    labeled: z.object({ data: z.string(), perClass: z.number().int().positive().optional() }).strict(),
+    /** Unlabeled images: 'rest' (the labeled set's images not picked as labeled) or a folder of images. */
+    unlabeled: z
+      .object({ data: z.string().default('rest'), limit: z.number().int().positive().optional() })
+      .strict()
+      .default({}),
+    /** Test set for evaluation ('default' = the held-out split of a built-in set). */
+    test: z
+      .object({ data: z.string().default('default'), limit: z.number().int().positive().optional() })
+      .strict()
+      .default({}),
+    inChans: z.number().int().positive().optional(),
+    imgSize: z.number().int().positive().optional(),
+    teacher: z
+      .object({
+        model: z.string(),
+        /** Skip training: use this checkpoint (or pretrained weights) as the first teacher. */
+        checkpoint: z.string().optional(),
+        pretrained: z.boolean().default(false),
+        train: TrainPart.default({ epochs: 30 }),
+      })
+      .strict(),
+    /** Student model per generation (equal or larger than its teacher). */
+    students: z.array(z.string()).min(1),
+    pseudoLabel: z
+      .object({
+        kind: z.enum(['soft', 'hard']).default('soft'),
+        temperature: z.number().positive().default(1),
+        threshold: z.number().min(0).max(1).default(0.3),
+        /** Balance to K images per class (filter_unlabel.py's --num_image). */
+        perClass: z.number().int().positive(),
+        shardSize: z.number().int().positive().default(5000),
+        batchSize: z.number().int().positive().default(256),
+      })
+      .strict(),
+    student: z
+      .object({
+        train: TrainPart.default({ epochs: 3 }),
+        /** Unlabeled : labeled images per batch (the original's --unlabel_ratio). */
+        ratio: z.number().positive().default(3),
+        /** Noise: RandAugment config, dropout before the classifier, stochastic depth (last block survival 1 - rate). */
+        randAugment: z.string().default('rand-m9-n2-mstd0.5'),
+        dropRate: z.number().min(0).max(1).default(0.2),
+        dropPathRate: z.number().min(0).max(1).default(0.2),
+        /** false = the paper's ablation: students trained without noise. */
+        noise: z.boolean().default(true),
+        /** Start each student from its teacher's weights instead of from scratch. */
+        warmStart: z.boolean().default(false),
+      })
+      .strict()
+      .default({}),
+    /** Images evaluated after each epoch for the curves (the final evaluation uses the whole test set). */
+    curveEvalLimit: z.number().int().positive().default(2000),
+    workers: z.number().int().min(0).default(1),
+  })
+  .strict();
+
+export type NoisyStudentConfig = z.output<typeof NoisyStudentConfigSchema>;
+export type NoisyStudentConfigInput = z.input<typeof NoisyStudentConfigSchema>;
+
+export const PRESETS: Readonly<Record<string, NoisyStudentConfigInput>> = {
+  // ≤ 15 minutes on 2 cores: 100 labels per class, the rest of the train split unlabeled.
+  'fashion-mnist': {
+    labeled: { data: 'fashion-mnist', perClass: 100 },
+    teacher: { model: 'tinynet_e', train: { epochs: 30, batchSize: 32, lr: 2e-3 } },
+    students: ['tinynet_e'],
+    pseudoLabel: { perClass: 4000 },
+    student: {
+      train: { epochs: 3, batchSize: 32, lr: 2e-3 },
+      ratio: 3,
+      randAugment: 'rand-m9-n2-mstd0.5',
+      dropRate: 0.2,
+      dropPathRate: 0.2,
+    },
+  },
+  // ≤ 90 minutes: two generations with a larger student at the end.
+  'fashion-mnist-full': {
+    labeled: { data: 'fashion-mnist', perClass: 100 },
+    teacher: { model: 'tinynet_e', train: { epochs: 40, batchSize: 32, lr: 2e-3 } },
+    students: ['tinynet_e', 'tinynet_d'],
+    pseudoLabel: { perClass: 4000 },
+    student: {
+      train: { epochs: 6, batchSize: 32, lr: 2e-3 },
+      ratio: 3,
+      randAugment: 'rand-m9-n2-mstd0.5',
+      dropRate: 0.3,
+      dropPathRate: 0.2,
+    },
+  },
+  // CI-sized: a few hundred images, two generations.
+  tiny: {
+    labeled: { data: 'fashion-mnist', perClass: 10 },
+    unlabeled: { data: 'rest', limit: 300 },
+    test: { data: 'default', limit: 200 },
+    teacher: { model: 'tinynet_e', train: { epochs: 2, batchSize: 20, lr: 2e-3 } },
+    students: ['tinynet_e', 'tinynet_e'],
+    pseudoLabel: { perClass: 20, threshold: 0.1, shardSize: 100 },
+    student: { train: { epochs: 1, batchSize: 10, lr: 2e-3 }, ratio: 3 },
+    curveEvalLimit: 100,
+    workers: 0,
+  },
+};
+
+export function resolveNoisyStudentConfig(input: unknown): NoisyStudentConfig {
+  const r = NoisyStudentConfigSchema.safeParse(input);
+  if (!r.success) {
+    throw new Error(
+      `invalid Noisy Student config: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
+    );
+  }
+  return r.data;
+}

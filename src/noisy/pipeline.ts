@@ -1,0 +1,361 @@
+// The Noisy Student loop: train a teacher on labeled images; label the unlabeled ones with the
+// un-noised teacher; filter and balance; train an equal-or-larger noised student on both; the
+// student becomes the next teacher. Every stage leaves its artifacts in the run directory and is
+// skipped (or resumed) when the same command runs again.
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  flatFolder,
+  labeledSplit,
+  loadSample,
+  resolveDataConfig,
+  subset,
+  type DataConfig,
+  type ImageDataset,
+  type ImageU8,
+} from '../data/index.js';
+import type { EvalResult } from '../train/index.js';
+import { resolveDataSpec } from '../train/data_spec.js';
+import { resolveTrainConfig, trainClassifier } from '../jobs/train_classifier.js';
+import { atomicWriteJson } from '../util/atomic_write.js';
+import { evaluateModelDir, filterStage, pseudoLabel, stage, trainStudent, configHash } from './stages.js';
+import { confidenceHistogram } from './filter.js';
+import { writeReport, type ReportCurve, type ReportGeneration, type ReportSample } from './report.js';
+import { createModel } from '../models/index.js';
+import { DataLoader } from '../data/index.js';
+import { evaluate, loaderBatches } from '../train/index.js';
+import type { NoisyStudentConfig } from './config.js';
+
+export interface ModelScore {
+  model: string;
+  top1: number;
+  top5: number;
+}
+
+export interface Summary {
+  teacher: ModelScore;
+  generations: {
+    student: ModelScore;
+    pseudoLabels: { kept: number; uniqueKept: number; accuracy: number | null; balancedAccuracy: number | null; threshold: number };
+  }[];
+  config: NoisyStudentConfig;
+  seconds: Record<string, number>;
+}
+
+export interface RunHooks {
+  log?: (line: string) => void;
+  onStep?: (p: {
+    stage: string;
+    epoch: number;
+    epochs: number;
+    batch: number;
+    batches: number;
+    loss: number;
+    samples: number;
+    seconds: number;
+  }) => void;
+  onEpochEnd?: () => void;
+}
+
+interface History {
+  epoch: number;
+  trainLoss: number;
+  eval: EvalResult | null;
+}
+
+export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, hooks: RunHooks = {}): Promise<Summary> {
+  const log = hooks.log ?? (() => {});
+  mkdirSync(out, { recursive: true });
+  atomicWriteJson(join(out, 'config.json'), cfg);
+  const seconds: Record<string, number> = {};
+
+  // ---------------------------------------------------------------- data
+  const data = resolveDataSpec(cfg.labeled.data);
+  const classes = data.classes;
+  if (!classes) throw new Error(`labeled data ${cfg.labeled.data} has no classes`);
+  const numClasses = classes.length;
+  const ds = data.dataset;
+  const split = cfg.labeled.perClass ? labeledSplit(ds, cfg.labeled.perClass, cfg.seed) : null;
+  const labeled = split ? subset(ds, split.labeled) : ds;
+  let unlabeled: ImageDataset;
+  let trueLabel: ((id: number) => number | undefined) | null = null;
+  if (cfg.unlabeled.data === 'rest') {
+    if (!split) throw new Error("unlabeled.data 'rest' needs labeled.perClass (the rest of the labeled set)");
+    const ids = cfg.unlabeled.limit ? split.unlabeled.subarray(0, cfg.unlabeled.limit) : split.unlabeled;
+    unlabeled = subset(ds, ids);
+    trueLabel = (id) => ds.label(ids[id]!);
+  } else {
+    const f = flatFolder(cfg.unlabeled.data);
+    unlabeled = cfg.unlabeled.limit
+      ? subset(
+          f,
+          Array.from({ length: Math.min(cfg.unlabeled.limit, f.length) }, (_, i) => i),
+        )
+      : f;
+  }
+  const testFull = cfg.test.data === 'default' ? (data.defaultVal?.() ?? null) : resolveDataSpec(cfg.test.data).dataset;
+  if (!testFull) throw new Error(`no test set: give test.data (the labeled data ${cfg.labeled.data} has no held-out split)`);
+  const test = cfg.test.limit
+    ? subset(
+        testFull,
+        Array.from({ length: Math.min(cfg.test.limit, testFull.length) }, (_, i) => i),
+      )
+    : testFull;
+  const curveSet = subset(
+    test,
+    Array.from({ length: Math.min(cfg.curveEvalLimit, test.length) }, (_, i) => i),
+  );
+  const inChans = cfg.inChans ?? data.defaults?.inChans ?? 3;
+  const imgSize = cfg.imgSize ?? data.defaults?.imgSize ?? 224;
+  const dataConfig: DataConfig = resolveDataConfig({
+    inputSize: [inChans, imgSize, imgSize],
+    ...(data.defaults ? { mean: data.defaults.mean, std: data.defaults.std } : {}),
+    cropPct: 1,
+    interpolation: 'bicubic',
+  });
+  log(
+    `labeled ${labeled.length} images, unlabeled ${unlabeled.length}, test ${test.length}; ${numClasses} classes; input ${inChans}x${imgSize}x${imgSize}`,
+  );
+
+  // ---------------------------------------------------------------- teacher
+  const t = cfg.teacher;
+  const teacherDir = join(out, 'teacher');
+  const teacherStage = await stage(
+    teacherDir,
+    configHash({ t, l: cfg.labeled, seed: cfg.seed, inChans, imgSize, test: cfg.test }),
+    async () => {
+      let modelDir: string;
+      let history: History[] = [];
+      if (t.checkpoint || t.pretrained) {
+        if (!t.checkpoint)
+          throw new Error('teacher.pretrained needs a checkpoint path for the data set classes (or leave it out to train one)');
+        modelDir = t.checkpoint;
+      } else {
+        log(`teacher: training ${t.model} on ${labeled.length} labeled images`);
+        const r = await trainClassifier(
+          resolveTrainConfig(
+            {},
+            {
+              model: t.model,
+              data: cfg.labeled.data,
+              ...(cfg.labeled.perClass ? { labelsPerClass: cfg.labeled.perClass } : {}),
+              valLimit: cfg.curveEvalLimit,
+              ...(cfg.test.data !== 'default' ? { valData: cfg.test.data } : {}),
+              inChans,
+              imgSize,
+              ...t.train,
+              seed: cfg.seed,
+              workers: cfg.workers,
+              output: join(teacherDir, 'train'),
+              resume: true,
+              checkpointEvery: 200,
+            },
+          ),
+          {
+            log,
+            onStep: (p) =>
+              hooks.onStep?.({
+                stage: 'teacher',
+                epoch: p.epoch,
+                epochs: t.train.epochs,
+                batch: p.batch,
+                batches: p.batches,
+                loss: p.loss,
+                samples: p.samples,
+                seconds: p.seconds,
+              }),
+            onEpoch: () => hooks.onEpochEnd?.(),
+          },
+        );
+        modelDir = r.modelDir;
+        history = r.fit.history;
+      }
+      const ev = await evaluateModelDir(t.model, modelDir, test, dataConfig, cfg.workers);
+      return { modelDir, history, eval: ev };
+    },
+  );
+  seconds['teacher'] = teacherStage.seconds;
+  const teacherScore: ModelScore = { model: t.model, top1: teacherStage.result.eval.top1, top5: teacherStage.result.eval.top5 };
+  log(`teacher ${t.model}: top1 ${pct(teacherScore.top1)} top5 ${pct(teacherScore.top5)}${teacherStage.skipped ? ' (done before)' : ''}`);
+
+  // ---------------------------------------------------------------- generations
+  const curves: ReportCurve[] = [{ name: 'teacher', model: t.model, metrics: toCurve(teacherStage.result.history) }];
+  const reportGens: ReportGeneration[] = [];
+  const summaryGens: Summary['generations'] = [];
+  let teacherModel = t.model;
+  let teacherModelDir = teacherStage.result.modelDir;
+  let prevScore = teacherScore;
+  let lastSelection: { ids: number[]; confidences: Map<number, number>; labels: Map<number, number> } | null = null;
+
+  for (let g = 0; g < cfg.students.length; g++) {
+    const genDir = join(out, `gen-${g + 1}`);
+    const studentModel = cfg.students[g]!;
+    // Pseudo-labels from the un-noised teacher (shards on disk are reused).
+    const tp = Date.now();
+    log(`generation ${g + 1}: pseudo-labelling ${unlabeled.length} images with ${teacherModel}`);
+    const teacher = await createModel(teacherModel, { checkpointPath: teacherModelDir });
+    const pl = await pseudoLabel(teacher, unlabeled, dataConfig, {
+      dir: join(genDir, 'pseudo', hashOfDir(teacherModelDir)),
+      shardSize: cfg.pseudoLabel.shardSize,
+      batchSize: cfg.pseudoLabel.batchSize,
+      workers: cfg.workers,
+    }).finally(() => teacher.dispose());
+    seconds[`gen${g + 1}.pseudoLabel`] = (Date.now() - tp) / 1000;
+    if (pl.failed.length)
+      log(`  ${pl.failed.length} unlabeled images could not be read and were skipped (first: ${pl.failed[0]!.message})`);
+    const { result: sel, accuracy } = filterStage(pl, cfg, trueLabel);
+    atomicWriteJson(join(genDir, 'filter', 'stats.json'), { stats: sel.stats, accuracy });
+    log(
+      `  kept ${sel.stats.kept} (${sel.stats.uniqueKept} unique) of ${sel.stats.images} at threshold ${cfg.pseudoLabel.threshold}` +
+        (accuracy
+          ? `; pseudo-label accuracy ${pct(accuracy.overall.accuracy ?? 0)} overall, ${pct(accuracy.balanced?.accuracy ?? 0)} after balancing`
+          : ''),
+    );
+    // The student.
+    const studentDir = join(genDir, 'student');
+    const st = await stage(
+      studentDir,
+      configHash({ studentModel, s: cfg.student, pl: cfg.pseudoLabel, teacher: teacherModelDir, seed: cfg.seed, n: sel.ids.length }),
+      async () => {
+        log(
+          `  student ${studentModel}${cfg.student.noise ? ' with noise' : ' WITHOUT noise'}: ${cfg.student.train.epochs} epochs over ${sel.ids.length} pseudo-labeled images`,
+        );
+        const r = await trainStudent(studentModel, {
+          dir: studentDir,
+          cfg,
+          labeled,
+          unlabeled,
+          pseudo: pl,
+          selection: sel,
+          dataConfig,
+          inChans,
+          numClasses,
+          ...(cfg.student.warmStart ? { warmStartFrom: teacherModelDir } : {}),
+          validate: async (m) => {
+            const l = new DataLoader(curveSet, { batchSize: 256, transform: { config: dataConfig } });
+            m.eval();
+            try {
+              return await evaluate(m, loaderBatches(l)(0, 0));
+            } finally {
+              await l.close();
+            }
+          },
+          onStep: (p) =>
+            hooks.onStep?.({
+              stage: `student ${g + 1}`,
+              epoch: p.epoch,
+              epochs: cfg.student.train.epochs,
+              batch: p.batch,
+              batches: p.batches,
+              loss: p.loss,
+              samples: p.samples,
+              seconds: p.seconds,
+            }),
+          onEpoch: () => hooks.onEpochEnd?.(),
+        });
+        const ev = await evaluateModelDir(studentModel, r.modelDir, test, dataConfig, cfg.workers);
+        return { modelDir: r.modelDir, history: r.history, eval: ev };
+      },
+    );
+    seconds[`gen${g + 1}.student`] = st.seconds;
+    const score: ModelScore = { model: studentModel, top1: st.result.eval.top1, top5: st.result.eval.top5 };
+    log(
+      `  student ${studentModel}: top1 ${pct(score.top1)} top5 ${pct(score.top5)} (teacher ${pct(prevScore.top1)})${st.skipped ? ' (done before)' : ''}`,
+    );
+    curves.push({ name: `student ${g + 1}`, model: studentModel, metrics: toCurve(st.result.history) });
+    summaryGens.push({
+      student: score,
+      pseudoLabels: {
+        kept: sel.stats.kept,
+        uniqueKept: sel.stats.uniqueKept,
+        accuracy: accuracy?.overall.accuracy ?? null,
+        balancedAccuracy: accuracy?.balanced?.accuracy ?? null,
+        threshold: cfg.pseudoLabel.threshold,
+      },
+    });
+    reportGens.push({
+      teacher: { model: teacherModel, top1: prevScore.top1, top5: prevScore.top5 },
+      student: { model: studentModel, top1: score.top1, top5: score.top5 },
+      pseudoLabels: {
+        images: sel.stats.images,
+        kept: sel.stats.kept,
+        uniqueKept: sel.stats.uniqueKept,
+        threshold: cfg.pseudoLabel.threshold,
+        perClass: cfg.pseudoLabel.perClass,
+        ...(accuracy?.overall.accuracy != null ? { accuracy: accuracy.overall.accuracy } : {}),
+        ...(accuracy?.balanced?.accuracy != null ? { balancedAccuracy: accuracy.balanced.accuracy } : {}),
+      },
+      histogram: confidenceHistogram(pl.records, { bins: 20 }),
+      classCounts: { before: [...sel.stats.before], after: [...sel.stats.after] },
+    });
+    lastSelection = {
+      ids: sel.entries.map((e) => e.id),
+      confidences: new Map(sel.entries.map((e) => [e.id, e.confidence])),
+      labels: new Map(sel.entries.map((e) => [e.id, e.label])),
+    };
+    teacherModel = studentModel;
+    teacherModelDir = st.result.modelDir;
+    prevScore = score;
+  }
+
+  const summary: Summary = { teacher: teacherScore, generations: summaryGens, config: cfg, seconds };
+  atomicWriteJson(join(out, 'summary.json'), summary);
+
+  // ---------------------------------------------------------------- report
+  const samples: ReportSample[] = [];
+  if (lastSelection) {
+    const perClass = new Map<number, number>();
+    for (const id of lastSelection.ids) {
+      const label = lastSelection.labels.get(id)!;
+      if ((perClass.get(label) ?? 0) >= 3 || samples.length >= 30) continue;
+      perClass.set(label, (perClass.get(label) ?? 0) + 1);
+      let image: ImageU8;
+      try {
+        image = await loadSample(unlabeled.source(id));
+      } catch {
+        continue;
+      }
+      const tl = trueLabel?.(id);
+      samples.push({
+        image,
+        pseudoLabel: label,
+        confidence: lastSelection.confidences.get(id)!,
+        ...(tl !== undefined ? { trueLabel: tl } : {}),
+      });
+    }
+  }
+  await writeReport(join(out, 'report.html'), {
+    title: 'Noisy Student Training',
+    subtitle: `${cfg.labeled.data}: ${labeled.length} labeled, ${unlabeled.length} unlabeled images`,
+    classNames: classes,
+    generations: reportGens,
+    curves,
+    samples,
+    timings: Object.entries(seconds).map(([stageName, s]) => ({ stage: stageName, seconds: s })),
+    config: cfg,
+  });
+  return summary;
+}
+
+function toCurve(h: History[]): { epoch: number; loss?: number; top1?: number; top5?: number; evalLoss?: number }[] {
+  return h.map((e) => ({
+    epoch: e.epoch + 1,
+    ...(Number.isFinite(e.trainLoss) ? { loss: e.trainLoss } : {}),
+    ...(e.eval ? { top1: e.eval.top1, top5: e.eval.top5, evalLoss: e.eval.loss } : {}),
+  }));
+}
+
+function pct(v: number): string {
+  return `${(v * 100).toFixed(2)}%`;
+}
+
+/** Pseudo-labels depend on the teacher's exact weights: key their folder by the weights file's identity. */
+function hashOfDir(modelDir: string): string {
+  const f = join(modelDir, 'model.safetensors');
+  if (!existsSync(f)) return 'unknown';
+  return configHash(
+    readFileSync(f)
+      .subarray(0, 1 << 20)
+      .toString('base64') + String(readFileSync(f).length),
+  );
+}

@@ -1,0 +1,331 @@
+// The stages of Noisy Student Training. Each is idempotent: it writes its outputs atomically and a
+// done.json (with the hash of its config and inputs) last; a rerun with the same hash returns the
+// recorded result without redoing the work, and a killed stage resumes where it stood (pseudo-label
+// shards already written are kept; the student's checkpoints resume its training).
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Generator, cat, fromTypedArray, noGrad, saveSafetensors, loadSafetensors, scope, type Tensor } from '../torch/index.js';
+import { createModel, saveModel, type EfficientNet } from '../models/index.js';
+import { DataLoader, type DataConfig, type ImageDataset } from '../data/index.js';
+import {
+  ModelEma,
+  Scheduler,
+  createSchedule,
+  evaluate,
+  fit,
+  loaderBatches,
+  mixedBatchLoss,
+  withEmaWeights,
+  type EvalResult,
+  type TrainBatch,
+} from '../train/index.js';
+import { configHash, makeOptimizer } from '../jobs/train_classifier.js';
+import { atomicWriteJson } from '../util/atomic_write.js';
+import { filterAndBalance, pseudoLabelAccuracy, type FilterResult, type PseudoLabelRecord } from './filter.js';
+import { RatioSampler } from './sampler.js';
+import type { NoisyStudentConfig } from './config.js';
+
+/** Run `fn` unless `dir/done.json` records the same hash; return the recorded or new result. */
+export async function stage<T>(dir: string, hash: string, fn: () => Promise<T>): Promise<{ result: T; skipped: boolean; seconds: number }> {
+  const done = join(dir, 'done.json');
+  if (existsSync(done)) {
+    const rec = JSON.parse(readFileSync(done, 'utf8')) as { hash: string; result: T; seconds: number };
+    if (rec.hash === hash) return { result: rec.result, skipped: true, seconds: rec.seconds };
+  }
+  mkdirSync(dir, { recursive: true });
+  const t0 = Date.now();
+  const result = await fn();
+  const seconds = (Date.now() - t0) / 1000;
+  atomicWriteJson(done, { hash, result, seconds });
+  return { result, skipped: false, seconds };
+}
+
+// ------------------------------------------------------------------ pseudo-labelling
+
+export interface PseudoLabels {
+  /** Teacher probabilities per unlabeled image (row = image id), [U, C] row-major. */
+  probs: Float32Array;
+  numClasses: number;
+  records: PseudoLabelRecord[];
+  /** Ids that could not be read (corrupt files), reported and skipped. */
+  failed: { id: number; message: string }[];
+}
+
+/**
+ * The teacher WITHOUT noise (eval mode; the saved model holds the EMA weights when an EMA was
+ * kept) over the unlabeled images, at the teacher's own resolution with the clean eval transform,
+ * in shards of `shardSize` images written atomically; shards already on disk are not redone.
+ */
+export async function pseudoLabel(
+  teacher: EfficientNet,
+  unlabeled: ImageDataset,
+  dataConfig: DataConfig,
+  o: { dir: string; shardSize: number; batchSize: number; workers: number; onProgress?: (done: number, total: number) => void },
+): Promise<PseudoLabels> {
+  mkdirSync(o.dir, { recursive: true });
+  const n = unlabeled.length;
+  const C = teacher.numClasses;
+  const loader = new DataLoader(unlabeled, { batchSize: o.batchSize, numWorkers: o.workers, transform: { config: dataConfig } });
+  const failed: PseudoLabels['failed'] = [];
+  teacher.eval();
+  try {
+    for (let s = 0; s * o.shardSize < n; s++) {
+      const file = join(o.dir, `shard-${String(s).padStart(5, '0')}.safetensors`);
+      if (existsSync(file)) {
+        o.onProgress?.(Math.min(n, (s + 1) * o.shardSize), n);
+        continue;
+      }
+      const lo = s * o.shardSize;
+      const hi = Math.min(n, lo + o.shardSize);
+      const ids: number[] = [];
+      const rows: Float32Array[] = [];
+      const errors: { id: number; message: string }[] = [];
+      for (let b = lo; b < hi; b += o.batchSize) {
+        const idx = Array.from({ length: Math.min(o.batchSize, hi - b) }, (_, i) => b + i);
+        const r = await loader.fetch(0, b, idx);
+        for (const e of r.errors) errors.push({ id: e.index, message: e.message });
+        if (r.indices.length === 0) continue;
+        const p = noGrad(() =>
+          scope(() => {
+            const x = fromTypedArray(r.data, r.shape);
+            return teacher.forward(x, { training: false }).softmax(1).toTypedArray() as Float32Array;
+          }),
+        );
+        ids.push(...r.indices);
+        rows.push(p);
+        o.onProgress?.(b + idx.length, n);
+      }
+      const probs = new Float32Array(ids.length * C);
+      let off = 0;
+      for (const r of rows) {
+        probs.set(r, off);
+        off += r.length;
+      }
+      scope(() =>
+        saveSafetensors(
+          file,
+          { ids: fromTypedArray(BigInt64Array.from(ids, BigInt), [ids.length]), probs: fromTypedArray(probs, [ids.length, C]) },
+          { errors: JSON.stringify(errors) },
+        ),
+      );
+    }
+  } finally {
+    await loader.close();
+  }
+  // Gather every shard back (also the ones a previous, killed run wrote).
+  const all = new Float32Array(n * C);
+  const seen = new Uint8Array(n);
+  for (let s = 0; s * o.shardSize < n; s++) {
+    const { tensors, metadata } = loadSafetensors(join(o.dir, `shard-${String(s).padStart(5, '0')}.safetensors`));
+    const ids = tensors.get('ids')!.toTypedArray() as BigInt64Array;
+    const probs = tensors.get('probs')!.toTypedArray() as Float32Array;
+    ids.forEach((id, i) => {
+      all.set(probs.subarray(i * C, (i + 1) * C), Number(id) * C);
+      seen[Number(id)] = 1;
+    });
+    failed.push(...(JSON.parse(metadata['errors'] ?? '[]') as { id: number; message: string }[]));
+    for (const t of tensors.values()) t.dispose();
+  }
+  const records: PseudoLabelRecord[] = [];
+  for (let id = 0; id < n; id++) {
+    if (!seen[id]) continue;
+    let best = 0;
+    for (let c = 1; c < C; c++) if (all[id * C + c]! > all[id * C + best]!) best = c;
+    records.push({ id, label: best, confidence: all[id * C + best]! });
+  }
+  return { probs: all, numClasses: C, records, failed };
+}
+
+// ------------------------------------------------------------------ filtering
+
+export function filterStage(pl: PseudoLabels, cfg: NoisyStudentConfig, trueLabel: ((id: number) => number | undefined) | null) {
+  const result = filterAndBalance(pl.records, {
+    numClasses: pl.numClasses,
+    perClass: cfg.pseudoLabel.perClass,
+    threshold: cfg.pseudoLabel.threshold,
+    seed: cfg.seed,
+  });
+  const accuracy = trueLabel ? pseudoLabelAccuracy(pl.records, trueLabel, result) : null;
+  return { result, accuracy };
+}
+
+// ------------------------------------------------------------------ the student
+
+export interface StudentRun {
+  eval: EvalResult | null;
+  history: { epoch: number; trainLoss: number; eval: EvalResult | null }[];
+  modelDir: string;
+}
+
+/**
+ * Train a student on labeled + pseudo-labeled images, `ratio` unlabeled per labeled image in each
+ * batch. With noise: RandAugment on both streams, dropout before the classifier and stochastic
+ * depth; soft targets use cross-entropy with the teacher's probabilities (temperature option), hard
+ * ones and the labeled loss use label smoothing.
+ */
+export async function trainStudent(
+  modelName: string,
+  o: {
+    dir: string;
+    cfg: NoisyStudentConfig;
+    labeled: ImageDataset;
+    unlabeled: ImageDataset;
+    pseudo: PseudoLabels;
+    selection: FilterResult;
+    dataConfig: DataConfig;
+    inChans: number;
+    numClasses: number;
+    warmStartFrom?: string;
+    validate?: (m: EfficientNet) => Promise<EvalResult>;
+    onStep?: Parameters<typeof fit>[0]['onStep'];
+    onEpoch?: Parameters<typeof fit>[0]['onEpoch'];
+  },
+): Promise<StudentRun> {
+  const { cfg } = o;
+  const s = cfg.student;
+  const noise = s.noise;
+  const g = new Generator(cfg.seed + 17);
+  const model = await createModel(modelName, {
+    numClasses: o.numClasses,
+    inChans: o.inChans,
+    dropRate: noise ? s.dropRate : 0,
+    dropPathRate: noise ? s.dropPathRate : 0,
+    generator: g,
+    ...(o.warmStartFrom ? { checkpointPath: o.warmStartFrom } : {}),
+    onWarning: () => {},
+  });
+  if (s.train.zeroHead && !o.warmStartFrom) noGrad(() => model.stateDict().get('classifier.weight')?.zero_());
+  const trainTransform = {
+    config: o.dataConfig,
+    isTraining: true,
+    train: { scale: [0.6, 1] as [number, number], hflip: 0.5, ...(noise && s.randAugment ? { autoAugment: s.randAugment } : {}) },
+  };
+  const labLoader = new DataLoader(o.labeled, {
+    batchSize: s.train.batchSize,
+    numWorkers: cfg.workers,
+    seed: cfg.seed,
+    transform: trainTransform,
+  });
+  const unlLoader = new DataLoader(o.unlabeled, {
+    batchSize: s.train.batchSize,
+    numWorkers: cfg.workers,
+    seed: cfg.seed + 1,
+    transform: trainTransform,
+  });
+  const labeledIdx = Int32Array.from({ length: o.labeled.length }, (_, i) => i);
+  const sampler = new RatioSampler({
+    labeled: labeledIdx,
+    unlabeled: o.selection.ids,
+    batchSize: s.train.batchSize,
+    ratio: s.ratio,
+    seed: cfg.seed,
+  });
+  const C = o.numClasses;
+  const hard = cfg.pseudoLabel.kind === 'hard';
+
+  const load = async (epoch: number, step: number): Promise<TrainBatch> => {
+    const b = sampler.batchAt(epoch, step);
+    const [rl, ru] = await Promise.all([labLoader.fetch(epoch, step, b.labeled), unlLoader.fetch(epoch, step, b.unlabeled)]);
+    const soft = new Float32Array(ru.indices.length * C);
+    const hardLabels = new BigInt64Array(ru.indices.length);
+    ru.indices.forEach((id, i) => {
+      const row = o.pseudo.probs.subarray(id * C, (id + 1) * C);
+      soft.set(row, i * C);
+      let best = 0;
+      for (let c = 1; c < C; c++) if (row[c]! > row[best]!) best = c;
+      hardLabels[i] = BigInt(best);
+    });
+    const xl = fromTypedArray(rl.data, rl.shape);
+    const xu = fromTypedArray(ru.data, ru.shape);
+    const x = cat([xl, xu]);
+    xl.dispose();
+    xu.dispose();
+    return {
+      x,
+      target: fromTypedArray(
+        BigInt64Array.from(rl.labels, (l) => BigInt(l)),
+        [rl.labels.length],
+      ),
+      extra: { unlabeled: hard ? fromTypedArray(hardLabels, [hardLabels.length]) : fromTypedArray(soft, [ru.indices.length, C]) },
+    };
+  };
+  // One step ahead: the next batch decodes and augments while this one trains.
+  const trainBatches = async function* (epoch: number, startStep: number): AsyncGenerator<TrainBatch> {
+    let next: Promise<TrainBatch> | null = startStep < sampler.stepsPerEpoch ? load(epoch, startStep) : null;
+    for (let step = startStep; step < sampler.stepsPerEpoch; step++) {
+      const cur = await next!;
+      next = step + 1 < sampler.stepsPerEpoch ? load(epoch, step + 1) : null;
+      yield cur;
+    }
+  };
+  const optimizer = makeOptimizer(model, { ...s.train, momentum: 0.9 });
+  const sched = createSchedule({
+    sched: 'cosine',
+    epochs: s.train.epochs,
+    warmupEpochs: s.train.warmupEpochs,
+    warmupLr: s.train.lr / 100,
+    minLr: 1e-5,
+    onUpdates: true,
+    updatesPerEpoch: sampler.stepsPerEpoch,
+  });
+  const scheduler = new Scheduler(optimizer, sched.fn, sched.tInEpochs);
+  const ema = s.train.emaDecay > 0 ? new ModelEma(model.stateDict(), { decay: s.train.emaDecay, mode: 'tf' }) : undefined;
+  try {
+    const result = await fit({
+      model,
+      epochs: s.train.epochs,
+      batchesPerEpoch: sampler.stepsPerEpoch,
+      trainBatches,
+      optimizer,
+      scheduler,
+      ...(ema ? { ema } : {}),
+      lossFn: (logits: Tensor, b: TrainBatch) =>
+        mixedBatchLoss(
+          logits,
+          { labeled: b.target, unlabeled: b.extra!['unlabeled'] as Tensor },
+          { smoothing: s.train.labelSmoothing, temperature: cfg.pseudoLabel.temperature, reduction: 'mean' },
+        ).loss,
+      generator: g,
+      generators: { model: g },
+      output: o.dir,
+      resume: true,
+      checkpointEvery: 100,
+      configHash: configHash({ modelName, s, pl: cfg.pseudoLabel, seed: cfg.seed }),
+      ...(o.validate ? { validate: o.validate as never } : {}),
+      ...(o.onStep ? { onStep: o.onStep } : {}),
+      ...(o.onEpoch ? { onEpoch: o.onEpoch } : {}),
+    });
+    const modelDir = join(o.dir, 'model');
+    await withEmaWeights(model, ema, async () => saveModel(model, modelDir));
+    const last = result.history[result.history.length - 1];
+    return { eval: last?.eval ?? null, history: result.history, modelDir };
+  } finally {
+    ema?.dispose();
+    optimizer.dispose();
+    await labLoader.close();
+    await unlLoader.close();
+    model.dispose();
+    g.dispose();
+  }
+}
+
+/** Top-1/top-5 of a saved model on a labeled set (clean eval transform). */
+export async function evaluateModelDir(
+  modelName: string,
+  modelDir: string,
+  test: ImageDataset,
+  dataConfig: DataConfig,
+  workers: number,
+): Promise<EvalResult> {
+  const model = await createModel(modelName, { checkpointPath: modelDir });
+  const loader = new DataLoader(test, { batchSize: 256, numWorkers: workers, transform: { config: dataConfig } });
+  try {
+    model.eval();
+    return await evaluate(model, loaderBatches(loader)(0, 0));
+  } finally {
+    await loader.close();
+    model.dispose();
+  }
+}
+
+export { configHash };
