@@ -9,7 +9,11 @@ import { createModel } from '../src/models/index.js';
 import { hrMs, median, pythonTorchAvailable, runPython } from './util.js';
 
 const REF = fileURLToPath(new URL('./python/models_ref.py', import.meta.url));
-const SAME_MALLOC = { MALLOC_MMAP_THRESHOLD_: String(256 << 20), MALLOC_TRIM_THRESHOLD_: String(1 << 30), MALLOC_TOP_PAD_: String(64 << 20) };
+const SAME_MALLOC = {
+  MALLOC_MMAP_THRESHOLD_: String(256 << 20),
+  MALLOC_TRIM_THRESHOLD_: String(1 << 30),
+  MALLOC_TOP_PAD_: String(64 << 20),
+};
 
 async function oursMs(batch: number, reps: number, mode: 'no_grad' | 'inference'): Promise<number> {
   const model = await createModel('tf_efficientnet_b0');

@@ -3,6 +3,8 @@
 const benches: Record<string, () => Promise<{ main: () => Promise<void> }>> = {
   engine: () => import('./engine.js'),
   models: () => import('./models.js'),
+  data: () => import('./data.js'),
+  train: () => import('./train.js'),
 };
 const names = process.argv.slice(2);
 for (const name of names.length ? names : Object.keys(benches)) {

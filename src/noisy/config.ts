@@ -68,6 +68,8 @@ export const NoisyStudentConfigSchema = z
         noise: z.boolean().default(true),
         /** Start each student from its teacher's weights instead of from scratch. */
         warmStart: z.boolean().default(false),
+        /** Checkpoint the student every N steps (and at each epoch end), for resuming after a kill. */
+        checkpointEvery: z.number().int().positive().default(100),
       })
       .strict()
       .default({}),

@@ -226,7 +226,7 @@ export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, hook
           labeled,
           unlabeled,
           pseudo: pl,
-          selection: sel,
+          selectionIds: sel.ids,
           dataConfig,
           inChans,
           numClasses,

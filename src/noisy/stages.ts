@@ -21,7 +21,7 @@ import {
 } from '../train/index.js';
 import { configHash, makeOptimizer } from '../jobs/train_classifier.js';
 import { atomicWriteJson } from '../util/atomic_write.js';
-import { filterAndBalance, pseudoLabelAccuracy, type FilterResult, type PseudoLabelRecord } from './filter.js';
+import { filterAndBalance, pseudoLabelAccuracy, type PseudoLabelRecord } from './filter.js';
 import { RatioSampler } from './sampler.js';
 import type { NoisyStudentConfig } from './config.js';
 
@@ -66,7 +66,6 @@ export async function pseudoLabel(
   const n = unlabeled.length;
   const C = teacher.numClasses;
   const loader = new DataLoader(unlabeled, { batchSize: o.batchSize, numWorkers: o.workers, transform: { config: dataConfig } });
-  const failed: PseudoLabels['failed'] = [];
   teacher.eval();
   try {
     for (let s = 0; s * o.shardSize < n; s++) {
@@ -112,11 +111,20 @@ export async function pseudoLabel(
   } finally {
     await loader.close();
   }
-  // Gather every shard back (also the ones a previous, killed run wrote).
+  return readPseudoLabels(o.dir, { images: n, numClasses: C, shardSize: o.shardSize });
+}
+
+/** Read the pseudo-label shards of a finished (or resumed) pseudo-labelling run back into memory. */
+export function readPseudoLabels(dir: string, o: { images: number; numClasses: number; shardSize: number }): PseudoLabels {
+  const n = o.images;
+  const C = o.numClasses;
+  const failed: PseudoLabels['failed'] = [];
   const all = new Float32Array(n * C);
   const seen = new Uint8Array(n);
   for (let s = 0; s * o.shardSize < n; s++) {
-    const { tensors, metadata } = loadSafetensors(join(o.dir, `shard-${String(s).padStart(5, '0')}.safetensors`));
+    const file = join(dir, `shard-${String(s).padStart(5, '0')}.safetensors`);
+    if (!existsSync(file)) throw new Error(`pseudo-label shard ${file} is missing: run pseudo-label again to complete it`);
+    const { tensors, metadata } = loadSafetensors(file);
     const ids = tensors.get('ids')!.toTypedArray() as BigInt64Array;
     const probs = tensors.get('probs')!.toTypedArray() as Float32Array;
     ids.forEach((id, i) => {
@@ -171,7 +179,8 @@ export async function trainStudent(
     labeled: ImageDataset;
     unlabeled: ImageDataset;
     pseudo: PseudoLabels;
-    selection: FilterResult;
+    /** The filtered pseudo-labeled ids, with repeats (filterAndBalance's ids). */
+    selectionIds: readonly number[];
     dataConfig: DataConfig;
     inChans: number;
     numClasses: number;
@@ -215,7 +224,7 @@ export async function trainStudent(
   const labeledIdx = Int32Array.from({ length: o.labeled.length }, (_, i) => i);
   const sampler = new RatioSampler({
     labeled: labeledIdx,
-    unlabeled: o.selection.ids,
+    unlabeled: o.selectionIds,
     batchSize: s.train.batchSize,
     ratio: s.ratio,
     seed: cfg.seed,
@@ -289,7 +298,7 @@ export async function trainStudent(
       generators: { model: g },
       output: o.dir,
       resume: true,
-      checkpointEvery: 100,
+      checkpointEvery: s.checkpointEvery,
       configHash: configHash({ modelName, s, pl: cfg.pseudoLabel, seed: cfg.seed }),
       ...(o.validate ? { validate: o.validate as never } : {}),
       ...(o.onStep ? { onStep: o.onStep } : {}),

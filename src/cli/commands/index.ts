@@ -6,3 +6,6 @@ export { default as features } from './features.js';
 export { default as train } from './train.js';
 export { default as validate } from './validate.js';
 export { default as run } from './run.js';
+export { default as pseudoLabel } from './pseudo_label.js';
+export { default as filter } from './filter.js';
+export { default as student } from './student.js';

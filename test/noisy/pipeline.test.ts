@@ -1,0 +1,106 @@
+// Noisy Student end to end at CI size: a tiny model, a few hundred images, two generations; then the
+// same run killed (SIGKILL) in the middle of pseudo-labelling and of student training and resumed,
+// ending with the same summary.
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../helpers/paths.js';
+
+const dirs: string[] = [];
+const tmp = (): string => {
+  const d = mkdtempSync(join(tmpdir(), 'ns-run-'));
+  dirs.push(d);
+  return d;
+};
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const CONFIG = {
+  seed: 3,
+  labeled: { data: 'fashion-mnist', perClass: 10 },
+  unlabeled: { data: 'rest', limit: 300 },
+  test: { data: 'default', limit: 200 },
+  teacher: { model: 'tinynet_e', train: { epochs: 3, batchSize: 20, lr: 3e-3 } },
+  students: ['tinynet_e', 'tinynet_e'],
+  pseudoLabel: { perClass: 20, threshold: 0, shardSize: 50 },
+  student: { train: { epochs: 2, batchSize: 10, lr: 2e-3 }, ratio: 3, checkpointEvery: 2 },
+  curveEvalLimit: 100,
+  workers: 0,
+};
+
+function findFile(root: string, pred: (name: string) => boolean): boolean {
+  if (!existsSync(root)) return false;
+  for (const e of readdirSync(root, { withFileTypes: true })) {
+    const p = join(root, e.name);
+    if (e.isDirectory() ? findFile(p, pred) : pred(p)) return true;
+  }
+  return false;
+}
+
+const summaryOf = (out: string): unknown => {
+  const s = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as Record<string, unknown>;
+  delete s['seconds'];
+  return s;
+};
+
+describe('noisy-student run', () => {
+  const configFile = join(tmp(), 'ns.json');
+  writeFileSync(configFile, JSON.stringify(CONFIG));
+  const args = (out: string): string[] => ['--import', 'tsx', 'src/cli/main.ts', 'run', '--quiet', '--config', configFile, '--output', out];
+
+  let straight = '';
+  it('runs two generations and writes summary.json and a self-contained report.html', () => {
+    straight = tmp();
+    const r = spawnSync(process.execPath, args(straight), { cwd: REPO_ROOT, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /teacher +tinynet_e +top1/);
+    assert.match(r.stdout, /student 2 tinynet_e/);
+    const s = JSON.parse(readFileSync(join(straight, 'summary.json'), 'utf8'));
+    assert.equal(s.teacher.model, 'tinynet_e');
+    assert.equal(s.generations.length, 2);
+    for (const g of s.generations) {
+      assert.ok(g.student.top1 >= 0 && g.student.top1 <= 1 && g.student.top5 >= g.student.top1);
+      assert.ok(g.pseudoLabels.kept >= 200 - 10, `kept ${g.pseudoLabels.kept}`);
+      assert.ok(g.pseudoLabels.accuracy >= 0 && g.pseudoLabels.accuracy <= 1);
+      assert.equal(g.pseudoLabels.threshold, 0);
+    }
+    assert.deepEqual(s.config.students, ['tinynet_e', 'tinynet_e']);
+    const html = readFileSync(join(straight, 'report.html'), 'utf8');
+    assert.ok(!/(src|href)=["']https?:/.test(html), 'report.html references the network');
+    assert.ok(html.includes('<svg') && html.includes('data:image/png;base64'));
+    // Rerunning a finished run redoes nothing and reports the same.
+    const again = spawnSync(process.execPath, args(straight), { cwd: REPO_ROOT, encoding: 'utf8' });
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stdout, /done before/);
+  });
+
+  it('killed mid pseudo-labelling and mid student training, then resumed: the same summary', async () => {
+    const out = tmp();
+    const killWhen = async (pred: () => boolean): Promise<boolean> => {
+      const child = spawn(process.execPath, args(out), { cwd: REPO_ROOT, stdio: 'ignore' });
+      const closed = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+      let killed = false;
+      const timer = setInterval(() => {
+        if (!killed && pred()) {
+          killed = true;
+          child.kill('SIGKILL');
+        }
+      }, 5);
+      await closed;
+      clearInterval(timer);
+      return killed;
+    };
+    // 1: kill once the second pseudo-label shard of generation 1 is on disk (of 6).
+    const k1 = await killWhen(() => findFile(join(out, 'gen-1', 'pseudo'), (p) => p.endsWith('shard-00001.safetensors')));
+    // 2: kill once generation 2's student has a mid-epoch checkpoint.
+    const k2 = await killWhen(() => findFile(join(out, 'gen-2', 'student', 'checkpoints'), (p) => p.endsWith('checkpoint.json')));
+    assert.ok(k1 && k2, 'both kills happened before the run finished');
+    const r = spawnSync(process.execPath, args(out), { cwd: REPO_ROOT, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(summaryOf(out), summaryOf(straight));
+  });
+});
