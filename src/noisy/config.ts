@@ -89,12 +89,15 @@ export const PRESETS: Readonly<Record<string, NoisyStudentConfigInput>> = {
     teacher: { model: 'tinynet_e', train: { epochs: 30, batchSize: 32, lr: 2e-3 } },
     students: ['tinynet_e'],
     pseudoLabel: { perClass: 4000 },
+    // Warm-started from the teacher: within the demo's budget (about 160k student images) a student
+    // trained from scratch ended 1.6 points below its teacher (74.99% vs 76.58%); warm-started, +0.1.
     student: {
-      train: { epochs: 3, batchSize: 32, lr: 2e-3 },
+      train: { epochs: 4, batchSize: 32, lr: 1e-3, warmupEpochs: 0.25 },
+      warmStart: true,
       ratio: 3,
       randAugment: 'rand-m9-n2-mstd0.5',
-      dropRate: 0.2,
-      dropPathRate: 0.2,
+      dropRate: 0.1,
+      dropPathRate: 0.1,
     },
   },
   // ≤ 90 minutes: two generations with a larger student at the end.
