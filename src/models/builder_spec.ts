@@ -13,6 +13,7 @@
 // (e.g. ceil(3 * 1.1) = 4 because 3 * 1.1 = 3.3000000000000003), and Python's round() (half to
 // even) is reproduced where timm uses it.
 import { ACT_CODE_NAMES, decodeBlock, encodeBlock, type ArchDef, type BlockSpec, type KernelSize } from './arch.js';
+import { symmetricPadding as getPadding, isStaticSame as isStaticPad } from '../nn/padding.js';
 
 /** timm's activation names, as `get_act_layer` receives them ('swish' is SiLU). */
 export type ActName = 'relu' | 'relu6' | 'hard_swish' | 'swish' | 'silu' | 'mish';
@@ -259,28 +260,14 @@ export function scaleStageDepth(repeats: readonly number[], depthMultiplier: num
   return out.reverse();
 }
 
-/** timm's get_padding: symmetric padding that keeps 'same'-ish output for odd kernels. */
-export function getPadding(kernel: number, stride = 1, dilation = 1): number {
-  return Math.floor((stride - 1 + dilation * (kernel - 1)) / 2);
-}
-
-/** timm's is_static_pad: TF SAME can be done with a fixed symmetric pad only at stride 1 with an even total. */
-export function isStaticPad(kernel: number, stride = 1, dilation = 1): boolean {
-  return stride === 1 && (dilation * (kernel - 1)) % 2 === 0;
-}
+// timm's get_padding / is_static_pad / TF SAME pad live with the conv that uses them (nn/padding.ts).
+export { symmetricPadding as getPadding, isStaticSame as isStaticPad, tfSamePad } from '../nn/padding.js';
 
 /** timm's get_padding_value for one conv: static padding, or 'dynamic' when only run-time TF SAME works. */
 export function convPadding(padType: PadType, kernel: number, stride = 1, dilation = 1): number | 'dynamic' {
   if (padType === 'same') return isStaticPad(kernel, stride, dilation) ? getPadding(kernel, stride, dilation) : 'dynamic';
   if (padType === 'valid') return 0;
   return getPadding(kernel, stride, dilation);
-}
-
-/** TF SAME padding for one spatial dim at run time: [before, after], the odd pixel going after (bottom/right). */
-export function tfSamePad(inputSize: number, kernel: number, stride: number, dilation = 1): [number, number] {
-  const total = Math.max((Math.ceil(inputSize / stride) - 1) * stride + (kernel - 1) * dilation + 1 - inputSize, 0);
-  const before = Math.floor(total / 2);
-  return [before, total - before];
 }
 
 // ---------------------------------------------------------------------------------------------
