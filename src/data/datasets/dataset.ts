@@ -58,3 +58,26 @@ export function subset(ds: ImageDataset, indices: ArrayLike<number>): ImageDatas
 export function withoutLabels(ds: ImageDataset): ImageDataset {
   return { length: ds.length, classes: null, label: () => UNLABELED, source: (i) => ds.source(i) };
 }
+
+/** A dataset of image files with integer labels (ImageFolder and list files share it). */
+export interface FileDataset extends ImageDataset {
+  readonly paths: readonly string[];
+  readonly labels: Int32Array;
+}
+
+export function fileDataset(paths: readonly string[], labels: Int32Array, classes: readonly string[] | null): FileDataset {
+  return {
+    length: paths.length,
+    classes,
+    paths,
+    labels,
+    label(i) {
+      checkIndex(this, i);
+      return labels[i]!;
+    },
+    source(i): SampleSource {
+      checkIndex(this, i);
+      return { kind: 'file', path: paths[i]! };
+    },
+  };
+}

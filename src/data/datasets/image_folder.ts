@@ -5,7 +5,7 @@
 // class names (equal-length synset ids, plain words) this is the same order as torchvision's sorted().
 import { existsSync, statSync } from 'node:fs';
 import { basename, extname, resolve } from 'node:path';
-import { DatasetError, type ImageDataset, type SampleSource, checkIndex } from './dataset.js';
+import { DatasetError, type ImageDataset, fileDataset } from './dataset.js';
 import { naturalCompare } from './natural_sort.js';
 import { walkFiles } from './walk.js';
 
@@ -40,19 +40,5 @@ export function imageFolder(root: string, opts: ImageFolderOptions = {}): ImageF
   if (kept.length === 0) throw new DatasetError(`no images (${[...exts].join(' ')}) found under ${dir}`);
   const paths = kept.map((f) => f.path);
   const labels = Int32Array.from(kept, (f) => classToIdx.get(f.label)!);
-  return {
-    length: paths.length,
-    classes,
-    classToIdx,
-    paths,
-    labels,
-    label(i) {
-      checkIndex(this, i);
-      return labels[i]!;
-    },
-    source(i): SampleSource {
-      checkIndex(this, i);
-      return { kind: 'file', path: paths[i]! };
-    },
-  };
+  return { ...fileDataset(paths, labels, classes), classes, classToIdx };
 }

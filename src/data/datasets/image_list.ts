@@ -5,7 +5,7 @@
 // Relative paths resolve against `root` (default: the list file's directory).
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { DatasetError, type ImageDataset, type SampleSource, UNLABELED, checkIndex } from './dataset.js';
+import { DatasetError, type ImageDataset, UNLABELED, fileDataset } from './dataset.js';
 import { naturalCompare } from './natural_sort.js';
 
 export interface ImageListOptions {
@@ -119,18 +119,5 @@ export function imageList(listFile: string, opts: ImageListOptions = {}): ImageL
       labels[i] = k;
     }
   });
-  return {
-    length: paths.length,
-    classes,
-    paths,
-    labels,
-    label(i) {
-      checkIndex(this, i);
-      return labels[i]!;
-    },
-    source(i): SampleSource {
-      checkIndex(this, i);
-      return { kind: 'file', path: paths[i]! };
-    },
-  };
+  return fileDataset(paths, labels, classes);
 }
