@@ -15,7 +15,7 @@ import {
   zeros,
   Generator,
 } from '../src/torch/index.js';
-import { hrMs, median, pythonTorchAvailable, runPython } from './util.js';
+import { hrMs, median, pythonTorchAvailable, runPython, SAME_MALLOC } from './util.js';
 
 const REF = fileURLToPath(new URL('./python/engine_ref.py', import.meta.url));
 
@@ -98,11 +98,6 @@ export async function main(): Promise<void> {
   // The addon keeps freed memory in the heap (see native/src/addon.cc); Python with glibc's
   // defaults page-faults its 51 MiB outputs in on every call. The second reference column gives
   // Python the same malloc settings, so it compares the kernels alone.
-  const sameMalloc = {
-    MALLOC_MMAP_THRESHOLD_: String(256 << 20),
-    MALLOC_TRIM_THRESHOLD_: String(1 << 30),
-    MALLOC_TOP_PAD_: String(64 << 20),
-  };
   for (const threads of [2, 1]) {
     const ours: number[] = [];
     const theirs: number[] = [];
@@ -112,7 +107,7 @@ export async function main(): Promise<void> {
       if (ref) {
         const env = { OMP_NUM_THREADS: String(threads) };
         theirs.push(runPython<{ dwconv_ms: number }>(REF, ['dwconv', String(threads), '5'], env).dwconv_ms);
-        theirsSame.push(runPython<{ dwconv_ms: number }>(REF, ['dwconv', String(threads), '5'], { ...env, ...sameMalloc }).dwconv_ms);
+        theirsSame.push(runPython<{ dwconv_ms: number }>(REF, ['dwconv', String(threads), '5'], { ...env, ...SAME_MALLOC }).dwconv_ms);
       }
     }
     const o = median(ours);

@@ -6,14 +6,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { inferenceMode, noGrad, randn, scope, setNumThreads, Generator } from '../src/torch/index.js';
 import { createModel } from '../src/models/index.js';
-import { hrMs, median, pythonTorchAvailable, runPython } from './util.js';
+import { hrMs, median, pythonTorchAvailable, runPython, SAME_MALLOC } from './util.js';
 
 const REF = fileURLToPath(new URL('./python/models_ref.py', import.meta.url));
-const SAME_MALLOC = {
-  MALLOC_MMAP_THRESHOLD_: String(256 << 20),
-  MALLOC_TRIM_THRESHOLD_: String(1 << 30),
-  MALLOC_TOP_PAD_: String(64 << 20),
-};
 
 async function oursMs(batch: number, reps: number, mode: 'no_grad' | 'inference'): Promise<number> {
   const model = await createModel('tf_efficientnet_b0');

@@ -8,14 +8,9 @@ import { join } from 'node:path';
 import { F, Generator, randint, randn, setNumThreads, type Tensor } from '../src/torch/index.js';
 import { createModel } from '../src/models/index.js';
 import { SGD, trainStep } from '../src/train/index.js';
-import { median, pythonTorchAvailable, runPython } from './util.js';
+import { median, pythonTorchAvailable, runPython, SAME_MALLOC } from './util.js';
 
 const REF = fileURLToPath(new URL('./python/train_ref.py', import.meta.url));
-const SAME_MALLOC = {
-  MALLOC_MMAP_THRESHOLD_: String(256 << 20),
-  MALLOC_TRIM_THRESHOLD_: String(1 << 30),
-  MALLOC_TOP_PAD_: String(64 << 20),
-};
 
 async function oursIps(batch: number, size: number, steps: number, channelsLast: boolean): Promise<number> {
   const g = new Generator(0);

@@ -28,3 +28,13 @@ export function runPython<T>(script: string, args: string[], env: Record<string,
 export function hrMs(t0: bigint): number {
   return Number(process.hrtime.bigint() - t0) / 1e6;
 }
+
+/**
+ * The malloc settings the addon applies to itself (native/src/addon.cc), as glibc environment
+ * variables: the reference side gets them too, so a comparison measures kernels, not page faults.
+ */
+export const SAME_MALLOC: Readonly<Record<string, string>> = {
+  MALLOC_MMAP_THRESHOLD_: String(256 << 20),
+  MALLOC_TRIM_THRESHOLD_: String(1 << 30),
+  MALLOC_TOP_PAD_: String(64 << 20),
+};
