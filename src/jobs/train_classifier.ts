@@ -276,7 +276,8 @@ export async function trainClassifier(cfg: TrainConfig, hooks: TrainHooks = {}):
   }
 }
 
-function zeroClassifier(model: EfficientNet): void {
+/** Start a new classifier at zero weights (trains better than a random head at tiny input sizes). */
+export function zeroClassifier(model: EfficientNet): void {
   const w = model.stateDict().get('classifier.weight');
   if (w) noGrad(() => w.zero_());
 }

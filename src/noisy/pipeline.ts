@@ -2,20 +2,12 @@
 // un-noised teacher; filter and balance; train an equal-or-larger noised student on both; the
 // student becomes the next teacher. Every stage leaves its artifacts in the run directory and is
 // skipped (or resumed) when the same command runs again.
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  flatFolder,
-  labeledSplit,
-  loadSample,
-  resolveDataConfig,
-  subset,
-  type DataConfig,
-  type ImageDataset,
-  type ImageU8,
-} from '../data/index.js';
+import { flatFolder, labeledSplit, loadSample, subset, type DataConfig, type ImageDataset, type ImageU8 } from '../data/index.js';
 import type { EvalResult } from '../train/index.js';
-import { resolveDataSpec } from '../train/data_spec.js';
+import { resolveDataSpec, specDataConfig } from '../train/data_spec.js';
 import { resolveTrainConfig, trainClassifier } from '../jobs/train_classifier.js';
 import { atomicWriteJson } from '../util/atomic_write.js';
 import { evaluateModelDir, filterStage, pseudoLabel, stage, trainStudent, configHash } from './stages.js';
@@ -105,14 +97,11 @@ export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, hook
     test,
     Array.from({ length: Math.min(cfg.curveEvalLimit, test.length) }, (_, i) => i),
   );
-  const inChans = cfg.inChans ?? data.defaults?.inChans ?? 3;
-  const imgSize = cfg.imgSize ?? data.defaults?.imgSize ?? 224;
-  const dataConfig: DataConfig = resolveDataConfig({
-    inputSize: [inChans, imgSize, imgSize],
-    ...(data.defaults ? { mean: data.defaults.mean, std: data.defaults.std } : {}),
-    cropPct: 1,
-    interpolation: 'bicubic',
+  const dataConfig: DataConfig = specDataConfig(data.defaults, {
+    ...(cfg.inChans !== undefined ? { inChans: cfg.inChans } : {}),
+    ...(cfg.imgSize !== undefined ? { imgSize: cfg.imgSize } : {}),
   });
+  const [inChans, imgSize] = dataConfig.inputSize;
   log(
     `labeled ${labeled.length} images, unlabeled ${unlabeled.length}, test ${test.length}; ${numClasses} classes; input ${inChans}x${imgSize}x${imgSize}`,
   );
@@ -352,10 +341,5 @@ function pct(v: number): string {
 /** Pseudo-labels depend on the teacher's exact weights: key their folder by the weights file's identity. */
 function hashOfDir(modelDir: string): string {
   const f = join(modelDir, 'model.safetensors');
-  if (!existsSync(f)) return 'unknown';
-  return configHash(
-    readFileSync(f)
-      .subarray(0, 1 << 20)
-      .toString('base64') + String(readFileSync(f).length),
-  );
+  return existsSync(f) ? createHash('sha256').update(readFileSync(f)).digest('hex').slice(0, 16) : 'unknown';
 }

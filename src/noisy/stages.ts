@@ -19,7 +19,7 @@ import {
   type EvalResult,
   type TrainBatch,
 } from '../train/index.js';
-import { configHash, makeOptimizer } from '../jobs/train_classifier.js';
+import { configHash, makeOptimizer, zeroClassifier } from '../jobs/train_classifier.js';
 import { atomicWriteJson } from '../util/atomic_write.js';
 import { filterAndBalance, pseudoLabelAccuracy, type PseudoLabelRecord } from './filter.js';
 import { RatioSampler } from './sampler.js';
@@ -203,7 +203,7 @@ export async function trainStudent(
     ...(o.warmStartFrom ? { checkpointPath: o.warmStartFrom } : {}),
     onWarning: () => {},
   });
-  if (s.train.zeroHead && !o.warmStartFrom) noGrad(() => model.stateDict().get('classifier.weight')?.zero_());
+  if (s.train.zeroHead && !o.warmStartFrom) zeroClassifier(model);
   const trainTransform = {
     config: o.dataConfig,
     isTraining: true,

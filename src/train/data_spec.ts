@@ -1,7 +1,7 @@
 // `--data` specs: 'fashion-mnist' (Debian's dataset-fashion-mnist; ':train' / ':test' picks the
 // split), a folder of class sub-folders (ImageFolder), or a .csv / .jsonl list of (path, label).
 import { existsSync, statSync } from 'node:fs';
-import { fashionMnist, imageFolder, imageList, type ImageDataset } from '../data/index.js';
+import { fashionMnist, imageFolder, imageList, resolveDataConfig, type DataConfig, type ImageDataset } from '../data/index.js';
 
 export interface ResolvedData {
   readonly dataset: ImageDataset;
@@ -37,4 +37,19 @@ export function resolveDataSpec(spec: string): ResolvedData {
     return { dataset: ds, classes: ds.classes, defaultVal: null, defaults: null };
   }
   throw new Error(`--data ${spec}: expected 'fashion-mnist', a folder of class folders, or a .csv/.jsonl list`);
+}
+
+/**
+ * The data config for training on a spec without a model's pretrained cfg: the built-in set's
+ * channels, size and statistics (overridable), the whole image (crop_pct 1), bicubic.
+ */
+export function specDataConfig(defaults: ResolvedData['defaults'], o: { inChans?: number; imgSize?: number } = {}): DataConfig {
+  const inChans = o.inChans ?? defaults?.inChans ?? 3;
+  const imgSize = o.imgSize ?? defaults?.imgSize ?? 224;
+  return resolveDataConfig({
+    inputSize: [inChans, imgSize, imgSize],
+    ...(defaults ? { mean: defaults.mean, std: defaults.std } : {}),
+    cropPct: 1,
+    interpolation: 'bicubic',
+  });
 }

@@ -3,10 +3,10 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { labeledSplit, resolveDataConfig, subset } from '../../data/index.js';
+import { labeledSplit, subset } from '../../data/index.js';
 import { resolveNoisyStudentConfig } from '../../noisy/config.js';
 import { evaluateModelDir, readPseudoLabels, trainStudent } from '../../noisy/stages.js';
-import { resolveDataSpec } from '../../train/data_spec.js';
+import { resolveDataSpec, specDataConfig } from '../../train/data_spec.js';
 import { atomicWriteJson } from '../../util/atomic_write.js';
 import { unlabeledFrom } from './pseudo_label.js';
 
@@ -89,12 +89,7 @@ export default function studentCommand(): Command {
       },
       workers: o.workers,
     });
-    const d = lab.defaults;
-    const dataConfig = resolveDataConfig({
-      ...(d ? { inputSize: [d.inChans, d.imgSize, d.imgSize], mean: d.mean, std: d.std } : {}),
-      cropPct: 1,
-      interpolation: 'bicubic',
-    });
+    const dataConfig = specDataConfig(lab.defaults);
     const r = await trainStudent(o.model, {
       dir: o.output,
       cfg,
