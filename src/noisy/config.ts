@@ -16,6 +16,14 @@ const TrainPart = z
   })
   .strict();
 
+const StudentEntry = z
+  .object({
+    model: z.string(),
+    warmStart: z.boolean().optional(),
+    train: TrainPart.partial().strict().optional(),
+  })
+  .strict();
+
 export const NoisyStudentConfigSchema = z
   .object({
     seed: z.number().int().default(0),
@@ -42,8 +50,12 @@ export const NoisyStudentConfigSchema = z
         train: TrainPart.default({ epochs: 30 }),
       })
       .strict(),
-    /** Student model per generation (equal or larger than its teacher). */
-    students: z.array(z.string()).min(1),
+    /**
+     * One entry per generation: the student model (equal or larger than its teacher), or the model
+     * with overrides of `student.train` and `student.warmStart` for that generation (a larger student
+     * starts from scratch and wants a longer schedule than a warm-started one).
+     */
+    students: z.array(z.union([z.string(), StudentEntry])).min(1),
     pseudoLabel: z
       .object({
         kind: z.enum(['soft', 'hard']).default('soft'),
@@ -66,7 +78,7 @@ export const NoisyStudentConfigSchema = z
         dropPathRate: z.number().min(0).max(1).default(0.2),
         /** false = the paper's ablation: students trained without noise. */
         noise: z.boolean().default(true),
-        /** Start each student from its teacher's weights instead of from scratch. */
+        /** Start each student from its teacher's weights instead of from scratch (needs the teacher's architecture). */
         warmStart: z.boolean().default(false),
         /** Checkpoint the student every N steps (and at each epoch end), for resuming after a kill. */
         checkpointEvery: z.number().int().positive().default(100),
@@ -101,17 +113,22 @@ export const PRESETS: Readonly<Record<string, NoisyStudentConfigInput>> = {
       dropPathRate: 0.1,
     },
   },
-  // ≤ 90 minutes: two generations with a larger student at the end.
+  // ≤ 90 minutes: two generations of a larger student. The first starts from scratch (a new
+  // architecture cannot take the teacher's weights) and trains long under full noise; the second
+  // warm-starts from it on its own, better pseudo-labels.
   'fashion-mnist-full': {
     labeled: { data: 'fashion-mnist', perClass: 100 },
     teacher: { model: 'tinynet_e', train: { epochs: 40, batchSize: 32, lr: 2e-3 } },
-    students: ['tinynet_e', 'tinynet_d'],
-    pseudoLabel: { perClass: 4000 },
+    students: [
+      { model: 'tinynet_d', warmStart: false, train: { epochs: 10, lr: 2e-3, warmupEpochs: 1 } },
+      { model: 'tinynet_d', warmStart: true, train: { epochs: 6, lr: 1e-3, warmupEpochs: 0.25 } },
+    ],
+    pseudoLabel: { perClass: 4000, kind: 'hard' },
     student: {
-      train: { epochs: 6, batchSize: 32, lr: 2e-3 },
+      train: { epochs: 6, batchSize: 32, lr: 1e-3 },
       ratio: 3,
       randAugment: 'rand-m9-n2-mstd0.5',
-      dropRate: 0.3,
+      dropRate: 0.2,
       dropPathRate: 0.2,
     },
   },
@@ -136,5 +153,28 @@ export function resolveNoisyStudentConfig(input: unknown): NoisyStudentConfig {
       `invalid Noisy Student config: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
     );
   }
-  return r.data;
+  const cfg = r.data;
+  // A warm start copies the teacher's weights, so it needs the teacher's architecture: say so now,
+  // not after the teacher has trained for an hour.
+  let teacherModel = cfg.teacher.model;
+  cfg.students.forEach((_, g) => {
+    const s = generationStudent(cfg, g);
+    if (s.warmStart && s.model !== teacherModel)
+      throw new Error(
+        `invalid Noisy Student config: students.${g}: ${s.model} cannot warm-start from its teacher ${teacherModel} ` +
+          `(different architectures); give it { "model": "${s.model}", "warmStart": false }`,
+      );
+    teacherModel = s.model;
+  });
+  return cfg;
+}
+
+/** What generation `g` (0-based) trains: its model and the student settings with its overrides applied. */
+export function generationStudent(cfg: NoisyStudentConfig, g: number): NoisyStudentConfig['student'] & { model: string } {
+  const e = cfg.students[g];
+  if (e === undefined) throw new RangeError(`no generation ${g + 1} (the config has ${cfg.students.length})`);
+  if (typeof e === 'string') return { ...cfg.student, model: e };
+  const train = { ...cfg.student.train };
+  for (const [k, v] of Object.entries(e.train ?? {})) if (v !== undefined) (train as Record<string, unknown>)[k] = v;
+  return { ...cfg.student, train, warmStart: e.warmStart ?? cfg.student.warmStart, model: e.model };
 }

@@ -2,21 +2,18 @@
 // un-noised teacher; filter and balance; train an equal-or-larger noised student on both; the
 // student becomes the next teacher. Every stage leaves its artifacts in the run directory and is
 // skipped (or resumed) when the same command runs again.
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { flatFolder, labeledSplit, loadSample, subset, type DataConfig, type ImageDataset, type ImageU8 } from '../data/index.js';
-import type { EvalResult } from '../train/index.js';
-import { resolveDataSpec, specDataConfig } from '../train/data_spec.js';
+import { DataLoader, loadSample, type ImageU8 } from '../data/index.js';
+import { evaluate, loaderBatches, type EvalResult } from '../train/index.js';
 import { resolveTrainConfig, trainClassifier } from '../jobs/train_classifier.js';
 import { atomicWriteJson } from '../util/atomic_write.js';
-import { evaluateModelDir, filterStage, pseudoLabel, stage, trainStudent, configHash } from './stages.js';
+import { evaluateModelDir, filterStage, pseudoLabel, pseudoLabelDir, stage, trainStudent, configHash } from './stages.js';
 import { confidenceHistogram } from './filter.js';
 import { writeReport, type ReportCurve, type ReportGeneration, type ReportSample } from './report.js';
 import { createModel } from '../models/index.js';
-import { DataLoader } from '../data/index.js';
-import { evaluate, loaderBatches } from '../train/index.js';
-import type { NoisyStudentConfig } from './config.js';
+import { generationStudent, type NoisyStudentConfig } from './config.js';
+import { resolveRunData } from './run_data.js';
 
 export interface ModelScore {
   model: string;
@@ -62,46 +59,8 @@ export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, hook
   const seconds: Record<string, number> = {};
 
   // ---------------------------------------------------------------- data
-  const data = resolveDataSpec(cfg.labeled.data);
-  const classes = data.classes;
-  if (!classes) throw new Error(`labeled data ${cfg.labeled.data} has no classes`);
+  const { classes, labeled, unlabeled, trueLabel, test, curveSet, dataConfig, inChans, imgSize } = resolveRunData(cfg);
   const numClasses = classes.length;
-  const ds = data.dataset;
-  const split = cfg.labeled.perClass ? labeledSplit(ds, cfg.labeled.perClass, cfg.seed) : null;
-  const labeled = split ? subset(ds, split.labeled) : ds;
-  let unlabeled: ImageDataset;
-  let trueLabel: ((id: number) => number | undefined) | null = null;
-  if (cfg.unlabeled.data === 'rest') {
-    if (!split) throw new Error("unlabeled.data 'rest' needs labeled.perClass (the rest of the labeled set)");
-    const ids = cfg.unlabeled.limit ? split.unlabeled.subarray(0, cfg.unlabeled.limit) : split.unlabeled;
-    unlabeled = subset(ds, ids);
-    trueLabel = (id) => ds.label(ids[id]!);
-  } else {
-    const f = flatFolder(cfg.unlabeled.data);
-    unlabeled = cfg.unlabeled.limit
-      ? subset(
-          f,
-          Array.from({ length: Math.min(cfg.unlabeled.limit, f.length) }, (_, i) => i),
-        )
-      : f;
-  }
-  const testFull = cfg.test.data === 'default' ? (data.defaultVal?.() ?? null) : resolveDataSpec(cfg.test.data).dataset;
-  if (!testFull) throw new Error(`no test set: give test.data (the labeled data ${cfg.labeled.data} has no held-out split)`);
-  const test = cfg.test.limit
-    ? subset(
-        testFull,
-        Array.from({ length: Math.min(cfg.test.limit, testFull.length) }, (_, i) => i),
-      )
-    : testFull;
-  const curveSet = subset(
-    test,
-    Array.from({ length: Math.min(cfg.curveEvalLimit, test.length) }, (_, i) => i),
-  );
-  const dataConfig: DataConfig = specDataConfig(data.defaults, {
-    ...(cfg.inChans !== undefined ? { inChans: cfg.inChans } : {}),
-    ...(cfg.imgSize !== undefined ? { imgSize: cfg.imgSize } : {}),
-  });
-  const [inChans, imgSize] = dataConfig.inputSize;
   log(
     `labeled ${labeled.length} images, unlabeled ${unlabeled.length}, test ${test.length}; ${numClasses} classes; input ${inChans}x${imgSize}x${imgSize}`,
   );
@@ -178,13 +137,14 @@ export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, hook
 
   for (let g = 0; g < cfg.students.length; g++) {
     const genDir = join(out, `gen-${g + 1}`);
-    const studentModel = cfg.students[g]!;
+    const { model: studentModel, ...genStudent } = generationStudent(cfg, g);
+    const genCfg: NoisyStudentConfig = { ...cfg, student: genStudent };
     // Pseudo-labels from the un-noised teacher (shards on disk are reused).
     const tp = Date.now();
     log(`generation ${g + 1}: pseudo-labelling ${unlabeled.length} images with ${teacherModel}`);
     const teacher = await createModel(teacherModel, { checkpointPath: teacherModelDir });
     const pl = await pseudoLabel(teacher, unlabeled, dataConfig, {
-      dir: join(genDir, 'pseudo', hashOfDir(teacherModelDir)),
+      dir: pseudoLabelDir(genDir, teacherModelDir),
       shardSize: cfg.pseudoLabel.shardSize,
       batchSize: cfg.pseudoLabel.batchSize,
       workers: cfg.workers,
@@ -204,14 +164,15 @@ export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, hook
     const studentDir = join(genDir, 'student');
     const st = await stage(
       studentDir,
-      configHash({ studentModel, s: cfg.student, pl: cfg.pseudoLabel, teacher: teacherModelDir, seed: cfg.seed, n: sel.ids.length }),
+      configHash({ studentModel, s: genStudent, pl: cfg.pseudoLabel, teacher: teacherModelDir, seed: cfg.seed, n: sel.ids.length }),
       async () => {
         log(
-          `  student ${studentModel}${cfg.student.noise ? ' with noise' : ' WITHOUT noise'}: ${cfg.student.train.epochs} epochs over ${sel.ids.length} pseudo-labeled images`,
+          `  student ${studentModel}${genStudent.noise ? ' with noise' : ' WITHOUT noise'}${genStudent.warmStart ? ` warm-started from ${teacherModel}` : ' from scratch'}: ` +
+            `${genStudent.train.epochs} epochs over ${sel.ids.length} pseudo-labeled images`,
         );
         const r = await trainStudent(studentModel, {
           dir: studentDir,
-          cfg,
+          cfg: genCfg,
           labeled,
           unlabeled,
           pseudo: pl,
@@ -219,7 +180,7 @@ export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, hook
           dataConfig,
           inChans,
           numClasses,
-          ...(cfg.student.warmStart ? { warmStartFrom: teacherModelDir } : {}),
+          ...(genStudent.warmStart ? { warmStartFrom: teacherModelDir } : {}),
           validate: async (m) => {
             const l = new DataLoader(curveSet, { batchSize: 256, transform: { config: dataConfig } });
             m.eval();
@@ -233,7 +194,7 @@ export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, hook
             hooks.onStep?.({
               stage: `student ${g + 1}`,
               epoch: p.epoch,
-              epochs: cfg.student.train.epochs,
+              epochs: genStudent.train.epochs,
               batch: p.batch,
               batches: p.batches,
               loss: p.loss,
@@ -336,10 +297,4 @@ function toCurve(h: History[]): { epoch: number; loss?: number; top1?: number; t
 
 function pct(v: number): string {
   return `${(v * 100).toFixed(2)}%`;
-}
-
-/** Pseudo-labels depend on the teacher's exact weights: key their folder by the weights file's identity. */
-function hashOfDir(modelDir: string): string {
-  const f = join(modelDir, 'model.safetensors');
-  return existsSync(f) ? createHash('sha256').update(readFileSync(f)).digest('hex').slice(0, 16) : 'unknown';
 }

@@ -2,6 +2,7 @@
 // done.json (with the hash of its config and inputs) last; a rerun with the same hash returns the
 // recorded result without redoing the work, and a killed stage resumes where it stood (pseudo-label
 // shards already written are kept; the student's checkpoints resume its training).
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Generator, cat, fromTypedArray, noGrad, saveSafetensors, loadSafetensors, scope, type Tensor } from '../torch/index.js';
@@ -144,6 +145,13 @@ export function readPseudoLabels(dir: string, o: { images: number; numClasses: n
   return { probs: all, numClasses: C, records, failed };
 }
 
+/** Pseudo-labels depend on the teacher's exact weights: a generation keeps them in a folder keyed by their hash. */
+export function pseudoLabelDir(genDir: string, teacherModelDir: string): string {
+  const f = join(teacherModelDir, 'model.safetensors');
+  const key = existsSync(f) ? createHash('sha256').update(readFileSync(f)).digest('hex').slice(0, 16) : 'unknown';
+  return join(genDir, 'pseudo', key);
+}
+
 // ------------------------------------------------------------------ filtering
 
 export function filterStage(pl: PseudoLabels, cfg: NoisyStudentConfig, trueLabel: ((id: number) => number | undefined) | null) {
@@ -192,6 +200,7 @@ export async function trainStudent(
 ): Promise<StudentRun> {
   const { cfg } = o;
   const s = cfg.student;
+  mkdirSync(o.dir, { recursive: true });
   const noise = s.noise;
   const g = new Generator(cfg.seed + 17);
   const model = await createModel(modelName, {

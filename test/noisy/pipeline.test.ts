@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../helpers/paths.js';
+import type { RunEvaluation } from '../../src/noisy/index.js';
 
 const dirs: string[] = [];
 const tmp = (): string => {
@@ -77,6 +78,34 @@ describe('noisy-student run', () => {
     const again = spawnSync(process.execPath, args(straight), { cwd: REPO_ROOT, encoding: 'utf8' });
     assert.equal(again.status, 0, again.stderr);
     assert.match(again.stdout, /done before/);
+  });
+
+  it('evaluate --run scores the run’s own teacher, students and pseudo-labels again: the same figures', () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'evaluate', '--run', straight, '--json'], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const ev = JSON.parse(r.stdout) as RunEvaluation;
+    const s = JSON.parse(readFileSync(join(straight, 'summary.json'), 'utf8'));
+    assert.deepEqual(JSON.parse(readFileSync(join(straight, 'evaluation.json'), 'utf8')), ev);
+    assert.equal(ev.unfinished, 0);
+    assert.deepEqual(
+      [ev.teacher.model, ev.teacher.top1, ev.teacher.top5, ev.teacher.images],
+      [s.teacher.model, s.teacher.top1, s.teacher.top5, 200],
+    );
+    assert.equal(ev.generations.length, 2);
+    ev.generations.forEach((g, i) => {
+      const sg = s.generations[i];
+      assert.deepEqual([g.student.top1, g.student.top5], [sg.student.top1, sg.student.top5]);
+      assert.ok(g.pseudoLabels);
+      assert.equal(g.pseudoLabels.overall.accuracy, sg.pseudoLabels.accuracy);
+      assert.equal(g.pseudoLabels.balanced?.accuracy, sg.pseudoLabels.balancedAccuracy);
+      assert.equal(g.pseudoLabels.kept, sg.pseudoLabels.kept);
+      assert.equal(g.pseudoLabels.images, 300);
+    });
+    // Generation 2 was scored with generation 1's student as the teacher: its pseudo-labels differ.
+    assert.notDeepEqual(ev.generations[0]!.pseudoLabels, ev.generations[1]!.pseudoLabels);
   });
 
   it('killed mid pseudo-labelling and mid student training, then resumed: the same summary', async () => {

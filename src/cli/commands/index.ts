@@ -9,3 +9,4 @@ export { default as run } from './run.js';
 export { default as pseudoLabel } from './pseudo_label.js';
 export { default as filter } from './filter.js';
 export { default as student } from './student.js';
+export { default as evaluate } from './evaluate.js';

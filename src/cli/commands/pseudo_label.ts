@@ -14,24 +14,36 @@ interface Options extends ModelCliOptions {
   data: string;
   labelsPerClass?: number;
   seed: number;
+  limit?: number;
   shardSize: number;
   batchSize: number;
   workers: number;
   output: string;
 }
 
-/** A folder of images, or `fashion-mnist` with --labels-per-class: the images not picked as labeled. */
+/**
+ * A folder of images, or `fashion-mnist` with --labels-per-class: the images not picked as labeled;
+ * `limit` keeps the first N. pseudo-label, student and evaluate must resolve the same images.
+ */
 export function unlabeledFrom(
   spec: string,
   labelsPerClass: number | undefined,
   seed: number,
+  limit?: number,
 ): { dataset: ImageDataset; defaults: ReturnType<typeof resolveDataSpec>['defaults'] } {
+  const first = (ds: ImageDataset): ImageDataset =>
+    limit === undefined || limit >= ds.length
+      ? ds
+      : subset(
+          ds,
+          Array.from({ length: limit }, (_, i) => i),
+        );
   if (/^fashion-mnist/.test(spec)) {
     const d = resolveDataSpec(spec);
-    if (!labelsPerClass) return { dataset: d.dataset, defaults: d.defaults };
-    return { dataset: subset(d.dataset, labeledSplit(d.dataset, labelsPerClass, seed).unlabeled), defaults: d.defaults };
+    if (!labelsPerClass) return { dataset: first(d.dataset), defaults: d.defaults };
+    return { dataset: first(subset(d.dataset, labeledSplit(d.dataset, labelsPerClass, seed).unlabeled)), defaults: d.defaults };
   }
-  return { dataset: flatFolder(spec), defaults: null };
+  return { dataset: first(flatFolder(spec)), defaults: null };
 }
 
 export default function pseudoLabelCommand(): Command {
@@ -45,6 +57,7 @@ export default function pseudoLabelCommand(): Command {
     .requiredOption('--data <spec>', "a folder of images, or 'fashion-mnist' (with --labels-per-class: the unlabeled rest)")
     .option('--labels-per-class <n>', 'with a built-in set: leave out the N labeled images per class', (v) => Number(v))
     .option('--seed <n>', 'seed of the labeled split', (v) => Number(v), 0)
+    .option('--limit <n>', 'only the first N unlabeled images (give the same to student and evaluate)', (v) => Number(v))
     .option('--shard-size <n>', 'images per shard', (v) => Number(v), 5000)
     .option('-b, --batch-size <n>', 'batch size', (v) => Number(v), 256)
     .option('--workers <n>', 'loader worker threads', (v) => Number(v), 1)
@@ -52,7 +65,7 @@ export default function pseudoLabelCommand(): Command {
   addModelOptions(cmd);
   return cmd.action(async (o: Options) => {
     const g = globalOptions(cmd);
-    const { dataset, defaults } = unlabeledFrom(o.data, o.labelsPerClass, o.seed);
+    const { dataset, defaults } = unlabeledFrom(o.data, o.labelsPerClass, o.seed, o.limit);
     const model = await loadModelFromOptions(o, { command: 'pseudo-label', requireWeights: true });
     try {
       const pc = model.pretrainedCfg!;

@@ -15,6 +15,7 @@ interface Options {
   labeled: string;
   labelsPerClass?: number;
   unlabeled: string;
+  unlabeledLimit?: number;
   pseudo: string;
   selection: string;
   test?: string;
@@ -26,6 +27,7 @@ interface Options {
   dropRate: number;
   dropPathRate: number;
   noise: boolean;
+  warmStart?: string;
   hard?: boolean;
   temperature: number;
   seed: number;
@@ -37,7 +39,7 @@ export default function studentCommand(): Command {
   const cmd = new Command('student')
     .summary('train a noised student on labeled + pseudo-labeled data')
     .description(
-      'Trains a student from scratch on batches of labeled images and --ratio times as many pseudo-labeled ones (the ids of a ' +
+      'Trains a student (from scratch, or --warm-start from its teacher) on batches of labeled images and --ratio times as many pseudo-labeled ones (the ids of a ' +
         'filter selection, with their teacher probabilities), with noise: RandAugment, dropout, stochastic depth. Soft targets ' +
         'by default (cross-entropy with the teacher probabilities); --hard uses the argmax with label smoothing.',
     )
@@ -45,6 +47,7 @@ export default function studentCommand(): Command {
     .requiredOption('--labeled <spec>', "labeled data: folder, list, or 'fashion-mnist'")
     .option('--labels-per-class <n>', 'keep N labeled images per class (the same seed as pseudo-label)', (v) => Number(v))
     .requiredOption('--unlabeled <spec>', 'the unlabeled data given to pseudo-label')
+    .option('--unlabeled-limit <n>', 'the --limit given to pseudo-label', (v) => Number(v))
     .requiredOption('--pseudo <dir>', 'pseudo-label output folder')
     .requiredOption('--selection <dir>', 'filter output folder')
     .option('--test <spec>', 'labeled test data for the final evaluation (default: the held-out split of a built-in set)')
@@ -56,6 +59,7 @@ export default function studentCommand(): Command {
     .option('--drop-rate <p>', 'dropout', (v) => Number(v), 0.2)
     .option('--drop-path-rate <p>', 'stochastic depth', (v) => Number(v), 0.2)
     .option('--no-noise', 'no RandAugment, dropout or stochastic depth (the ablation)')
+    .option('--warm-start <dir>', 'start from this checkpoint (the teacher’s, same architecture) instead of from scratch')
     .option('--hard', 'hard pseudo-labels (argmax, label smoothing) instead of soft ones')
     .option('--temperature <t>', 'soft-label temperature', (v) => Number(v), 1)
     .option('--seed <n>', 'seed', (v) => Number(v), 0)
@@ -65,12 +69,17 @@ export default function studentCommand(): Command {
     const lab = resolveDataSpec(o.labeled);
     if (!lab.classes) throw new Error(`--labeled ${o.labeled} has no classes`);
     const labeled = o.labelsPerClass ? subset(lab.dataset, labeledSplit(lab.dataset, o.labelsPerClass, o.seed).labeled) : lab.dataset;
-    const { dataset: unlabeled } = unlabeledFrom(o.unlabeled, o.labelsPerClass, o.seed);
+    const { dataset: unlabeled } = unlabeledFrom(o.unlabeled, o.labelsPerClass, o.seed, o.unlabeledLimit);
     const index = JSON.parse(readFileSync(join(o.pseudo, 'index.json'), 'utf8')) as {
       images: number;
       numClasses: number;
       shardSize: number;
     };
+    if (index.images !== unlabeled.length)
+      throw new Error(
+        `the pseudo-labels in ${o.pseudo} cover ${index.images} images but --unlabeled ${o.unlabeled} resolves to ${unlabeled.length}: ` +
+          'give the --labels-per-class, --seed and --unlabeled-limit (pseudo-label’s --limit) given to pseudo-label',
+      );
     const selection = JSON.parse(readFileSync(join(o.selection, 'selection.json'), 'utf8')) as { ids: number[] };
     const pseudo = readPseudoLabels(o.pseudo, index);
     const cfg = resolveNoisyStudentConfig({
@@ -86,6 +95,7 @@ export default function studentCommand(): Command {
         dropRate: o.dropRate,
         dropPathRate: o.dropPathRate,
         noise: o.noise,
+        warmStart: o.warmStart !== undefined,
       },
       workers: o.workers,
     });
@@ -100,6 +110,7 @@ export default function studentCommand(): Command {
       dataConfig,
       inChans: dataConfig.inputSize[0],
       numClasses: lab.classes.length,
+      ...(o.warmStart ? { warmStartFrom: o.warmStart } : {}),
       onEpoch: (e) =>
         process.stdout.write(`epoch ${e.epoch + 1}/${o.epochs}: train loss ${e.trainLoss.toFixed(4)} (${e.seconds.toFixed(1)} s)\n`),
     });

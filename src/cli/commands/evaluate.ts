@@ -1,0 +1,95 @@
+// `noisy-student evaluate`: the evaluate stage. Scores the teacher and every finished student of a
+// run directory on its test set, with the accuracy of each generation's pseudo-labels where the
+// true labels are known; or the accuracy of a standalone pseudo-label (+ filter) output.
+import { Command } from 'commander';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { evaluateRun } from '../../noisy/evaluate.js';
+import { pseudoLabelAccuracy, type FilterResult, type PseudoLabelRecord } from '../../noisy/filter.js';
+import { addJsonOption, printJson } from '../options.js';
+import { unlabeledFrom } from './pseudo_label.js';
+
+interface Options {
+  run?: string;
+  pseudo?: string;
+  selection?: string;
+  data?: string;
+  labelsPerClass?: number;
+  seed: number;
+  limit?: number;
+  workers?: number;
+  json?: boolean;
+}
+
+const pc = (v: number | null | undefined): string => (v == null ? 'n/a' : `${(v * 100).toFixed(2)}%`);
+
+export default function evaluateCommand(): Command {
+  const cmd = new Command('evaluate')
+    .summary('score a run: teacher and students on the test set, pseudo-label accuracy')
+    .description(
+      'With --run DIR (a `run` output): top-1/top-5 of the teacher and of each finished student on the run’s test set, and ' +
+        'for each generation the accuracy of its pseudo-labels (all, and after filtering and balancing) when the unlabeled ' +
+        'images are the rest of a labeled set; writes DIR/evaluation.json. With --pseudo DIR (a `pseudo-label` output, plus ' +
+        '--selection from `filter`): the pseudo-labels’ accuracy against the true labels of --data.',
+    )
+    .option('--run <dir>', 'a run directory written by `noisy-student run`')
+    .option('--limit <n>', 'with --run: only the first N test images; with --pseudo: the --limit given to pseudo-label', (v) => Number(v))
+    .option('--workers <n>', 'with --run: loader worker threads (default: the run’s)', (v) => Number(v))
+    .option('--pseudo <dir>', 'a pseudo-label output folder')
+    .option('--selection <dir>', 'with --pseudo: the filter output folder, for the accuracy after balancing')
+    .option('--data <spec>', "with --pseudo: the data given to pseudo-label (e.g. 'fashion-mnist')")
+    .option('--labels-per-class <n>', 'with --pseudo: as given to pseudo-label', (v) => Number(v))
+    .option('--seed <n>', 'with --pseudo: seed of the labeled split, as given to pseudo-label', (v) => Number(v), 0);
+  addJsonOption(cmd);
+  return cmd.action(async (o: Options) => {
+    if (!o.run === !o.pseudo) throw new Error('give either --run DIR or --pseudo DIR');
+    if (o.run) {
+      const r = await evaluateRun(o.run, {
+        ...(o.limit !== undefined ? { limit: o.limit } : {}),
+        ...(o.workers !== undefined ? { workers: o.workers } : {}),
+      });
+      if (o.json) return printJson(r);
+      const lines = [
+        `teacher   ${r.teacher.model.padEnd(12)} top1 ${pc(r.teacher.top1)}  top5 ${pc(r.teacher.top5)}  (${r.teacher.images} images)`,
+      ];
+      r.generations.forEach((g, i) => {
+        const p = g.pseudoLabels;
+        lines.push(
+          `student ${i + 1} ${g.student.model.padEnd(12)} top1 ${pc(g.student.top1)}  top5 ${pc(g.student.top5)}` +
+            (p
+              ? `; its pseudo-labels ${pc(p.overall.accuracy)} correct, ${pc(p.balanced?.accuracy)} after balancing (${p.kept} kept)`
+              : ''),
+        );
+      });
+      if (r.unfinished) lines.push(`${r.unfinished} generation(s) not finished yet`);
+      process.stdout.write(`${lines.join('\n')}\n${join(o.run, 'evaluation.json')}\n`);
+      return;
+    }
+    const pseudo = o.pseudo!;
+    if (!o.data) throw new Error('--pseudo needs --data: the data set whose true labels score the pseudo-labels');
+    const index = JSON.parse(readFileSync(join(pseudo, 'index.json'), 'utf8')) as { images: number; records: PseudoLabelRecord[] };
+    const { dataset } = unlabeledFrom(o.data, o.labelsPerClass, o.seed, o.limit);
+    if (index.images !== dataset.length)
+      throw new Error(
+        `the pseudo-labels in ${pseudo} cover ${index.images} images but --data ${o.data} resolves to ${dataset.length}: ` +
+          'give the --labels-per-class, --seed and --limit given to pseudo-label',
+      );
+    if (!dataset.classes) throw new Error(`--data ${o.data} has no labels to compare with`);
+    let selection: FilterResult | undefined;
+    if (o.selection) {
+      const sel = join(o.selection, 'selection.json');
+      if (!existsSync(sel)) throw new Error(`${sel} not found: --selection takes a filter output folder`);
+      selection = {
+        ...(JSON.parse(readFileSync(sel, 'utf8')) as Pick<FilterResult, 'ids' | 'entries'>),
+        stats: JSON.parse(readFileSync(join(o.selection, 'stats.json'), 'utf8')) as FilterResult['stats'],
+      };
+    }
+    const acc = pseudoLabelAccuracy(index.records, (id) => dataset.label(id), selection);
+    if (o.json) return printJson(acc);
+    process.stdout.write(
+      `pseudo-labels ${pc(acc.overall.accuracy)} correct (${acc.overall.total} images)` +
+        (acc.balanced ? `; ${pc(acc.passed?.accuracy)} above the threshold; ${pc(acc.balanced.accuracy)} after balancing` : '') +
+        '\n',
+    );
+  });
+}
