@@ -63,6 +63,8 @@ export const NoisyStudentConfigSchema = z
         threshold: z.number().min(0).max(1).default(0.3),
         /** Balance to K images per class (filter_unlabel.py's --num_image). */
         perClass: z.number().int().positive(),
+        /** Keep each image's k largest probabilities (renormalised) instead of all of them: for many classes. */
+        topk: z.number().int().positive().optional(),
         shardSize: z.number().int().positive().default(5000),
         batchSize: z.number().int().positive().default(256),
       })

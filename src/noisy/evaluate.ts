@@ -73,7 +73,7 @@ export async function evaluateRun(runDir: string, o: EvaluateRunOptions = {}): P
     if (!st) break;
     let pseudoLabels: RunEvaluation['generations'][number]['pseudoLabels'] = null;
     if (data.trueLabel) {
-      const pl = readPseudoLabels(pseudoLabelDir(genDir, teacherDir), {
+      const pl = readPseudoLabels(pseudoLabelDir(genDir, teacherDir, cfg.pseudoLabel.topk), {
         images: data.unlabeled.length,
         numClasses: data.classes.length,
         shardSize: cfg.pseudoLabel.shardSize,

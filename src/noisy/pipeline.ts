@@ -144,8 +144,9 @@ export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, hook
     log(`generation ${g + 1}: pseudo-labelling ${unlabeled.length} images with ${teacherModel}`);
     const teacher = await createModel(teacherModel, { checkpointPath: teacherModelDir });
     const pl = await pseudoLabel(teacher, unlabeled, dataConfig, {
-      dir: pseudoLabelDir(genDir, teacherModelDir),
+      dir: pseudoLabelDir(genDir, teacherModelDir, cfg.pseudoLabel.topk),
       shardSize: cfg.pseudoLabel.shardSize,
+      ...(cfg.pseudoLabel.topk !== undefined ? { topk: cfg.pseudoLabel.topk } : {}),
       batchSize: cfg.pseudoLabel.batchSize,
       workers: cfg.workers,
     }).finally(() => teacher.dispose());

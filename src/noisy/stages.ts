@@ -56,16 +56,29 @@ export interface PseudoLabels {
  * The teacher WITHOUT noise (eval mode; the saved model holds the EMA weights when an EMA was
  * kept) over the unlabeled images, at the teacher's own resolution with the clean eval transform,
  * in shards of `shardSize` images written atomically; shards already on disk are not redone.
+ * With `topk` (for many classes: 1000 probabilities per image of a 100k-image set are 400 MB) a
+ * shard keeps each image's k largest probabilities renormalised to sum to 1, their classes, and
+ * the raw top-1 probability, which is what filtering compares with the threshold.
  */
 export async function pseudoLabel(
   teacher: EfficientNet,
   unlabeled: ImageDataset,
   dataConfig: DataConfig,
-  o: { dir: string; shardSize: number; batchSize: number; workers: number; onProgress?: (done: number, total: number) => void },
+  o: {
+    dir: string;
+    shardSize: number;
+    batchSize: number;
+    workers: number;
+    topk?: number;
+    onProgress?: (done: number, total: number) => void;
+  },
 ): Promise<PseudoLabels> {
   mkdirSync(o.dir, { recursive: true });
   const n = unlabeled.length;
   const C = teacher.numClasses;
+  const k = o.topk !== undefined && o.topk < C ? o.topk : 0;
+  if (o.topk !== undefined && !(Number.isInteger(o.topk) && o.topk >= 1))
+    throw new RangeError(`topk must be a positive integer, got ${o.topk}`);
   const loader = new DataLoader(unlabeled, { batchSize: o.batchSize, numWorkers: o.workers, transform: { config: dataConfig } });
   teacher.eval();
   try {
@@ -79,32 +92,53 @@ export async function pseudoLabel(
       const hi = Math.min(n, lo + o.shardSize);
       const ids: number[] = [];
       const rows: Float32Array[] = [];
+      const classes: BigInt64Array[] = [];
+      const top1: Float32Array[] = [];
       const errors: { id: number; message: string }[] = [];
       for (let b = lo; b < hi; b += o.batchSize) {
         const idx = Array.from({ length: Math.min(o.batchSize, hi - b) }, (_, i) => b + i);
         const r = await loader.fetch(0, b, idx);
         for (const e of r.errors) errors.push({ id: e.index, message: e.message });
         if (r.indices.length === 0) continue;
-        const p = noGrad(() =>
+        noGrad(() =>
           scope(() => {
-            const x = fromTypedArray(r.data, r.shape);
-            return teacher.forward(x, { training: false }).softmax(1).toTypedArray() as Float32Array;
+            const p = teacher.forward(fromTypedArray(r.data, r.shape), { training: false }).softmax(1);
+            if (!k) return void rows.push(p.toTypedArray() as Float32Array);
+            const { values, indices } = p.topk(k, 1);
+            rows.push(values.div(values.sum([1], { keepdim: true })).toTypedArray() as Float32Array);
+            classes.push(indices.toTypedArray() as BigInt64Array);
+            top1.push(values.select(1, 0).contiguous().toTypedArray() as Float32Array);
           }),
         );
         ids.push(...r.indices);
-        rows.push(p);
         o.onProgress?.(b + idx.length, n);
       }
-      const probs = new Float32Array(ids.length * C);
-      let off = 0;
-      for (const r of rows) {
-        probs.set(r, off);
-        off += r.length;
-      }
+      const joined = <T extends Float32Array | BigInt64Array>(parts: T[], make: (len: number) => T): T => {
+        const out = make(parts.reduce((a, p) => a + p.length, 0));
+        let off = 0;
+        for (const p of parts) {
+          out.set(p as never, off);
+          off += p.length;
+        }
+        return out;
+      };
+      const f32 = (len: number) => new Float32Array(len);
       scope(() =>
         saveSafetensors(
           file,
-          { ids: fromTypedArray(BigInt64Array.from(ids, BigInt), [ids.length]), probs: fromTypedArray(probs, [ids.length, C]) },
+          {
+            ids: fromTypedArray(BigInt64Array.from(ids, BigInt), [ids.length]),
+            ...(k
+              ? {
+                  topk_probs: fromTypedArray(joined(rows, f32), [ids.length, k]),
+                  topk_classes: fromTypedArray(
+                    joined(classes, (len) => new BigInt64Array(len)),
+                    [ids.length, k],
+                  ),
+                  top1_prob: fromTypedArray(joined(top1, f32), [ids.length]),
+                }
+              : { probs: fromTypedArray(joined(rows, f32), [ids.length, C]) }),
+          },
           { errors: JSON.stringify(errors) },
         ),
       );
@@ -122,34 +156,67 @@ export function readPseudoLabels(dir: string, o: { images: number; numClasses: n
   const failed: PseudoLabels['failed'] = [];
   const all = new Float32Array(n * C);
   const seen = new Uint8Array(n);
+  const rawTop1 = new Map<number, number>();
   for (let s = 0; s * o.shardSize < n; s++) {
     const file = join(dir, `shard-${String(s).padStart(5, '0')}.safetensors`);
     if (!existsSync(file)) throw new Error(`pseudo-label shard ${file} is missing: run pseudo-label again to complete it`);
     const { tensors, metadata } = loadSafetensors(file);
-    const ids = tensors.get('ids')!.toTypedArray() as BigInt64Array;
-    const probs = tensors.get('probs')!.toTypedArray() as Float32Array;
-    ids.forEach((id, i) => {
-      all.set(probs.subarray(i * C, (i + 1) * C), Number(id) * C);
-      seen[Number(id)] = 1;
-    });
-    failed.push(...(JSON.parse(metadata['errors'] ?? '[]') as { id: number; message: string }[]));
-    for (const t of tensors.values()) t.dispose();
+    try {
+      const ids = tensors.get('ids')?.toTypedArray() as BigInt64Array | undefined;
+      if (!ids) throw new Error(`${file} is not a pseudo-label shard (no ids)`);
+      const inRange = (id: bigint): number => {
+        const i = Number(id);
+        if (!(i >= 0 && i < n)) throw new Error(`${file}: image id ${i} outside the ${n} unlabeled images`);
+        return i;
+      };
+      const dense = tensors.get('probs');
+      if (dense) {
+        if (dense.shape[1] !== C) throw new Error(`${file}: ${dense.shape[1]} classes, expected ${C}`);
+        const probs = dense.toTypedArray() as Float32Array;
+        ids.forEach((id, i) => {
+          const j = inRange(id);
+          all.set(probs.subarray(i * C, (i + 1) * C), j * C);
+          seen[j] = 1;
+        });
+      } else {
+        // Top-k shard: the kept probabilities go back into their classes, zero elsewhere; the
+        // confidence is the raw top-1 probability, not the renormalised one.
+        const probs = tensors.get('topk_probs')?.toTypedArray() as Float32Array | undefined;
+        const cls = tensors.get('topk_classes')?.toTypedArray() as BigInt64Array | undefined;
+        const p1 = tensors.get('top1_prob')?.toTypedArray() as Float32Array | undefined;
+        if (!probs || !cls || !p1) throw new Error(`${file} is not a pseudo-label shard (no probs or topk_probs)`);
+        const k = probs.length / Math.max(1, ids.length);
+        ids.forEach((id, i) => {
+          const j = inRange(id);
+          for (let t = 0; t < k; t++) {
+            const c = Number(cls[i * k + t]);
+            if (!(c >= 0 && c < C)) throw new Error(`${file}: class ${c} outside ${C}`);
+            all[j * C + c] = probs[i * k + t]!;
+          }
+          rawTop1.set(j, p1[i]!);
+          seen[j] = 1;
+        });
+      }
+      failed.push(...(JSON.parse(metadata['errors'] ?? '[]') as { id: number; message: string }[]));
+    } finally {
+      for (const t of tensors.values()) t.dispose();
+    }
   }
   const records: PseudoLabelRecord[] = [];
   for (let id = 0; id < n; id++) {
     if (!seen[id]) continue;
     let best = 0;
     for (let c = 1; c < C; c++) if (all[id * C + c]! > all[id * C + best]!) best = c;
-    records.push({ id, label: best, confidence: all[id * C + best]! });
+    records.push({ id, label: best, confidence: rawTop1.get(id) ?? all[id * C + best]! });
   }
   return { probs: all, numClasses: C, records, failed };
 }
 
-/** Pseudo-labels depend on the teacher's exact weights: a generation keeps them in a folder keyed by their hash. */
-export function pseudoLabelDir(genDir: string, teacherModelDir: string): string {
+/** Pseudo-labels depend on the teacher's exact weights (and what is kept): a generation keeps them in a folder keyed by both. */
+export function pseudoLabelDir(genDir: string, teacherModelDir: string, topk?: number): string {
   const f = join(teacherModelDir, 'model.safetensors');
   const key = existsSync(f) ? createHash('sha256').update(readFileSync(f)).digest('hex').slice(0, 16) : 'unknown';
-  return join(genDir, 'pseudo', key);
+  return join(genDir, 'pseudo', topk !== undefined ? `${key}-top${topk}` : key);
 }
 
 // ------------------------------------------------------------------ filtering

@@ -19,6 +19,33 @@ describe('package', () => {
     assert.equal(out.trim(), '[2,4,6] true');
   });
 
+  it('the package exports the training and Noisy Student API the README names', () => {
+    const names = [
+      'createModel',
+      'runNoisyStudent',
+      'evaluateRun',
+      'resolveNoisyStudentConfig',
+      'pseudoLabel',
+      'filterAndBalance',
+      'trainStudent',
+      'evaluateModelDir',
+      'trainClassifier',
+      'fit',
+      'trainStep',
+      'ModelEma',
+      'resolveDataSpec',
+    ];
+    const out = execFileSync(
+      process.execPath,
+      [
+        '-e',
+        `import('noisy-student').then(t => console.log(JSON.stringify([${names.map((n) => `typeof t.${n}`).join(',')}, Object.keys(t.PRESETS)])))`,
+      ],
+      { cwd: REPO_ROOT, encoding: 'utf8' },
+    );
+    assert.deepEqual(JSON.parse(out), [names.map(() => 'function'), ['fashion-mnist', 'fashion-mnist-full', 'tiny']]);
+  });
+
   it('every operator the typed layer names exists in this libtorch', () => {
     const ops = knownOps();
     assert.ok(ops.length > 100, `only ${ops.length} ops registered`);

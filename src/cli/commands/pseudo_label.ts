@@ -16,6 +16,7 @@ interface Options extends ModelCliOptions {
   seed: number;
   limit?: number;
   shardSize: number;
+  topk?: number;
   batchSize: number;
   workers: number;
   output: string;
@@ -59,6 +60,7 @@ export default function pseudoLabelCommand(): Command {
     .option('--seed <n>', 'seed of the labeled split', (v) => Number(v), 0)
     .option('--limit <n>', 'only the first N unlabeled images (give the same to student and evaluate)', (v) => Number(v))
     .option('--shard-size <n>', 'images per shard', (v) => Number(v), 5000)
+    .option('--topk <k>', 'keep each image’s k largest probabilities, renormalised (for many classes)', (v) => Number(v))
     .option('-b, --batch-size <n>', 'batch size', (v) => Number(v), 256)
     .option('--workers <n>', 'loader worker threads', (v) => Number(v), 1)
     .requiredOption('-o, --output <dir>', 'output folder (shards + index.json)');
@@ -80,6 +82,7 @@ export default function pseudoLabelCommand(): Command {
         shardSize: o.shardSize,
         batchSize: o.batchSize,
         workers: o.workers,
+        ...(o.topk !== undefined ? { topk: o.topk } : {}),
         onProgress: (done) => {
           bar.tick(done - last);
           last = done;
