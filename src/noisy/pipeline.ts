@@ -147,6 +147,7 @@ export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, hook
       dir: pseudoLabelDir(genDir, teacherModelDir, cfg.pseudoLabel.topk),
       shardSize: cfg.pseudoLabel.shardSize,
       ...(cfg.pseudoLabel.topk !== undefined ? { topk: cfg.pseudoLabel.topk } : {}),
+      inputsKey: configHash({ labeled: cfg.labeled, unlabeled: cfg.unlabeled, seed: cfg.seed }),
       batchSize: cfg.pseudoLabel.batchSize,
       workers: cfg.workers,
     }).finally(() => teacher.dispose());

@@ -70,6 +70,8 @@ export async function pseudoLabel(
     batchSize: number;
     workers: number;
     topk?: number;
+    /** What identifies the unlabeled images beyond their count (e.g. the data spec and split). */
+    inputsKey?: string;
     onProgress?: (done: number, total: number) => void;
   },
 ): Promise<PseudoLabels> {
@@ -77,6 +79,28 @@ export async function pseudoLabel(
   const n = unlabeled.length;
   const C = teacher.numClasses;
   const k = o.topk !== undefined && o.topk < C ? o.topk : 0;
+  // Shards on disk are reused only for the same teacher weights, images and settings: a rerun into
+  // a folder made by another teacher would otherwise mix two teachers' labels without a word.
+  const fingerprint = {
+    teacher: weightsFingerprint(teacher),
+    images: n,
+    numClasses: C,
+    shardSize: o.shardSize,
+    topk: k,
+    dataConfig,
+    inputs: o.inputsKey ?? null,
+  };
+  const manifest = join(o.dir, 'manifest.json');
+  if (existsSync(manifest)) {
+    const prev = JSON.parse(readFileSync(manifest, 'utf8')) as typeof fingerprint;
+    const diff = Object.keys(fingerprint).filter(
+      (key) => JSON.stringify(prev[key as keyof typeof fingerprint]) !== JSON.stringify(fingerprint[key as keyof typeof fingerprint]),
+    );
+    if (diff.length)
+      throw new Error(
+        `${o.dir} holds pseudo-labels made with another ${diff.join(', ')}: give another output folder, or delete it to start over`,
+      );
+  } else atomicWriteJson(manifest, fingerprint);
   if (o.topk !== undefined && !(Number.isInteger(o.topk) && o.topk >= 1))
     throw new RangeError(`topk must be a positive integer, got ${o.topk}`);
   const loader = new DataLoader(unlabeled, { batchSize: o.batchSize, numWorkers: o.workers, transform: { config: dataConfig } });
@@ -147,6 +171,16 @@ export async function pseudoLabel(
     await loader.close();
   }
   return readPseudoLabels(o.dir, { images: n, numClasses: C, shardSize: o.shardSize });
+}
+
+/** A short hash of a model's state dict: which weights made a set of pseudo-labels. */
+export function weightsFingerprint(model: EfficientNet): string {
+  const h = createHash('sha256');
+  for (const [key, t] of model.stateDict()) {
+    const a = t.toTypedArray();
+    h.update(key).update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+  }
+  return h.digest('hex').slice(0, 16);
 }
 
 /** Read the pseudo-label shards of a finished (or resumed) pseudo-labelling run back into memory. */

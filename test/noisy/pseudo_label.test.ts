@@ -37,6 +37,15 @@ describe('pseudoLabel', () => {
     const opts = { shardSize: 16, batchSize: 7, workers: 0 };
     const full = await pseudoLabel(teacher, images, config, { dir: join(dir, 'full'), ...opts });
     const top3 = await pseudoLabel(teacher, images, config, { dir: join(dir, 'top3'), topk: 3, ...opts });
+    // Rerun into the same folder: the same teacher reuses the shards; another teacher is refused.
+    const other = await createModel('tinynet_e', { numClasses: 10, inChans: 1 });
+    await assert.rejects(
+      pseudoLabel(other, images, config, { dir: join(dir, 'full'), ...opts }),
+      /full holds pseudo-labels made with another teacher: give another output folder/,
+    );
+    await assert.rejects(pseudoLabel(teacher, images, config, { dir: join(dir, 'full'), ...opts, shardSize: 8 }), /another shardSize/);
+    other.dispose();
+    assert.deepEqual((await pseudoLabel(teacher, images, config, { dir: join(dir, 'full'), ...opts })).records, full.records);
     teacher.dispose();
     assert.equal(full.records.length, 40);
     const C = 10;

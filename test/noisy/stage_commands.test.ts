@@ -96,6 +96,10 @@ describe('the stage commands chained', () => {
     for (const [f, t] of before) if (f !== 'shard-00001.safetensors') assert.equal(after.get(f), t, `${f} was rewritten`);
     assert.ok(after.has('shard-00001.safetensors'));
     assert.deepEqual(JSON.parse(readFileSync(join(pseudo(), 'index.json'), 'utf8')).records, index.records);
+    // The same folder with other settings is refused rather than mixed.
+    const mixed = await runCli([...plArgs(), '--topk', '3']);
+    assert.equal(mixed.code, 1);
+    assert.match(mixed.stderr, /holds pseudo-labels made with another topk/);
 
     const f = ok(await runCli(['filter', '--pseudo', pseudo(), '--per-class', '8', '--threshold', '0', '-o', filtered()])).stdout;
     assert.match(f, new RegExp(`^kept \\d+ \\(\\d+ unique\\) of ${LIMIT}`));

@@ -83,6 +83,7 @@ export default function pseudoLabelCommand(): Command {
         batchSize: o.batchSize,
         workers: o.workers,
         ...(o.topk !== undefined ? { topk: o.topk } : {}),
+        inputsKey: JSON.stringify({ data: o.data, labelsPerClass: o.labelsPerClass ?? null, seed: o.seed, limit: o.limit ?? null }),
         onProgress: (done) => {
           bar.tick(done - last);
           last = done;
