@@ -23,3 +23,5 @@ export { evaluateRun, type RunEvaluation, type ModelEvaluation, type EvaluateRun
 export { resolveRunData, type RunData } from './run_data.js';
 export * from './filter.js';
 export * from './sampler.js';
+export { writeRunReport, type RunReportOptions } from './run_report.js';
+export { openRun, type OpenedRun, type RunGeneration } from './run_dir.js';

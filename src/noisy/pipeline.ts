@@ -4,13 +4,12 @@
 // skipped (or resumed) when the same command runs again.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { DataLoader, loadSample, type ImageU8 } from '../data/index.js';
+import { DataLoader } from '../data/index.js';
 import { evaluate, loaderBatches, type EvalResult } from '../train/index.js';
 import { resolveTrainConfig, trainClassifier } from '../jobs/train_classifier.js';
 import { atomicWriteJson } from '../util/atomic_write.js';
 import { evaluateModelDir, filterStage, pseudoLabel, pseudoLabelDir, stage, trainStudent, configHash } from './stages.js';
-import { confidenceHistogram } from './filter.js';
-import { writeReport, type ReportCurve, type ReportGeneration, type ReportSample } from './report.js';
+import { writeRunReport } from './run_report.js';
 import { createModel } from '../models/index.js';
 import { generationStudent, type NoisyStudentConfig } from './config.js';
 import { resolveRunData } from './run_data.js';
@@ -127,13 +126,10 @@ export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, hook
   log(`teacher ${t.model}: top1 ${pct(teacherScore.top1)} top5 ${pct(teacherScore.top5)}${teacherStage.skipped ? ' (done before)' : ''}`);
 
   // ---------------------------------------------------------------- generations
-  const curves: ReportCurve[] = [{ name: 'teacher', model: t.model, metrics: toCurve(teacherStage.result.history) }];
-  const reportGens: ReportGeneration[] = [];
   const summaryGens: Summary['generations'] = [];
   let teacherModel = t.model;
   let teacherModelDir = teacherStage.result.modelDir;
   let prevScore = teacherScore;
-  let lastSelection: { ids: number[]; confidences: Map<number, number>; labels: Map<number, number> } | null = null;
 
   for (let g = 0; g < cfg.students.length; g++) {
     const genDir = join(out, `gen-${g + 1}`);
@@ -214,7 +210,6 @@ export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, hook
     log(
       `  student ${studentModel}: top1 ${pct(score.top1)} top5 ${pct(score.top5)} (teacher ${pct(prevScore.top1)})${st.skipped ? ' (done before)' : ''}`,
     );
-    curves.push({ name: `student ${g + 1}`, model: studentModel, metrics: toCurve(st.result.history) });
     summaryGens.push({
       student: score,
       pseudoLabels: {
@@ -225,26 +220,6 @@ export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, hook
         threshold: cfg.pseudoLabel.threshold,
       },
     });
-    reportGens.push({
-      teacher: { model: teacherModel, top1: prevScore.top1, top5: prevScore.top5 },
-      student: { model: studentModel, top1: score.top1, top5: score.top5 },
-      pseudoLabels: {
-        images: sel.stats.images,
-        kept: sel.stats.kept,
-        uniqueKept: sel.stats.uniqueKept,
-        threshold: cfg.pseudoLabel.threshold,
-        perClass: cfg.pseudoLabel.perClass,
-        ...(accuracy?.overall.accuracy != null ? { accuracy: accuracy.overall.accuracy } : {}),
-        ...(accuracy?.balanced?.accuracy != null ? { balancedAccuracy: accuracy.balanced.accuracy } : {}),
-      },
-      histogram: confidenceHistogram(pl.records, { bins: 20 }),
-      classCounts: { before: [...sel.stats.before], after: [...sel.stats.after] },
-    });
-    lastSelection = {
-      ids: sel.entries.map((e) => e.id),
-      confidences: new Map(sel.entries.map((e) => [e.id, e.confidence])),
-      labels: new Map(sel.entries.map((e) => [e.id, e.label])),
-    };
     teacherModel = studentModel;
     teacherModelDir = st.result.modelDir;
     prevScore = score;
@@ -254,47 +229,8 @@ export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, hook
   atomicWriteJson(join(out, 'summary.json'), summary);
 
   // ---------------------------------------------------------------- report
-  const samples: ReportSample[] = [];
-  if (lastSelection) {
-    const perClass = new Map<number, number>();
-    for (const id of lastSelection.ids) {
-      const label = lastSelection.labels.get(id)!;
-      if ((perClass.get(label) ?? 0) >= 3 || samples.length >= 30) continue;
-      perClass.set(label, (perClass.get(label) ?? 0) + 1);
-      let image: ImageU8;
-      try {
-        image = await loadSample(unlabeled.source(id));
-      } catch {
-        continue;
-      }
-      const tl = trueLabel?.(id);
-      samples.push({
-        image,
-        pseudoLabel: label,
-        confidence: lastSelection.confidences.get(id)!,
-        ...(tl !== undefined ? { trueLabel: tl } : {}),
-      });
-    }
-  }
-  await writeReport(join(out, 'report.html'), {
-    title: 'Noisy Student Training',
-    subtitle: `${cfg.labeled.data}: ${labeled.length} labeled, ${unlabeled.length} unlabeled images`,
-    classNames: classes,
-    generations: reportGens,
-    curves,
-    samples,
-    timings: Object.entries(seconds).map(([stageName, s]) => ({ stage: stageName, seconds: s })),
-    config: cfg,
-  });
+  await writeRunReport(out);
   return summary;
-}
-
-function toCurve(h: History[]): { epoch: number; loss?: number; top1?: number; top5?: number; evalLoss?: number }[] {
-  return h.map((e) => ({
-    epoch: e.epoch + 1,
-    ...(Number.isFinite(e.trainLoss) ? { loss: e.trainLoss } : {}),
-    ...(e.eval ? { top1: e.eval.top1, top5: e.eval.top5, evalLoss: e.eval.loss } : {}),
-  }));
 }
 
 function pct(v: number): string {

@@ -108,6 +108,35 @@ describe('noisy-student run', () => {
     assert.notDeepEqual(ev.generations[0]!.pseudoLabels, ev.generations[1]!.pseudoLabels);
   });
 
+  it('report --run rebuilds report.html from disk; --ablation puts a --no-noise run of the same config beside it', () => {
+    const cli = (a: string[]) =>
+      spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...a], { cwd: REPO_ROOT, encoding: 'utf8' });
+    const stamp = (html: string): string => html.replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, 'T');
+    const again = join(tmp(), 'again.html');
+    const r = cli(['report', '--run', straight, '-o', again]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(stamp(readFileSync(again, 'utf8')), stamp(readFileSync(join(straight, 'report.html'), 'utf8')));
+
+    const plain = tmp();
+    const n = cli(['run', '--quiet', '--config', configFile, '--no-noise', '--output', plain]);
+    assert.equal(n.status, 0, n.stderr);
+    assert.match(n.stdout, /student 2 tinynet_e/);
+    const ps = JSON.parse(readFileSync(join(plain, 'summary.json'), 'utf8'));
+    assert.equal(ps.config.student.noise, false);
+    // The same teacher (its stage does not depend on the students' noise), other students.
+    assert.deepEqual(ps.teacher, JSON.parse(readFileSync(join(straight, 'summary.json'), 'utf8')).teacher);
+    const both = join(tmp(), 'both.html');
+    const b = cli(['report', '--run', straight, '--ablation', plain, '-o', both]);
+    assert.equal(b.status, 0, b.stderr);
+    const html = readFileSync(both, 'utf8');
+    assert.ok(html.includes('student 1 (no noise)') && html.includes('student 2 (no noise)'), 'no-noise curves in the report');
+    assert.ok(html.length > readFileSync(again, 'utf8').length);
+    // The ablation must be the same config without noise.
+    const wrong = cli(['report', '--run', plain, '--ablation', straight]);
+    assert.equal(wrong.status, 1);
+    assert.match(wrong.stderr, /trained its students with noise/);
+  });
+
   it('killed mid pseudo-labelling and mid student training, then resumed: the same summary', async () => {
     const out = tmp();
     const killWhen = async (pred: () => boolean): Promise<boolean> => {

@@ -10,3 +10,4 @@ export { default as pseudoLabel } from './pseudo_label.js';
 export { default as filter } from './filter.js';
 export { default as student } from './student.js';
 export { default as evaluate } from './evaluate.js';
+export { default as report } from './report.js';
