@@ -8,6 +8,7 @@ import { DataLoader } from '../data/index.js';
 import { evaluate, loaderBatches, type EvalResult } from '../train/index.js';
 import { resolveTrainConfig, trainClassifier } from '../jobs/train_classifier.js';
 import { atomicWriteJson } from '../util/atomic_write.js';
+import { withElapsed } from '../util/elapsed.js';
 import { evaluateModelDir, filterStage, pseudoLabel, pseudoLabelDir, stage, trainStudent, configHash } from './stages.js';
 import { writeRunReport } from './run_report.js';
 import { createModel } from '../models/index.js';
@@ -136,18 +137,21 @@ export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, hook
     const { model: studentModel, ...genStudent } = generationStudent(cfg, g);
     const genCfg: NoisyStudentConfig = { ...cfg, student: genStudent };
     // Pseudo-labels from the un-noised teacher (shards on disk are reused).
-    const tp = Date.now();
     log(`generation ${g + 1}: pseudo-labelling ${unlabeled.length} images with ${teacherModel}`);
-    const teacher = await createModel(teacherModel, { checkpointPath: teacherModelDir });
-    const pl = await pseudoLabel(teacher, unlabeled, dataConfig, {
-      dir: pseudoLabelDir(genDir, teacherModelDir, cfg.pseudoLabel.topk),
-      shardSize: cfg.pseudoLabel.shardSize,
-      ...(cfg.pseudoLabel.topk !== undefined ? { topk: cfg.pseudoLabel.topk } : {}),
-      inputsKey: configHash({ labeled: cfg.labeled, unlabeled: cfg.unlabeled, seed: cfg.seed }),
-      batchSize: cfg.pseudoLabel.batchSize,
-      workers: cfg.workers,
-    }).finally(() => teacher.dispose());
-    seconds[`gen${g + 1}.pseudoLabel`] = (Date.now() - tp) / 1000;
+    const plDir = pseudoLabelDir(genDir, teacherModelDir, cfg.pseudoLabel.topk);
+    // Time summed over attempts (shards already on disk make a rerun nearly free).
+    const { result: pl, seconds: plSeconds } = await withElapsed(join(plDir, 'elapsed.json'), async () => {
+      const teacher = await createModel(teacherModel, { checkpointPath: teacherModelDir });
+      return pseudoLabel(teacher, unlabeled, dataConfig, {
+        dir: plDir,
+        shardSize: cfg.pseudoLabel.shardSize,
+        ...(cfg.pseudoLabel.topk !== undefined ? { topk: cfg.pseudoLabel.topk } : {}),
+        inputsKey: configHash({ labeled: cfg.labeled, unlabeled: cfg.unlabeled, seed: cfg.seed }),
+        batchSize: cfg.pseudoLabel.batchSize,
+        workers: cfg.workers,
+      }).finally(() => teacher.dispose());
+    });
+    seconds[`gen${g + 1}.pseudoLabel`] = plSeconds;
     if (pl.failed.length)
       log(`  ${pl.failed.length} unlabeled images could not be read and were skipped (first: ${pl.failed[0]!.message})`);
     const { result: sel, accuracy } = filterStage(pl, cfg, trueLabel);

@@ -22,11 +22,12 @@ import {
 } from '../train/index.js';
 import { configHash, makeOptimizer, zeroClassifier } from '../jobs/train_classifier.js';
 import { atomicWriteJson } from '../util/atomic_write.js';
+import { withElapsed } from '../util/elapsed.js';
 import { filterAndBalance, pseudoLabelAccuracy, type PseudoLabelRecord } from './filter.js';
 import { RatioSampler } from './sampler.js';
 import type { NoisyStudentConfig } from './config.js';
 
-/** Run `fn` unless `dir/done.json` records the same hash; return the recorded or new result. */
+/** Run `fn` unless `dir/done.json` records the same hash; return the recorded or new result and its wall time. */
 export async function stage<T>(dir: string, hash: string, fn: () => Promise<T>): Promise<{ result: T; skipped: boolean; seconds: number }> {
   const done = join(dir, 'done.json');
   if (existsSync(done)) {
@@ -34,9 +35,8 @@ export async function stage<T>(dir: string, hash: string, fn: () => Promise<T>):
     if (rec.hash === hash) return { result: rec.result, skipped: true, seconds: rec.seconds };
   }
   mkdirSync(dir, { recursive: true });
-  const t0 = Date.now();
-  const result = await fn();
-  const seconds = (Date.now() - t0) / 1000;
+  // Seconds over every attempt at this hash (a resumed stage counts the killed attempts too).
+  const { result, seconds } = await withElapsed(join(dir, `elapsed-${hash}.json`), fn);
   atomicWriteJson(done, { hash, result, seconds });
   return { result, skipped: false, seconds };
 }

@@ -1,0 +1,25 @@
+// Wall time of a resumable job summed over its attempts: a killed attempt's time would otherwise
+// vanish from the figures. The running total is saved every few seconds, so a kill loses at most
+// that much of it.
+import { existsSync, readFileSync } from 'node:fs';
+import { atomicWriteJson } from './atomic_write.js';
+
+export async function withElapsed<T>(file: string, fn: () => Promise<T>, everyMs = 5000): Promise<{ result: T; seconds: number }> {
+  let before = 0;
+  if (existsSync(file)) {
+    const v = (JSON.parse(readFileSync(file, 'utf8')) as { seconds?: unknown }).seconds;
+    if (typeof v === 'number' && Number.isFinite(v) && v >= 0) before = v;
+  }
+  const t0 = Date.now();
+  const total = (): number => before + (Date.now() - t0) / 1000;
+  const timer = setInterval(() => atomicWriteJson(file, { seconds: total() }), everyMs);
+  timer.unref();
+  try {
+    const result = await fn();
+    const seconds = total();
+    atomicWriteJson(file, { seconds });
+    return { result, seconds };
+  } finally {
+    clearInterval(timer);
+  }
+}
