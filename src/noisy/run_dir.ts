@@ -59,7 +59,8 @@ export function openRun(runDir: string): OpenedRun {
   const cfg = resolveNoisyStudentConfig(JSON.parse(readFileSync(cfgFile, 'utf8')));
   const data = resolveRunData(cfg);
   const teacher = finished(join(runDir, 'teacher'));
-  if (!teacher) throw new Error(`${runDir}: the teacher has not finished (no teacher/done.json); run the same command again to complete it`);
+  if (!teacher)
+    throw new Error(`${runDir}: the teacher has not finished (no teacher/done.json); run the same command again to complete it`);
   const generations: RunGeneration[] = [];
   let teacherModel = cfg.teacher.model;
   let teacherModelDir = teacher.result.modelDir;
