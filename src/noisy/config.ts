@@ -117,13 +117,16 @@ export const PRESETS: Readonly<Record<string, NoisyStudentConfigInput>> = {
   },
   // ≤ 90 minutes: two generations of a larger student. The first starts from scratch (a new
   // architecture cannot take the teacher's weights) and trains long under full noise; the second
-  // warm-starts from it on its own, better pseudo-labels.
+  // warm-starts from it on its own, better pseudo-labels. Measured on 2 cores: teacher 78.66%,
+  // student 1 80.42%, student 2 81.00% (+2.34 pt; the +3 target is not reached yet). A second
+  // generation of tinynet_c from scratch tracked below the warm-started tinynet_d (79.7% vs 80.2%
+  // on the curve set at epoch 7 of 10).
   'fashion-mnist-full': {
     labeled: { data: 'fashion-mnist', perClass: 100 },
     teacher: { model: 'tinynet_e', train: { epochs: 40, batchSize: 32, lr: 2e-3 } },
     students: [
       { model: 'tinynet_d', warmStart: false, train: { epochs: 10, lr: 2e-3, warmupEpochs: 1 } },
-      { model: 'tinynet_d', warmStart: true, train: { epochs: 6, lr: 1e-3, warmupEpochs: 0.25 } },
+      { model: 'tinynet_d', warmStart: true, train: { epochs: 10, lr: 1e-3, warmupEpochs: 0.25 } },
     ],
     pseudoLabel: { perClass: 4000, kind: 'hard' },
     student: {
