@@ -43,7 +43,7 @@ describe('package', () => {
       ],
       { cwd: REPO_ROOT, encoding: 'utf8' },
     );
-    assert.deepEqual(JSON.parse(out), [names.map(() => 'function'), ['fashion-mnist', 'fashion-mnist-full', 'tiny']]);
+    assert.deepEqual(JSON.parse(out), [...names.map(() => 'function'), ['fashion-mnist', 'fashion-mnist-full', 'tiny']]);
   });
 
   it('every operator the typed layer names exists in this libtorch', () => {
