@@ -54,6 +54,20 @@ interface History {
 
 export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, hooks: RunHooks = {}): Promise<Summary> {
   const log = hooks.log ?? (() => {});
+  type StepReport = Omit<Parameters<NonNullable<RunHooks['onStep']>>[0], 'stage' | 'epochs'>;
+  const stepHook =
+    (stage: string, epochs: number) =>
+    (p: StepReport): void =>
+      hooks.onStep?.({
+        stage,
+        epochs,
+        epoch: p.epoch,
+        batch: p.batch,
+        batches: p.batches,
+        loss: p.loss,
+        samples: p.samples,
+        seconds: p.seconds,
+      });
   mkdirSync(out, { recursive: true });
   atomicWriteJson(join(out, 'config.json'), cfg);
   const seconds: Record<string, number> = {};
@@ -101,17 +115,7 @@ export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, hook
           ),
           {
             log,
-            onStep: (p) =>
-              hooks.onStep?.({
-                stage: 'teacher',
-                epoch: p.epoch,
-                epochs: t.train.epochs,
-                batch: p.batch,
-                batches: p.batches,
-                loss: p.loss,
-                samples: p.samples,
-                seconds: p.seconds,
-              }),
+            onStep: stepHook('teacher', t.train.epochs),
             onEpoch: () => hooks.onEpochEnd?.(),
           },
         );
@@ -192,17 +196,7 @@ export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, hook
               await l.close();
             }
           },
-          onStep: (p) =>
-            hooks.onStep?.({
-              stage: `student ${g + 1}`,
-              epoch: p.epoch,
-              epochs: genStudent.train.epochs,
-              batch: p.batch,
-              batches: p.batches,
-              loss: p.loss,
-              samples: p.samples,
-              seconds: p.seconds,
-            }),
+          onStep: stepHook(`student ${g + 1}`, genStudent.train.epochs),
           onEpoch: () => hooks.onEpochEnd?.(),
         });
         const ev = await evaluateModelDir(studentModel, r.modelDir, test, dataConfig, cfg.workers);
