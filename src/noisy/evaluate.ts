@@ -2,10 +2,10 @@
 // test set, and the accuracy of each generation's pseudo-labels where the true labels are known
 // (the unlabeled rest of a labeled set). Reads only what the run left on disk.
 import { join } from 'node:path';
-import { subset } from '../data/index.js';
 import { atomicWriteJson } from '../util/atomic_write.js';
 import type { PseudoLabelAccuracy } from './filter.js';
 import { openRun } from './run_dir.js';
+import { firstN } from './run_data.js';
 import { evaluateModelDir } from './stages.js';
 
 export interface ModelEvaluation {
@@ -39,12 +39,7 @@ export interface EvaluateRunOptions {
 export async function evaluateRun(runDir: string, o: EvaluateRunOptions = {}): Promise<RunEvaluation> {
   const run = openRun(runDir);
   const { data } = run;
-  const test = o.limit
-    ? subset(
-        data.test,
-        Array.from({ length: Math.min(o.limit, data.test.length) }, (_, i) => i),
-      )
-    : data.test;
+  const test = o.limit ? firstN(data.test, o.limit) : data.test;
   const workers = o.workers ?? run.cfg.workers;
   const score = async (model: string, modelDir: string): Promise<ModelEvaluation> => {
     const r = await evaluateModelDir(model, modelDir, test, data.dataConfig, workers);

@@ -19,7 +19,8 @@ export interface RunData {
   imgSize: number;
 }
 
-const firstN = (ds: ImageDataset, n: number): ImageDataset =>
+/** The first `n` images of a data set (all of them when it has fewer). */
+export const firstN = (ds: ImageDataset, n: number): ImageDataset =>
   subset(
     ds,
     Array.from({ length: Math.min(n, ds.length) }, (_, i) => i),
