@@ -21,6 +21,10 @@ const StudentEntry = z
     model: z.string(),
     warmStart: z.boolean().optional(),
     train: TrainPart.partial().strict().optional(),
+    /** This generation's noise, over the shared `student` settings (a warm-started student may want less). */
+    randAugment: z.string().optional(),
+    dropRate: z.number().min(0).max(1).optional(),
+    dropPathRate: z.number().min(0).max(1).optional(),
   })
   .strict();
 
@@ -182,5 +186,36 @@ export function generationStudent(cfg: NoisyStudentConfig, g: number): NoisyStud
   if (typeof e === 'string') return { ...cfg.student, model: e };
   const train = { ...cfg.student.train };
   for (const [k, v] of Object.entries(e.train ?? {})) if (v !== undefined) (train as Record<string, unknown>)[k] = v;
-  return { ...cfg.student, train, warmStart: e.warmStart ?? cfg.student.warmStart, model: e.model };
+  return {
+    ...cfg.student,
+    train,
+    warmStart: e.warmStart ?? cfg.student.warmStart,
+    randAugment: e.randAugment ?? cfg.student.randAugment,
+    dropRate: e.dropRate ?? cfg.student.dropRate,
+    dropPathRate: e.dropPathRate ?? cfg.student.dropPathRate,
+    model: e.model,
+  };
+}
+
+const NOISE_KEYS = ['randAugment', 'dropRate', 'dropPathRate'] as const;
+
+/**
+ * What a student's training depends on: its settings without the noise strengths when it trains
+ * without noise, so a `--no-noise` ablation is not retrained while the noise is tuned.
+ */
+export function studentTrainingKey<S extends NoisyStudentConfig['student']>(s: S): Partial<S> {
+  if (s.noise) return s;
+  const k: Partial<S> = { ...s };
+  for (const n of NOISE_KEYS) delete k[n];
+  return k;
+}
+
+/** The `students` list without per-generation noise strengths (what a no-noise ablation must share). */
+export function studentsWithoutNoise(cfg: NoisyStudentConfig): unknown[] {
+  return cfg.students.map((e) => {
+    if (typeof e === 'string') return e;
+    const k: Record<string, unknown> = { ...e };
+    for (const n of NOISE_KEYS) delete k[n];
+    return k;
+  });
 }

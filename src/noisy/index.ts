@@ -4,6 +4,8 @@ export {
   PRESETS,
   resolveNoisyStudentConfig,
   generationStudent,
+  studentTrainingKey,
+  studentsWithoutNoise,
   type NoisyStudentConfig,
   type NoisyStudentConfigInput,
 } from './config.js';

@@ -12,7 +12,7 @@ import { withElapsed } from '../util/elapsed.js';
 import { evaluateModelDir, filterStage, pseudoLabel, pseudoLabelDir, stage, trainStudent, configHash } from './stages.js';
 import { writeRunReport } from './run_report.js';
 import { createModel } from '../models/index.js';
-import { generationStudent, type NoisyStudentConfig } from './config.js';
+import { generationStudent, studentTrainingKey, type NoisyStudentConfig } from './config.js';
 import { resolveRunData } from './run_data.js';
 
 export interface ModelScore {
@@ -170,7 +170,14 @@ export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, hook
     const studentDir = join(genDir, 'student');
     const st = await stage(
       studentDir,
-      configHash({ studentModel, s: genStudent, pl: cfg.pseudoLabel, teacher: teacherModelDir, seed: cfg.seed, n: sel.ids.length }),
+      configHash({
+        studentModel,
+        s: studentTrainingKey(genStudent),
+        pl: cfg.pseudoLabel,
+        teacher: teacherModelDir,
+        seed: cfg.seed,
+        n: sel.ids.length,
+      }),
       async () => {
         log(
           `  student ${studentModel}${genStudent.noise ? ' with noise' : ' WITHOUT noise'}${genStudent.warmStart ? ` warm-started from ${teacherModel}` : ' from scratch'}: ` +

@@ -2,6 +2,7 @@
 // can redo it any time, and put a no-noise ablation run beside the noised one).
 import { join } from 'node:path';
 import { loadSample, type ImageU8 } from '../data/index.js';
+import { studentTrainingKey, studentsWithoutNoise, type NoisyStudentConfig } from './config.js';
 import { confidenceHistogram } from './filter.js';
 import { writeReport, type ReportCurve, type ReportGeneration, type ReportSample } from './report.js';
 import { openRun, type ModelStageResult, type OpenedRun } from './run_dir.js';
@@ -36,9 +37,15 @@ export async function writeRunReport(runDir: string, o: RunReportOptions = {}): 
   if (ablation && ablation.cfg.student.noise)
     throw new Error(`${o.ablation} trained its students with noise: the ablation is a run with --no-noise`);
   if (ablation) {
-    const differs = (['seed', 'labeled', 'unlabeled', 'test', 'teacher', 'students', 'pseudoLabel'] as const).filter(
-      (k) => JSON.stringify(ablation.cfg[k]) !== JSON.stringify(run.cfg[k]),
-    );
+    // Noise strengths may differ: a run without noise does not use them.
+    const comparable = (c: NoisyStudentConfig): Record<string, unknown> => ({
+      ...c,
+      students: studentsWithoutNoise(c),
+      student: studentTrainingKey({ ...c.student, noise: false }),
+    });
+    const [a, b] = [comparable(ablation.cfg), comparable(run.cfg)];
+    const keys = ['seed', 'labeled', 'unlabeled', 'test', 'teacher', 'students', 'student', 'pseudoLabel'] as const;
+    const differs = keys.filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
     if (differs.length) throw new Error(`${o.ablation} is not the same run without noise: its ${differs.join(', ')} differ`);
   }
   const { cfg, data } = run;

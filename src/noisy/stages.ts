@@ -25,7 +25,7 @@ import { atomicWriteJson } from '../util/atomic_write.js';
 import { withElapsed } from '../util/elapsed.js';
 import { filterAndBalance, pseudoLabelAccuracy, type PseudoLabelRecord } from './filter.js';
 import { RatioSampler } from './sampler.js';
-import type { NoisyStudentConfig } from './config.js';
+import { studentTrainingKey, type NoisyStudentConfig } from './config.js';
 
 /** Run `fn` unless `dir/done.json` records the same hash; return the recorded or new result and its wall time. */
 export async function stage<T>(dir: string, hash: string, fn: () => Promise<T>): Promise<{ result: T; skipped: boolean; seconds: number }> {
@@ -409,7 +409,7 @@ export async function trainStudent(
       output: o.dir,
       resume: true,
       checkpointEvery: s.checkpointEvery,
-      configHash: configHash({ modelName, s, pl: cfg.pseudoLabel, seed: cfg.seed }),
+      configHash: configHash({ modelName, s: studentTrainingKey(s), pl: cfg.pseudoLabel, seed: cfg.seed }),
       ...(o.validate ? { validate: o.validate as never } : {}),
       ...(o.onStep ? { onStep: o.onStep } : {}),
       ...(o.onEpoch ? { onEpoch: o.onEpoch } : {}),

@@ -2,7 +2,7 @@
 // settings; a warm start across architectures is refused before anything trains.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { PRESETS, generationStudent, resolveNoisyStudentConfig } from '../../src/noisy/index.js';
+import { PRESETS, generationStudent, resolveNoisyStudentConfig, studentTrainingKey } from '../../src/noisy/index.js';
 
 const base = {
   labeled: { data: 'fashion-mnist', perClass: 10 },
@@ -29,6 +29,24 @@ describe('Noisy Student config', () => {
     assert.equal(g2!.train.weightDecay, 0.05);
     assert.deepEqual([g3!.model, g3!.warmStart, g3!.train.epochs], ['tinynet_d', true, 3]);
     assert.throws(() => generationStudent(cfg, 3), /no generation 4 \(the config has 3\)/);
+  });
+
+  it('an entry can set its own noise; a student without noise does not depend on the noise strengths', () => {
+    const cfg = resolveNoisyStudentConfig({
+      ...base,
+      student: { ...base.student, randAugment: 'rand-m9-n2', dropRate: 0.2, dropPathRate: 0.2 },
+      students: ['tinynet_e', { model: 'tinynet_e', randAugment: 'rand-m5-n2', dropRate: 0.1 }],
+    });
+    const [g1, g2] = [0, 1].map((g) => generationStudent(cfg, g));
+    assert.deepEqual([g1!.randAugment, g1!.dropRate, g1!.dropPathRate], ['rand-m9-n2', 0.2, 0.2]);
+    assert.deepEqual([g2!.randAugment, g2!.dropRate, g2!.dropPathRate], ['rand-m5-n2', 0.1, 0.2]);
+    // With noise the strengths are part of what the student trains on; without, they are not.
+    assert.notDeepEqual(studentTrainingKey(g1!), studentTrainingKey(g2!));
+    const quiet = [g1!, g2!].map((g) => studentTrainingKey({ ...g, noise: false }));
+    assert.deepEqual(quiet[0], quiet[1]);
+    assert.equal('randAugment' in quiet[0]!, false);
+    // Everything else still counts.
+    assert.notDeepEqual(studentTrainingKey({ ...g1!, noise: false }), studentTrainingKey({ ...g1!, noise: false, ratio: 2 }));
   });
 
   it('refuses a warm start from a teacher of another architecture, naming the generation', () => {

@@ -4,7 +4,7 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../helpers/paths.js';
@@ -135,6 +135,26 @@ describe('noisy-student run', () => {
     const wrong = cli(['report', '--run', plain, '--ablation', straight]);
     assert.equal(wrong.status, 1);
     assert.match(wrong.stderr, /trained its students with noise/);
+
+    // Students without noise do not depend on the noise strengths: tuning them leaves the ablation
+    // done, and it still pairs with the noised run.
+    const retuned = join(tmp(), 'retuned.json');
+    writeFileSync(
+      retuned,
+      JSON.stringify({ ...CONFIG, student: { ...CONFIG.student, randAugment: 'rand-m3-n1', dropRate: 0.5, dropPathRate: 0.05 } }),
+    );
+    const again2 = cli(['run', '--quiet', '--config', retuned, '--no-noise', '--output', plain]);
+    assert.equal(again2.status, 0, again2.stderr);
+    assert.equal(again2.stdout.match(/^ {2}student tinynet_e: .*\(done before\)$/gm)?.length, 2, again2.stdout);
+    assert.equal(cli(['report', '--run', straight, '--ablation', plain, '-o', both]).status, 0);
+    // Another training setting (here the batch ratio) is another run, not an ablation.
+    const other = tmp();
+    cpSync(plain, other, { recursive: true });
+    const oc = JSON.parse(readFileSync(join(other, 'config.json'), 'utf8'));
+    writeFileSync(join(other, 'config.json'), JSON.stringify({ ...oc, student: { ...oc.student, ratio: 2 } }));
+    const r2 = cli(['report', '--run', straight, '--ablation', other]);
+    assert.equal(r2.status, 1);
+    assert.match(r2.stderr, /is not the same run without noise: its student differ/);
   });
 
   it('killed mid pseudo-labelling and mid student training, then resumed: the same summary', async () => {
