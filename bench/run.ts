@@ -5,7 +5,6 @@ const benches: Record<string, () => Promise<{ main: () => Promise<void> }>> = {
   models: () => import('./models.js'),
   data: () => import('./data.js'),
   train: () => import('./train.js'),
-  student: () => import('./student.js'),
 };
 const names = process.argv.slice(2);
 for (const name of names.length ? names : Object.keys(benches)) {
