@@ -21,7 +21,7 @@ const StudentEntry = z
     model: z.string(),
     warmStart: z.boolean().optional(),
     train: TrainPart.partial().strict().optional(),
-    /** This generation's noise, over the shared `student` settings (a warm-started student may want less). */
+    /** This generation's noise strengths, over the shared `student` settings. */
     randAugment: z.string().optional(),
     dropRate: z.number().min(0).max(1).optional(),
     dropPathRate: z.number().min(0).max(1).optional(),
