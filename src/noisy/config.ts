@@ -206,18 +206,16 @@ const NOISE_KEYS = ['randAugment', 'dropRate', 'dropPathRate'] as const;
  * without noise, so a `--no-noise` ablation is not retrained while the noise is tuned.
  */
 export function studentTrainingKey<S extends NoisyStudentConfig['student']>(s: S): Partial<S> {
-  if (s.noise) return s;
-  const k: Partial<S> = { ...s };
+  return s.noise ? s : withoutNoiseStrengths(s);
+}
+
+function withoutNoiseStrengths<T extends object>(o: T): Partial<T> {
+  const k = { ...o } as Record<string, unknown>;
   for (const n of NOISE_KEYS) delete k[n];
-  return k;
+  return k as Partial<T>;
 }
 
 /** The `students` list without per-generation noise strengths (what a no-noise ablation must share). */
 export function studentsWithoutNoise(cfg: NoisyStudentConfig): unknown[] {
-  return cfg.students.map((e) => {
-    if (typeof e === 'string') return e;
-    const k: Record<string, unknown> = { ...e };
-    for (const n of NOISE_KEYS) delete k[n];
-    return k;
-  });
+  return cfg.students.map((e) => (typeof e === 'string' ? e : withoutNoiseStrengths(e)));
 }
