@@ -126,7 +126,7 @@ export async function pseudoLabel(
         if (r.indices.length === 0) continue;
         noGrad(() =>
           scope(() => {
-            const p = teacher.forward(fromTypedArray(r.data, r.shape), { training: false }).softmax(1);
+            const p = teacher.forward(fromTypedArray(r.data, r.shape)).softmax(1);
             if (!k) return void rows.push(p.toTypedArray() as Float32Array);
             const { values, indices } = p.topk(k, 1);
             rows.push(values.div(values.sum([1], { keepdim: true })).toTypedArray() as Float32Array);
