@@ -3,7 +3,7 @@
 // same help text by calling these helpers, so `--model`/`--checkpoint` mean one thing everywhere.
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { createModel, resolveModelName, type EfficientNet, type HubOptions } from '../models/index.js';
 import { StateDictError } from '../nn/index.js';
 import { CliError, warn } from './errors.js';
@@ -20,22 +20,8 @@ export function globalOptions(cmd: Command): GlobalOptions {
   return { verbose: o.verbose === true, quiet: o.quiet === true };
 }
 
-/** A commander argument parser for integers >= min. */
-export function intArg(min: number): (value: string) => number {
-  return (value) => {
-    const n = Number(value);
-    if (!/^\s*[+-]?\d+\s*$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('not an integer.');
-    if (n < min) throw new InvalidArgumentError(`must be at least ${min}.`);
-    return n;
-  };
-}
-
-/** A commander argument parser for comma-separated integers >= 0 ("0,1,2"). */
-export function intListArg(value: string): number[] {
-  const parts = value.split(',').map((s) => s.trim());
-  if (parts.some((p) => !/^\d+$/.test(p))) throw new InvalidArgumentError('expected comma-separated integers, e.g. 0,1,2.');
-  return parts.map(Number);
-}
+// The number parsers live in ./args.ts (one set for every command); these names stay for existing callers.
+export { intArg, intListArg } from './args.js';
 
 // ---------------------------------------------------------------------------------------------
 // model, weights, hub

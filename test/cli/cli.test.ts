@@ -238,7 +238,7 @@ describe('noisy-student features', () => {
     for (const t of tensors.values()) t.dispose();
 
     const both = await runCli(['features', DOG, '-m', MODEL, '-c', WEIGHTS, '--feature-maps', '--pre-logits', '-o', out]);
-    assert.notEqual(both.code, 0);
+    assert.equal(both.code, 2, 'conflicting options are a usage error');
     assert.match(both.stderr, /cannot be used with/);
   });
 });
