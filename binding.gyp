@@ -1,30 +1,25 @@
 {
-  "variables": {
-    "libtorch%": "<!(node -p \"process.env.LIBTORCH || ''\")"
-  },
   "targets": [
     {
       "target_name": "noisy_student_torch",
       "sources": ["native/src/addon.cc", "native/src/tensors.cc", "native/src/dispatch.cc", "native/src/autograd.cc"],
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "<!@(node -p \"process.env.NOISY_STUDENT_TORCH_INCLUDES || '/usr/include /usr/include/torch/csrc/api/include'\")"
+      ],
       "defines": [
         "NODE_ADDON_API_CPP_EXCEPTIONS",
         "NODE_ADDON_API_CPP_EXCEPTIONS_ALL",
         "NODE_ADDON_API_DISABLE_DEPRECATED",
-        "_GLIBCXX_USE_CXX11_ABI=1"
+        "_GLIBCXX_USE_CXX11_ABI=<!(node -p \"process.env.NOISY_STUDENT_TORCH_CXX11_ABI || '1'\")"
       ],
       "cflags!": ["-fno-rtti", "-fno-exceptions"],
-      "cflags_cc!": ["-fno-rtti", "-fno-exceptions", "-std=gnu++17", "-std=gnu++14"],
-      "cflags_cc": ["-std=c++17", "-frtti", "-fexceptions", "-O2", "-Wno-unused-parameter", "-Wno-deprecated-declarations"],
-      "conditions": [
-        ["libtorch==''", {
-          "include_dirs": ["/usr/include", "/usr/include/torch/csrc/api/include"],
-          "libraries": ["-Wl,--no-as-needed", "-ltorch", "-ltorch_cpu", "-lc10"]
-        }, {
-          "include_dirs": ["<(libtorch)/include", "<(libtorch)/include/torch/csrc/api/include"],
-          "libraries": ["-L<(libtorch)/lib", "-Wl,-rpath,<(libtorch)/lib", "-Wl,--no-as-needed", "-ltorch", "-ltorch_cpu", "-lc10"]
-        }]
-      ]
+      "cflags_cc!": ["-fno-rtti", "-fno-exceptions", "-std=gnu++20", "-std=gnu++17", "-std=gnu++14"],
+      "cflags_cc": [
+        "-std=<!(node -p \"process.env.NOISY_STUDENT_TORCH_CXX_STD || 'c++17'\")",
+        "-frtti", "-fexceptions", "-O2", "-Wno-unused-parameter", "-Wno-deprecated-declarations"
+      ],
+      "libraries": ["<!@(node -p \"process.env.NOISY_STUDENT_TORCH_LIBS || '-Wl,--no-as-needed -ltorch -ltorch_cpu -lc10'\")"]
     }
   ]
 }

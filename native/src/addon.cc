@@ -4,6 +4,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <ATen/Version.h>
+#include <torch/cuda.h>
 #include <torch/version.h>
 
 #include <malloc.h>
@@ -282,11 +283,39 @@ static Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
   o.Set("torchVersion", TORCH_VERSION);
+  o.Set("torchVersionMajor", TORCH_VERSION_MAJOR);
+  o.Set("torchVersionMinor", TORCH_VERSION_MINOR);
   o.Set("config", at::show_config());
   o.Set("parallelInfo", at::get_parallel_info());
   o.Set("mkldnn", at::hasMKLDNN());
   o.Set("openmp", at::hasOpenMP());
   return o;
+}
+
+// ---------------------------------------------------------------- devices
+
+// CUDA is there only when libtorch_cuda is loaded (it registers the CUDA hooks at load time), which
+// is why the addon links it with --no-as-needed when the libtorch has it.
+static Napi::Value CudaAvailable(const Napi::CallbackInfo& info) {
+  return Guard(info, [&] { return Napi::Boolean::New(info.Env(), torch::cuda::is_available()); });
+}
+
+static Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info) {
+  return Guard(info, [&] { return Napi::Number::New(info.Env(), static_cast<double>(torch::cuda::device_count())); });
+}
+
+// parseDevice(s) -> { type, index (-1: none) }: libtorch's own parser, so the accepted spellings are
+// exactly torch's. Whether the device exists is the JS layer's check (it words the error).
+static Napi::Value ParseDevice(const Napi::CallbackInfo& info) {
+  return Guard(info, [&] {
+    Napi::Env env = info.Env();
+    if (!info[0].IsString()) GetAddon(env).Throw(env, "parseDevice: expected a device string");
+    const c10::Device d(info[0].As<Napi::String>().Utf8Value());
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("type", c10::DeviceTypeName(d.type(), /*lower_case=*/true));
+    o.Set("index", d.has_index() ? static_cast<double>(d.index()) : -1.0);
+    return Napi::Value(o);
+  });
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -329,6 +358,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("generatorSetState", Napi::Function::New(env, GeneratorSetState));
   exports.Set("generatorSeed", Napi::Function::New(env, GeneratorSeed));
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo));
+  exports.Set("cudaAvailable", Napi::Function::New(env, CudaAvailable));
+  exports.Set("cudaDeviceCount", Napi::Function::New(env, CudaDeviceCount));
+  exports.Set("parseDevice", Napi::Function::New(env, ParseDevice));
   InitTensors(env, exports);
   InitDispatch(env, exports);
   InitAutograd(env, exports);

@@ -9,6 +9,7 @@
 #include <ATen/ThreadLocalState.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <c10/core/InferenceMode.h>
+#include <torch/version.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -22,7 +23,24 @@
 #include <unordered_map>
 #include <vector>
 
+// libtorch versions. Every API difference between Debian's 1.13 and libtorch 2.x that this addon
+// meets is behind one of these (see also scripts/build-native.mjs for the build-side ones).
+#define NS_TORCH_AT_LEAST(major, minor) \
+  (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
+
 namespace ns {
+
+// c10::optional is its own class up to torch 2.3; from 2.4 on it is an alias of std::optional that
+// is being removed (C10_NODEPRECATED builds already lack it), so name the right one per version.
+#if NS_TORCH_AT_LEAST(2, 4)
+template <class T>
+using Optional = std::optional<T>;
+inline constexpr std::nullopt_t kNullopt = std::nullopt;
+#else
+template <class T>
+using Optional = c10::optional<T>;
+inline constexpr c10::nullopt_t kNullopt = c10::nullopt;
+#endif
 
 // A tensor handle is a JS number: slot index in the low 24 bits, a generation counter above. A
 // stale handle (slot freed, maybe reused) fails the generation check instead of aliasing another

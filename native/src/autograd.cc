@@ -21,14 +21,14 @@ std::vector<at::Tensor> TensorsOf(Napi::Env env, Addon& addon, const Napi::Value
   return out;
 }
 
-c10::optional<bool> OptBool(const Napi::Value& v) {
-  if (v.IsNull() || v.IsUndefined()) return c10::nullopt;
+Optional<bool> OptBool(const Napi::Value& v) {
+  if (v.IsNull() || v.IsUndefined()) return kNullopt;
   return v.ToBoolean().Value();
 }
 
 struct BackwardArgs {
   std::vector<at::Tensor> tensors, grads, inputs;
-  c10::optional<bool> retain;
+  Optional<bool> retain;
   bool create = false;
 };
 

@@ -59,11 +59,11 @@ c10::IValue ConvertList(Napi::Env env, Addon& addon, const c10::FunctionSchema& 
     case c10::TypeKind::OptionalType: {
       auto inner = elem->castRaw<c10::OptionalType>()->getElementType();
       if (inner->kind() == c10::TypeKind::TensorType) {
-        c10::List<c10::optional<at::Tensor>> out;
+        c10::List<Optional<at::Tensor>> out;
         out.reserve(n);
         for (uint32_t i = 0; i < n; ++i) {
           Napi::Value e = a.Get(i);
-          if (e.IsNull() || e.IsUndefined()) out.push_back(c10::nullopt);
+          if (e.IsNull() || e.IsUndefined()) out.push_back(kNullopt);
           else out.push_back(addon.Get(env, e));
         }
         return c10::IValue(std::move(out));
@@ -125,6 +125,13 @@ Napi::Value FromIValueImpl(Napi::Env env, Addon& addon, const c10::IValue& v) {
   if (v.isDouble()) return Napi::Number::New(env, v.toDouble());
   if (v.isBool()) return Napi::Boolean::New(env, v.toBool());
   if (v.isString()) return Napi::String::New(env, v.toStringRef());
+  // Symbolic scalars: torch 2.x schemas return SymInt (and SymFloat/SymBool) where 1.13 had int;
+  // outside tracing they hold concrete values, which expect_*() returns (it throws if symbolic).
+  if (v.isSymInt()) return Napi::Number::New(env, static_cast<double>(v.toSymInt().expect_int()));
+  if (v.isSymFloat()) return Napi::Number::New(env, v.toSymFloat().expect_float());
+#if NS_TORCH_AT_LEAST(2, 2)  // IValue has a SymBool tag in 2.x only; 2.2 is surely past its arrival
+  if (v.isSymBool()) return Napi::Boolean::New(env, v.toSymBool().expect_bool());
+#endif
   if (v.isTensorList()) {
     auto list = v.toTensorList();
     Napi::Array a = Napi::Array::New(env, list.size());

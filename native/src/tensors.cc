@@ -134,7 +134,11 @@ static Napi::Value ToExternal(const Napi::CallbackInfo& info) {
     Addon& addon = GetAddon(env);
     if (addon.compute.Busy()) addon.compute.WaitIdle();
     const at::Tensor& src = addon.Get(env, info[0]);
-    if (!src.is_cpu() || !src.is_contiguous() || src.is_conj() || src.is_neg()) {
+    if (!src.is_cpu()) {
+      addon.Throw(env, "toExternal: a zero-copy view needs a CPU tensor, this one is on " + src.device().str() +
+                           " (use toTypedArray(), which copies to the CPU, or to('cpu') first)");
+    }
+    if (!src.is_contiguous() || src.is_conj() || src.is_neg()) {
       addon.Throw(env, "toExternal: needs a contiguous CPU tensor (call contiguous() first)");
     }
     if (src.numel() == 0) return Napi::ArrayBuffer::New(env, 0);
