@@ -16,6 +16,11 @@ export const DTYPE_CODE: Readonly<Record<DType, number>> = {
   bfloat16: 15,
 };
 
+/** True for the dtype names (so a string can be told from a device string). */
+export function isDType(s: string): s is DType {
+  return Object.prototype.hasOwnProperty.call(DTYPE_CODE, s);
+}
+
 const BY_CODE: ReadonlyMap<number, DType> = new Map(Object.entries(DTYPE_CODE).map(([k, v]) => [v, k as DType]));
 
 export function dtypeFromCode(code: number): DType {

@@ -4,11 +4,35 @@ import { aten } from './ops.js';
 import { Tensor, wrap, type Scalar } from './tensor.js';
 import { DTYPE_BYTES, DTYPE_CODE, dtypeOfTypedArray, isIntegral, type AnyTypedArray, type DType } from './dtype.js';
 import { ShapeError, DTypeError } from './errors.js';
+import { DeviceError, parseDevice, type Device } from './device.js';
 import type { Generator } from './random.js';
 
 export interface FactoryOptions {
   dtype?: DType;
   requiresGrad?: boolean;
+  /** Where to create it: 'cpu' (default), 'cuda', 'cuda:1', ... (checked by parseDevice). */
+  device?: Device;
+}
+
+/** The device argument of a factory op: null (libtorch's default, the CPU) or a checked device. */
+const dev = (opts: FactoryOptions): Device | null => (opts.device === undefined ? null : parseDevice(opts.device));
+
+/** Tensors built from JS memory start on the CPU; this moves one to the requested device. */
+function onDevice(t: Tensor, opts: FactoryOptions): Tensor {
+  const device = dev(opts);
+  if (device === null || device === 'cpu') return t;
+  try {
+    return t.to(device);
+  } finally {
+    t.dispose();
+  }
+}
+
+/** Our generators are CPU generators: a draw on another device cannot use one. */
+function checkGenerator(opts: RandomOptions, what: string): void {
+  if (opts.generator && dev(opts) !== null && dev(opts) !== 'cpu') {
+    throw new DeviceError(`${what}: a Generator draws on the CPU; draw on 'cpu' and move with .to('${opts.device}'), or omit generator`);
+  }
 }
 
 function finish(t: Tensor, opts: FactoryOptions): Tensor {
@@ -32,7 +56,7 @@ export function fromTypedArray(data: AnyTypedArray, shape?: readonly number[], o
   checkShape(s, 'fromTypedArray');
   if (data.byteLength % DTYPE_BYTES[dtype] !== 0)
     throw new DTypeError(`fromTypedArray: ${data.byteLength} bytes is not a whole number of ${dtype}`);
-  return finish(wrap(native.fromBuffer(data, s, DTYPE_CODE[dtype], opts.copy ?? true)), opts);
+  return finish(onDevice(wrap(native.fromBuffer(data, s, DTYPE_CODE[dtype], opts.copy ?? true)), opts), opts);
 }
 
 type Nested = number | boolean | bigint | readonly Nested[];
@@ -68,7 +92,7 @@ export function tensor(data: Nested, opts: FactoryOptions = {}): Tensor {
   walk(data, 0);
   const first = flat[0];
   const dtype: DType = opts.dtype ?? (typeof first === 'bigint' ? 'int64' : typeof first === 'boolean' ? 'bool' : 'float32');
-  return finish(wrap(native.fromBuffer(packFlat(flat, dtype), shape, DTYPE_CODE[dtype])), opts);
+  return finish(onDevice(wrap(native.fromBuffer(packFlat(flat, dtype), shape, DTYPE_CODE[dtype])), opts), opts);
 }
 
 function packFlat(flat: readonly (number | boolean | bigint)[], dtype: DType): AnyTypedArray {
@@ -120,22 +144,22 @@ const code = (d: DType | undefined, dflt: DType = 'float32'): number => DTYPE_CO
 
 export function zeros(shape: readonly number[], opts: FactoryOptions = {}): Tensor {
   checkShape(shape, 'zeros');
-  return finish(wrap(native.call(OP.zeros.get(), shape, code(opts.dtype))), opts);
+  return finish(wrap(native.call(OP.zeros.get(), shape, code(opts.dtype), null, dev(opts))), opts);
 }
 export function ones(shape: readonly number[], opts: FactoryOptions = {}): Tensor {
   checkShape(shape, 'ones');
-  return finish(wrap(native.call(OP.ones.get(), shape, code(opts.dtype))), opts);
+  return finish(wrap(native.call(OP.ones.get(), shape, code(opts.dtype), null, dev(opts))), opts);
 }
 /** Uninitialised memory. */
 export function empty(shape: readonly number[], opts: FactoryOptions = {}): Tensor {
   checkShape(shape, 'empty');
-  return finish(wrap(native.call(OP.empty.get(), shape, code(opts.dtype))), opts);
+  return finish(wrap(native.call(OP.empty.get(), shape, code(opts.dtype), null, dev(opts))), opts);
 }
 export function full(shape: readonly number[], value: Scalar, opts: FactoryOptions = {}): Tensor {
   checkShape(shape, 'full');
   const dtype = opts.dtype ?? (typeof value === 'boolean' ? 'bool' : 'float32');
   const v = typeof value === 'number' && Number.isInteger(value) && isIntegral(dtype) ? BigInt(value) : value;
-  return finish(wrap(native.call(OP.full.get(), shape, v, DTYPE_CODE[dtype])), opts);
+  return finish(wrap(native.call(OP.full.get(), shape, v, DTYPE_CODE[dtype], null, dev(opts))), opts);
 }
 /**
  * arange(end) or arange(start, end, step). The dtype is int64 when every bound is an integer
@@ -146,22 +170,24 @@ export function arange(start: number, end?: number, step = 1, opts: FactoryOptio
   const allInt = Number.isInteger(s) && Number.isInteger(e) && Number.isInteger(step);
   const dtype = opts.dtype ?? (allInt ? 'int64' : 'float32');
   const asScalar = (x: number): number | bigint => (allInt ? BigInt(x) : x);
-  return finish(wrap(native.call(OP.arange.get(), asScalar(s), asScalar(e), asScalar(step), DTYPE_CODE[dtype])), opts);
+  return finish(wrap(native.call(OP.arange.get(), asScalar(s), asScalar(e), asScalar(step), DTYPE_CODE[dtype], null, dev(opts))), opts);
 }
 export function linspace(start: number, end: number, steps: number, opts: FactoryOptions = {}): Tensor {
-  return finish(wrap(native.call(OP.linspace.get(), start, end, steps, code(opts.dtype))), opts);
+  return finish(wrap(native.call(OP.linspace.get(), start, end, steps, code(opts.dtype), null, dev(opts))), opts);
 }
 export function eye(n: number, opts: FactoryOptions = {}): Tensor {
-  return finish(wrap(native.call(OP.eye.get(), n, code(opts.dtype))), opts);
+  return finish(wrap(native.call(OP.eye.get(), n, code(opts.dtype), null, dev(opts))), opts);
 }
+/** The like-factories keep the source's dtype and device unless told otherwise. */
+const likeDType = (opts: FactoryOptions): number | null => (opts.dtype === undefined ? null : DTYPE_CODE[opts.dtype]);
 export function zerosLike(t: Tensor, opts: FactoryOptions = {}): Tensor {
-  return finish(wrap(native.call(OP.zerosLike.get(), t.h, opts.dtype === undefined ? null : DTYPE_CODE[opts.dtype])), opts);
+  return finish(wrap(native.call(OP.zerosLike.get(), t.h, likeDType(opts), null, dev(opts))), opts);
 }
 export function onesLike(t: Tensor, opts: FactoryOptions = {}): Tensor {
-  return finish(wrap(native.call(OP.onesLike.get(), t.h, opts.dtype === undefined ? null : DTYPE_CODE[opts.dtype])), opts);
+  return finish(wrap(native.call(OP.onesLike.get(), t.h, likeDType(opts), null, dev(opts))), opts);
 }
 export function fullLike(t: Tensor, value: number, opts: FactoryOptions = {}): Tensor {
-  return finish(wrap(native.call(OP.fullLike.get(), t.h, value, opts.dtype === undefined ? null : DTYPE_CODE[opts.dtype])), opts);
+  return finish(wrap(native.call(OP.fullLike.get(), t.h, value, likeDType(opts), null, dev(opts))), opts);
 }
 
 export interface RandomOptions extends FactoryOptions {
@@ -172,21 +198,28 @@ export interface RandomOptions extends FactoryOptions {
 /** Uniform [0, 1). */
 export function rand(shape: readonly number[], opts: RandomOptions = {}): Tensor {
   checkShape(shape, 'rand');
-  return finish(wrap(native.call(OP.randG.get(), shape, opts.generator?.id ?? null, code(opts.dtype))), opts);
+  checkGenerator(opts, 'rand');
+  return finish(wrap(native.call(OP.randG.get(), shape, opts.generator?.id ?? null, code(opts.dtype), null, dev(opts))), opts);
 }
 /** Standard normal. */
 export function randn(shape: readonly number[], opts: RandomOptions = {}): Tensor {
   checkShape(shape, 'randn');
-  return finish(wrap(native.call(OP.randnG.get(), shape, opts.generator?.id ?? null, code(opts.dtype))), opts);
+  checkGenerator(opts, 'randn');
+  return finish(wrap(native.call(OP.randnG.get(), shape, opts.generator?.id ?? null, code(opts.dtype), null, dev(opts))), opts);
 }
 /** Integers uniform in [low, high), int64 by default. */
 export function randint(low: number, high: number, shape: readonly number[], opts: RandomOptions = {}): Tensor {
   checkShape(shape, 'randint');
-  return finish(wrap(native.call(OP.randintG.get(), low, high, shape, opts.generator?.id ?? null, code(opts.dtype, 'int64'))), opts);
+  checkGenerator(opts, 'randint');
+  return finish(
+    wrap(native.call(OP.randintG.get(), low, high, shape, opts.generator?.id ?? null, code(opts.dtype, 'int64'), null, dev(opts))),
+    opts,
+  );
 }
 /** A random permutation of 0..n-1 (int64). */
 export function randperm(n: number, opts: RandomOptions = {}): Tensor {
-  return finish(wrap(native.call(OP.randpermG.get(), n, opts.generator?.id ?? null, code(opts.dtype, 'int64'))), opts);
+  checkGenerator(opts, 'randperm');
+  return finish(wrap(native.call(OP.randpermG.get(), n, opts.generator?.id ?? null, code(opts.dtype, 'int64'), null, dev(opts))), opts);
 }
 /** Bernoulli draws with the given probabilities (a tensor of p's). */
 export function bernoulli(probs: Tensor, opts: { generator?: Generator } = {}): Tensor {

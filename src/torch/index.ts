@@ -56,5 +56,6 @@ export {
   type SafetensorsDType,
   type RawTensor,
 } from './safetensors_format.js';
-export { liveTensorCount, setNumThreads, getNumThreads, buildInfo, blasInUse } from './runtime.js';
+export { liveTensorCount, setNumThreads, getNumThreads, buildInfo, blasInUse, environmentInfo, type EnvironmentInfo } from './runtime.js';
+export { parseDevice, cudaAvailable, cudaDeviceCount, DeviceError, type Device } from './device.js';
 export { callOp, callOpAsync } from './dispatch.js';

@@ -18,7 +18,19 @@ export interface NativeBinding {
   generatorGetState(id: number): Handle;
   generatorSetState(id: number, state: Handle): void;
   generatorSeed(id: number): bigint;
-  buildInfo(): { torchVersion: string; config: string; parallelInfo: string; mkldnn: boolean; openmp: boolean };
+  buildInfo(): {
+    torchVersion: string;
+    torchVersionMajor: number;
+    torchVersionMinor: number;
+    config: string;
+    parallelInfo: string;
+    mkldnn: boolean;
+    openmp: boolean;
+  };
+  cudaAvailable(): boolean;
+  cudaDeviceCount(): number;
+  /** libtorch's device-string parser: index -1 when the string names none. Throws TorchError on junk. */
+  parseDevice(s: string): { type: string; index: number };
 
   fromBuffer(data: ArrayBufferView | ArrayBuffer, shape: readonly number[], dtype: number, copy?: boolean): Handle;
   toBuffer(h: Handle): ArrayBuffer;

@@ -1,6 +1,8 @@
 // Process-wide engine facts and settings: threads, live tensor count, build info, BLAS in use.
 import { readFileSync } from 'node:fs';
-import { native } from './native.js';
+import { cpus } from 'node:os';
+import { native, type NativeBinding } from './native.js';
+import { cudaAvailable, cudaDeviceCount } from './device.js';
 
 /** Number of native tensors alive (not yet disposed or collected). Tests assert it returns to its start. */
 export function liveTensorCount(): number {
@@ -15,8 +17,77 @@ export function getNumThreads(): number {
   return native.getNumThreads();
 }
 
-export function buildInfo(): { torchVersion: string; config: string; parallelInfo: string; mkldnn: boolean; openmp: boolean } {
+export function buildInfo(): ReturnType<NativeBinding['buildInfo']> {
   return native.buildInfo();
+}
+
+/** Where a run happened, as plain JSON for artifact records (see environmentInfo). */
+export interface EnvironmentInfo {
+  /** libtorch's version (TORCH_VERSION of the headers the addon was built with). */
+  libtorch: string;
+  cuda: boolean;
+  cudaDevices: number;
+  /** Intra-op threads in use now. */
+  threads: number;
+  cpu: { model: string; flags: string[] };
+  /** Whether this libtorch has oneDNN (MKL-DNN) kernels. */
+  mkldnn: boolean;
+}
+
+// The CPU features that decide which kernels libtorch and oneDNN can use (and so the speed and, for
+// bf16/fp16 paths, the exact numerics of a run).
+const SIMD_FLAGS = [
+  'sse4_2',
+  'fma',
+  'f16c',
+  'avx',
+  'avx2',
+  'avx_vnni',
+  'avx512f',
+  'avx512bw',
+  'avx512vl',
+  'avx512dq',
+  'avx512_vnni',
+  'avx512_bf16',
+  'avx512_fp16',
+  'amx_tile',
+  'amx_bf16',
+  'amx_int8',
+  'amx_fp16',
+  'asimd',
+  'sve',
+  'sve2',
+  'bf16',
+] as const;
+
+function cpuInfo(): { model: string; flags: string[] } {
+  let text = '';
+  try {
+    text = readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    return { model: cpus()[0]?.model ?? 'unknown', flags: [] };
+  }
+  const field = (name: string): string | undefined => new RegExp(`^${name}\\s*:\\s*(.*)$`, 'm').exec(text)?.[1]?.trim();
+  // x86 names the CPU "model name" and its features "flags"; arm64 has "Features" and no name.
+  const model = field('model name') ?? cpus()[0]?.model ?? 'unknown';
+  const have = new Set((field('flags') ?? field('Features') ?? '').split(/\s+/));
+  return { model, flags: SIMD_FLAGS.filter((f) => have.has(f)) };
+}
+
+/**
+ * Facts about the engine and machine that a result depends on (libtorch version, CUDA, threads,
+ * CPU features, oneDNN), as plain JSON to embed in every artifact record.
+ */
+export function environmentInfo(): EnvironmentInfo {
+  const info = native.buildInfo();
+  return {
+    libtorch: info.torchVersion,
+    cuda: cudaAvailable(),
+    cudaDevices: cudaDeviceCount(),
+    threads: native.getNumThreads(),
+    cpu: cpuInfo(),
+    mkldnn: info.mkldnn,
+  };
 }
 
 /**

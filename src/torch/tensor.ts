@@ -7,13 +7,15 @@ import {
   DTYPE_CODE,
   MEMORY_FORMAT,
   dtypeFromCode,
+  isDType,
   isIntegral,
   typedArrayFor,
   type DType,
   type MemoryFormat,
   type TypedArrayFor,
 } from './dtype.js';
-import { DisposedError, ShapeError, check } from './errors.js';
+import { DTypeError, DisposedError, ShapeError, check } from './errors.js';
+import { parseDevice, type Device } from './device.js';
 import type { Generator } from './random.js';
 
 // Backstop only: a tensor that was never disposed is released when its JS object is collected.
@@ -129,6 +131,7 @@ const O = {
   sort: aten('sort'),
   argsort: aten('argsort'),
   toDtype: aten('to', 'dtype'),
+  toOptions: aten('to', 'dtype_layout'),
   clone: aten('clone'),
   detach: aten('detach'),
   detach_: aten('detach_'),
@@ -261,7 +264,8 @@ export class Tensor implements ScopedResource, Disposable {
     for (const d of this.shape) n *= d;
     return n;
   }
-  get device(): string {
+  /** Where the data lives: 'cpu', 'cuda:0', ... (libtorch's spelling, always with an index for CUDA). */
+  get device(): Device {
     return native.device(this.h);
   }
   strides(): number[] {
@@ -331,17 +335,22 @@ export class Tensor implements ScopedResource, Disposable {
 
   // ------------------------------------------------------------------ data out
 
+  /** The single element as a number (a CUDA tensor's value is copied to the CPU). */
   item(): number {
     const v = native.item(this.h);
     return typeof v === 'boolean' ? (v ? 1 : 0) : v;
   }
-  /** A copy of the data in C order (int64 as BigInt64Array, float16/bfloat16 as raw Uint16Array bits). */
+  /**
+   * A copy of the data in C order (int64 as BigInt64Array, float16/bfloat16 as raw Uint16Array bits).
+   * A tensor on another device is copied to the CPU first.
+   */
   toTypedArray(): TypedArrayFor<DType> {
     return typedArrayFor(this.dtype, native.toBuffer(this.h));
   }
   /**
    * Zero-copy view of a contiguous CPU tensor's memory (opt-in): writes through it change the tensor,
-   * and it stays valid after dispose() (it holds its own reference to the storage).
+   * and it stays valid after dispose() (it holds its own reference to the storage). A CUDA tensor's
+   * memory cannot be viewed from JS: it throws (use toTypedArray()).
    */
   dataView(): TypedArrayFor<DType> {
     return typedArrayFor(this.dtype, native.toExternal(this.h));
@@ -847,8 +856,29 @@ export class Tensor implements ScopedResource, Disposable {
 
   // ------------------------------------------------------------------ conversion
 
-  to(dtype: DType, opts: { copy?: boolean } = {}): Tensor {
-    return wrap(native.call(O.toDtype.get(), this.h, DTYPE_CODE[dtype], false, opts.copy ?? false, null));
+  /**
+   * Convert to a dtype, move to a device, or both: `t.to('float16')`, `t.to('cuda:0')`,
+   * `t.to({ device: 'cuda', dtype: 'bfloat16' })`. Like torch, it returns this same tensor (under a
+   * new handle) when nothing changes, unless `copy`. Differentiable: gradients flow back to `this`
+   * (on its own device and dtype). Devices are checked first (parseDevice).
+   */
+  to(dtype: DType, opts?: { copy?: boolean }): Tensor;
+  to(device: Device, opts?: { copy?: boolean }): Tensor;
+  to(target: { device?: Device; dtype?: DType; copy?: boolean }): Tensor;
+  to(target: DType | Device | { device?: Device; dtype?: DType; copy?: boolean }, opts: { copy?: boolean } = {}): Tensor {
+    if (typeof target === 'string' && isDType(target)) {
+      return wrap(native.call(O.toDtype.get(), this.h, DTYPE_CODE[target], false, opts.copy ?? false, null));
+    }
+    const t = typeof target === 'string' ? { device: target, copy: opts.copy } : target;
+    if (t.dtype !== undefined && !isDType(t.dtype)) throw new DTypeError(`to(): unknown dtype ${String(t.dtype)}`);
+    const device = t.device === undefined ? null : parseDevice(t.device);
+    const dtype = t.dtype === undefined ? null : DTYPE_CODE[t.dtype];
+    // aten::to.dtype_layout(self, dtype?, layout?, device?, pin_memory?, non_blocking, copy, memory_format?)
+    return wrap(native.call(O.toOptions.get(), this.h, dtype, null, device, null, false, t.copy ?? false, null));
+  }
+  /** to('cpu'). */
+  cpu(): Tensor {
+    return this.to('cpu');
   }
   float(): Tensor {
     return this.to('float32');
