@@ -3,7 +3,7 @@
 // weights can be had, it throws; it never falls back to a random init.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { cat, loadSafetensors, noGrad, scope, type Generator, type Tensor } from '../torch/index.js';
+import { cat, loadSafetensors, noGrad, parseDevice, scope, type Device, type Generator, type Tensor } from '../torch/index.js';
 import { loadStateDict } from '../nn/index.js';
 import { EfficientNet } from './efficientnet.js';
 import { resolveModelName } from './names.js';
@@ -32,6 +32,12 @@ export interface CreateModelOptions {
   hub?: HubOptions;
   /** Notices such as a dropped classifier. Default: process.emitWarning. */
   onWarning?: (message: string) => void;
+  /**
+   * Where the model's parameters and buffers live: 'cpu' (default), 'cuda', 'cuda:1', ... The model
+   * is built and its weights loaded on the CPU, then moved; the device is checked first, so a device
+   * this libtorch lacks fails before any download or build.
+   */
+  device?: Device;
 }
 
 export class CheckpointError extends Error {
@@ -76,6 +82,7 @@ function readJson(path: string): Record<string, unknown> {
  * @example const model = await createModel('tf_efficientnet_b0_ns', { pretrained: true });
  */
 export async function createModel(name: string, opts: CreateModelOptions = {}): Promise<EfficientNet> {
+  const device = opts.device === undefined ? 'cpu' : parseDevice(opts.device);
   const resolved = resolveModelName(name);
   let cfg: PretrainedCfg = resolved.pretrainedCfg;
   const warn = opts.onWarning ?? ((m: string) => process.emitWarning(m));
@@ -111,6 +118,14 @@ export async function createModel(name: string, opts: CreateModelOptions = {}): 
   if (files) {
     try {
       loadWeights(model, files.weights, { warn });
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+  }
+  if (device !== 'cpu') {
+    try {
+      model.to(device);
     } catch (e) {
       model.dispose();
       throw e;

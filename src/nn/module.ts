@@ -1,7 +1,16 @@
 // Module: a tree of named parameters, buffers and children whose dotted paths are the checkpoint
 // keys. Keys are declared explicitly (registerParameter('weight', ...), registerModule('conv_pw',
 // ...)), never derived from TypeScript property names, so they stay timm's verbatim.
-import { isFloating, keep, noGrad, type FloatDType, type Generator as TorchGenerator, type Tensor } from '../torch/index.js';
+import {
+  isFloating,
+  keep,
+  noGrad,
+  parseDevice,
+  type Device,
+  type FloatDType,
+  type Generator as TorchGenerator,
+  type Tensor,
+} from '../torch/index.js';
 
 export interface ForwardContext {
   /** Training mode: batch statistics in BatchNorm, dropout and drop-path active. */
@@ -132,10 +141,15 @@ export abstract class Module {
   }
 
   /**
-   * Convert every floating parameter and buffer to `dtype` (model.double() / .half() in torch).
+   * Convert every floating parameter and buffer to `dtype` (model.double() / .half() in torch), or
+   * move every parameter and buffer to a device (model.to('cuda')).
    * The tensors are replaced: optimizers made before the conversion no longer see them.
    */
-  to(dtype: FloatDType): this {
+  to(dtype: FloatDType): this;
+  to(device: Device): this;
+  to(target: FloatDType | Device): this {
+    if (!isFloating(target as FloatDType)) return this.toDevice(target);
+    const dtype = target as FloatDType;
     for (const [, m] of this.namedModules()) {
       for (const [name, t] of m.params) {
         if (!isFloating(t.dtype) || t.dtype === dtype) continue;
@@ -190,6 +204,50 @@ export abstract class Module {
   /** @internal */
   _child(name: string): Module | undefined {
     return this.children.get(name);
+  }
+
+  /**
+   * Where the module lives: the device of its first parameter ('cpu' for a module without any).
+   * Modules are moved whole (to(device)), so one parameter speaks for all.
+   */
+  get device(): Device {
+    for (const [, t] of this.namedParameters()) return t.device;
+    return 'cpu';
+  }
+
+  /**
+   * to(device): every parameter and buffer of the tree (and any accumulated gradient) moved in
+   * place. The module's registered tensors are replaced by the moved ones, which keep their
+   * requiresGrad; the old ones are disposed. The device is checked before anything moves.
+   */
+  private toDevice(device: Device): this {
+    const target = parseDevice(device);
+    for (const [, m] of this.namedModules()) {
+      for (const [name, t] of m.params) {
+        if (t.device === target) continue;
+        const trainable = t.requiresGrad;
+        const grad = t.grad;
+        const moved = noGrad(() => t.to(target));
+        if (grad) {
+          // libtorch holds the gradient itself; the JS handles are only for the hand-over.
+          const g = noGrad(() => grad.to(target));
+          moved.grad = g;
+          g.dispose();
+          grad.dispose();
+        }
+        m.registerParameter(name, moved);
+        moved.requiresGrad = trainable;
+      }
+      for (const [name, t] of m.buffers) {
+        if (t.device === target) continue;
+        m.registerBuffer(
+          name,
+          noGrad(() => t.to(target)),
+          { persistent: !m.nonPersistent.has(name) },
+        );
+      }
+    }
+    return this;
   }
 }
 
