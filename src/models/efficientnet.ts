@@ -18,6 +18,8 @@ import {
   dropout,
   globalPool,
   poolFeatMult,
+  assertContextSupported,
+  assertOnDevice,
   type ForwardContext,
 } from '../nn/index.js';
 import type { BlockConfig, BnSpec, ConvSpec, EfficientNetSpec, FeatureInfoEntry, GlobalPool, LayerSpec } from './builder_spec.js';
@@ -54,10 +56,6 @@ function layer(s: LayerSpec, generator?: Generator): Conv2d | BatchNorm2d | Sque
 
 type Layer = Conv2d | BatchNorm2d | SqueezeExcite;
 
-function run(l: Layer, x: Tensor, ctx: ForwardContext): Tensor {
-  return l instanceof BatchNorm2d ? l.forward(x, ctx) : l.forward(x);
-}
-
 /** One EfficientNet block (DepthwiseSeparableConv, InvertedResidual, EdgeResidual or ConvBnAct). */
 export class EfficientNetBlock extends Module {
   readonly kind: BlockConfig['kind'];
@@ -73,11 +71,11 @@ export class EfficientNetBlock extends Module {
     for (const l of cfg.layers) this.layers.push(this.registerModule(l.name.slice(cfg.name.length + 1), layer(l, generator)));
   }
 
+  /** Drop-path follows this block's training mode; the context only supplies its randomness. */
   forward(x: Tensor, ctx?: ForwardContext): Tensor {
-    const c = this.ctx(ctx);
     let y = x;
-    for (const l of this.layers) y = run(l, y, c);
-    return this.hasSkip ? dropPath(y, this.dropPathRate, c).add(x) : y;
+    for (const l of this.layers) y = l.forward(y);
+    return this.hasSkip ? dropPath(y, this.dropPathRate, this.training, ctx?.generator).add(x) : y;
   }
 }
 
@@ -97,6 +95,8 @@ export interface EfficientNetOptions {
   /** Randomness for the initial weights (libtorch's global generator when absent). */
   generator?: Generator;
   pretrainedCfg?: PretrainedCfg;
+  /** Class names from the checkpoint's config.json (`label_names`), one per class. */
+  labelNames?: readonly string[] | null;
 }
 
 /**
@@ -107,6 +107,8 @@ export class EfficientNet extends Module {
   readonly spec: EfficientNetSpec;
   /** The pretrained config this model was created with (drives resolveDataConfig). */
   pretrainedCfg: PretrainedCfg | undefined;
+  /** Class names the checkpoint came with (config.json `label_names`), or null. */
+  labelNames: readonly string[] | null;
   readonly featureInfo: FeatureInfo[];
   readonly numFeatures: number;
   numClasses: number;
@@ -126,6 +128,7 @@ export class EfficientNet extends Module {
     const g = opts.generator;
     this.spec = spec;
     this.pretrainedCfg = opts.pretrainedCfg;
+    this.labelNames = opts.labelNames && opts.labelNames.length === spec.numClasses ? [...opts.labelNames] : null;
     this.numFeatures = spec.numFeatures;
     this.numClasses = spec.numClasses;
     this.globalPoolType = spec.globalPool;
@@ -159,25 +162,28 @@ export class EfficientNet extends Module {
       : this.registerModule('classifier', new Identity());
   }
 
+  // Every entry point runs in the modules' own training mode (train()/eval()); the context says
+  // where and how (device, autocast, randomness).
+
   /** Stem and blocks, then (full model) conv_head + bn2: the unpooled features, [N, numFeatures, H/32, W/32]. */
   forwardFeatures(x: Tensor, ctx?: ForwardContext): Tensor {
-    const c = this.ctx(ctx);
     this.assertFull('forwardFeatures');
+    checkContext(x, ctx, 'forwardFeatures');
     return scope(() => {
-      let y = this.bn1.forward(this.convStem.forward(x), c);
-      for (const stage of this.blocks.items) for (const b of stage.items) y = b.forward(y, c);
-      if (this.convHead && this.bn2) y = this.bn2.forward(this.convHead.forward(y), c);
+      let y = this.bn1.forward(this.convStem.forward(x));
+      for (const stage of this.blocks.items) for (const b of stage.items) y = b.forward(y, ctx);
+      if (this.convHead && this.bn2) y = this.bn2.forward(this.convHead.forward(y));
       return y;
     });
   }
 
   /** Global pool, dropout, classifier; with preLogits, stop after pooling (and dropout). */
   forwardHead(x: Tensor, opts: { preLogits?: boolean; ctx?: ForwardContext } = {}): Tensor {
-    const c = this.ctx(opts.ctx);
     this.assertFull('forwardHead');
+    checkContext(x, opts.ctx, 'forwardHead');
     return scope(() => {
       let y = globalPool(x, this.globalPoolType, true);
-      y = dropout(y, this.dropRate, c);
+      y = dropout(y, this.dropRate, this.training, opts.ctx?.generator);
       if (opts.preLogits || !this.classifier || this.classifier instanceof Identity) return y;
       return this.classifier.forward(y);
     });
@@ -191,14 +197,14 @@ export class EfficientNet extends Module {
 
   /** features_only: the feature maps at featureInfo's modules, shallowest first. */
   forwardFeatureMaps(x: Tensor, ctx?: ForwardContext): Tensor[] {
-    const c = this.ctx(ctx);
     const stages = this.featureStages;
     if (!stages) throw new Error('forwardFeatureMaps needs a model created with featuresOnly: true');
+    checkContext(x, ctx, 'forwardFeatureMaps');
     return scope(() => {
       const out: Tensor[] = [];
-      let y = this.bn1.forward(this.convStem.forward(x), c);
+      let y = this.bn1.forward(this.convStem.forward(x));
       this.blocks.items.forEach((stage, i) => {
-        for (const b of stage.items) y = b.forward(y, c);
+        for (const b of stage.items) y = b.forward(y, ctx);
         if (stages.has(i)) out.push(y);
       });
       return out;
@@ -229,4 +235,12 @@ export class EfficientNet extends Module {
   private assertFull(what: string): void {
     if (this.featureStages) throw new Error(`${what} is not available on a features_only model`);
   }
+}
+
+// Autocast lands here once the addon binds it: the forward then runs inside libtorch's autocast
+// guard. Until then a context asking for it is refused rather than silently run in float32.
+function checkContext(x: Tensor, ctx: ForwardContext | undefined, where: string): void {
+  if (!ctx) return;
+  assertContextSupported(ctx, `EfficientNet.${where}`);
+  assertOnDevice(x, ctx, `EfficientNet.${where}`);
 }

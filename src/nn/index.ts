@@ -1,5 +1,16 @@
 // The nn layer: modules with explicit state-dict keys, and the layers EfficientNets are made of.
-export { Module, ModuleList, Identity, type ForwardContext } from './module.js';
+export { Module, ModuleList, Identity } from './module.js';
+export {
+  defaultContext,
+  executionContext,
+  assertContextSupported,
+  assertOnDevice,
+  autocastSupported,
+  type ExecutionContext,
+  type ForwardContext,
+  type ProcessGroupLike,
+  type AutocastDType,
+} from './context.js';
 export { loadStateDict, StateDictError, type LoadStateDictResult } from './state_dict.js';
 export { Conv2d, type Conv2dOptions } from './layers/conv2d.js';
 export { BatchNorm2d, type BatchNormOptions } from './layers/batch_norm.js';

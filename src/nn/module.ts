@@ -1,23 +1,9 @@
 // Module: a tree of named parameters, buffers and children whose dotted paths are the checkpoint
 // keys. Keys are declared explicitly (registerParameter('weight', ...), registerModule('conv_pw',
 // ...)), never derived from TypeScript property names, so they stay timm's verbatim.
-import {
-  isFloating,
-  keep,
-  noGrad,
-  parseDevice,
-  type Device,
-  type FloatDType,
-  type Generator as TorchGenerator,
-  type Tensor,
-} from '../torch/index.js';
+import { isFloating, keep, noGrad, parseDevice, type Device, type FloatDType, type Tensor } from '../torch/index.js';
 
-export interface ForwardContext {
-  /** Training mode: batch statistics in BatchNorm, dropout and drop-path active. */
-  readonly training: boolean;
-  /** Randomness for dropout and drop-path; libtorch's global generator when absent. */
-  readonly generator?: TorchGenerator;
-}
+export type { ForwardContext } from './context.js';
 
 export abstract class Module {
   private readonly params = new Map<string, Tensor>();
@@ -124,20 +110,20 @@ export abstract class Module {
     return n;
   }
 
+  /**
+   * Training mode (batch statistics in BatchNorm, dropout and drop-path active): the only source of
+   * it. Layers read their own module's flag; nothing passes the mode to forward.
+   */
   get training(): boolean {
     return this._training;
   }
-  /** Set training mode on this module and every child (mode is also passed explicitly to forward). */
+  /** Set training mode on this module and every child. */
   train(mode = true): this {
     for (const [, m] of this.namedModules()) m._training = mode;
     return this;
   }
   eval(): this {
     return this.train(false);
-  }
-  /** The context a forward call uses when none is passed: this module's own mode. */
-  protected ctx(ctx?: ForwardContext): ForwardContext {
-    return ctx ?? { training: this._training };
   }
 
   /**

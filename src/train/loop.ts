@@ -1,12 +1,13 @@
-// The training loop, model-agnostic: a model is anything with parameters and forward(x, ctx), the
-// training mode and the randomness (dropout, drop-path) are passed explicitly in the context.
+// The training loop, model-agnostic: a model is anything with parameters and forward(x, ctx). The
+// training mode is the model's own (fit calls model.train(), evaluate model.eval()); the execution
+// context (device, autocast, randomness for dropout and drop-path) is passed to forward.
 //
 // trainStep() is the unit of work: forward, loss, backward, an optional hook between backward and
 // the update (where a data-parallel run allreduces the gradients), clipping, optimizer step,
 // scheduler and EMA updates. fit() runs epochs of steps with validation, metrics.jsonl,
 // checkpoints and exact resume.
 import { dispose, noGrad, scope, type Generator, type Tensor } from '../torch/index.js';
-import type { ForwardContext, Module } from '../nn/index.js';
+import { assertContextSupported, executionContext, type ExecutionContext, type ForwardContext, type Module } from '../nn/index.js';
 import type { Optimizer, BaseHyper } from './optim/index.js';
 import type { Scheduler } from './schedule.js';
 import type { ModelEma } from './ema.js';
@@ -38,7 +39,9 @@ export interface StepOptions {
   readonly ema?: ModelEma;
   /** Max global gradient norm (L2); off when undefined. */
   readonly clipGrad?: number;
-  /** Randomness for dropout and drop-path. */
+  /** Where and how the step runs (device, autocast, generator for dropout and drop-path); defaults: cpu, no autocast. */
+  readonly context?: Partial<ExecutionContext>;
+  /** @deprecated Pass `context: { generator }`. Used when the context has no generator. */
   readonly generator?: Generator;
   /** Convert inputs to channels_last (faster convolutions in oneDNN for training). */
   readonly channelsLast?: boolean;
@@ -58,7 +61,10 @@ export interface StepState {
  */
 export function trainStep(model: TrainableModel, micro: readonly TrainBatch[], o: StepOptions, state: StepState): number {
   if (micro.length === 0) throw new Error('trainStep: no batches');
-  const ctx: ForwardContext = { training: true, ...(o.generator ? { generator: o.generator } : {}) };
+  // The mode is the model's (fit calls model.train()); the step only carries the context.
+  const generator = o.context?.generator ?? o.generator;
+  const ctx = executionContext({ ...o.context, ...(generator ? { generator } : {}) });
+  assertContextSupported(ctx, 'trainStep');
   let total = 0;
   for (const b of micro) {
     total += scope(() => {
@@ -93,20 +99,27 @@ export async function evaluate(model: TrainableModel, batches: AsyncIterable<Tra
   let c1 = 0;
   let c5 = 0;
   let lossSum = 0;
-  for await (const b of batches) {
-    noGrad(() =>
-      scope(() => {
-        const logits = model.forward(b.x, { training: false });
-        const k = Math.min(5, logits.shape[1]!);
-        const [a1, a5] = accuracy(logits, b.target, [1, k]);
-        const bn = b.x.shape[0]!;
-        c1 += (a1! / 100) * bn;
-        c5 += (a5! / 100) * bn;
-        lossSum += logits.logSoftmax(1).gather(1, b.target.unsqueeze(1)).neg().sum().item();
-        n += bn;
-      }),
-    );
-    releaseBatch(b); // evaluate owns the batches it is given, as fit does
+  // Eval mode for the pass, then the caller's mode back (fit's validate runs between epochs).
+  const wasTraining = model.training;
+  model.eval();
+  try {
+    for await (const b of batches) {
+      noGrad(() =>
+        scope(() => {
+          const logits = model.forward(b.x);
+          const k = Math.min(5, logits.shape[1]!);
+          const [a1, a5] = accuracy(logits, b.target, [1, k]);
+          const bn = b.x.shape[0]!;
+          c1 += (a1! / 100) * bn;
+          c5 += (a5! / 100) * bn;
+          lossSum += logits.logSoftmax(1).gather(1, b.target.unsqueeze(1)).neg().sum().item();
+          n += bn;
+        }),
+      );
+      releaseBatch(b); // evaluate owns the batches it is given, as fit does
+    }
+  } finally {
+    if (wasTraining) model.train();
   }
   return { top1: n ? c1 / n : 0, top5: n ? c5 / n : 0, loss: n ? lossSum / n : 0, n };
 }

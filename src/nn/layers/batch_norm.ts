@@ -1,7 +1,7 @@
 // BatchNorm2d, and timm's BatchNormAct2d (BN followed by an activation in one module: the keys stay
 // those of a plain BatchNorm2d).
 import { F, ones, tensor, zeros, noGrad, type Tensor } from '../../torch/index.js';
-import { Module, type ForwardContext } from '../module.js';
+import { Module } from '../module.js';
 import { activationInplace, type ActFn, type ActName } from './activations.js';
 
 export interface BatchNormOptions {
@@ -32,8 +32,9 @@ export class BatchNorm2d extends Module {
     this.registerBuffer('num_batches_tracked', tensor(0n));
   }
 
-  forward(x: Tensor, ctx?: ForwardContext): Tensor {
-    const training = this.ctx(ctx).training;
+  /** Batch statistics (and running-stat updates) in training mode, running statistics in eval. */
+  forward(x: Tensor): Tensor {
+    const training = this.training;
     if (training) noGrad(() => this.buffer('num_batches_tracked').add_(1));
     const y = F.batchNorm(x, {
       weight: this.param('weight'),

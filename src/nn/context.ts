@@ -1,0 +1,91 @@
+// The execution context: where and how a forward pass or a training step runs (device, autocast
+// dtype, process group, randomness). The training mode is NOT part of it: that lives on the modules
+// (Module.train() / eval()), so a model has one answer to "am I training?".
+//
+// Only the seam exists so far: device is carried and checked, autocast is refused until the addon
+// binds libtorch's autocast, and the process group is an interface a distributed module implements.
+import type { Generator, Tensor } from '../torch/index.js';
+
+export type AutocastDType = 'float32' | 'bfloat16' | 'float16';
+
+/** What data-parallel training needs from a process group (c10d's, once bound). */
+export interface ProcessGroupLike {
+  readonly rank: number;
+  readonly worldSize: number;
+  /** Sum each tensor in place across the group. */
+  allreduce(tensors: readonly Tensor[]): Promise<void>;
+  /** Overwrite each tensor in place with rank `root`'s copy. */
+  broadcast(tensors: readonly Tensor[], root: number): Promise<void>;
+  barrier(): Promise<void>;
+}
+
+export interface ExecutionContext {
+  /** libtorch device string: 'cpu', 'cuda', 'cuda:1'... */
+  readonly device: string;
+  /** Mixed precision for the forward pass; null = the parameters' own dtype. */
+  readonly autocast: AutocastDType | null;
+  readonly processGroup: ProcessGroupLike | null;
+  /** Randomness for dropout and drop-path; libtorch's global generator when absent. */
+  readonly generator?: Generator;
+}
+
+/**
+ * What a forward pass reads from the context. Every field is optional so `forward(x)` and
+ * `forward(x, { generator })` stay short; a full ExecutionContext is accepted as is.
+ */
+export type ForwardContext = Partial<Pick<ExecutionContext, 'device' | 'autocast' | 'generator'>>;
+
+export function defaultContext(): ExecutionContext {
+  return { device: 'cpu', autocast: null, processGroup: null };
+}
+
+/** A complete context from the fields given (the defaults: cpu, no autocast, no process group). */
+export function executionContext(partial: Partial<ExecutionContext> = {}): ExecutionContext {
+  const device = partial.device ?? 'cpu';
+  if (typeof device !== 'string' || !/^[a-z]+(:\d+)?$/.test(device)) {
+    throw new TypeError(`device must be a libtorch device string such as 'cpu' or 'cuda:0', got ${JSON.stringify(device)}`);
+  }
+  const autocast = partial.autocast ?? null;
+  if (autocast !== null && !AUTOCAST_DTYPES.includes(autocast)) {
+    throw new TypeError(`autocast must be one of ${AUTOCAST_DTYPES.join(', ')} or null, got ${JSON.stringify(autocast)}`);
+  }
+  return {
+    device,
+    autocast,
+    processGroup: partial.processGroup ?? null,
+    ...(partial.generator ? { generator: partial.generator } : {}),
+  };
+}
+
+const AUTOCAST_DTYPES: readonly AutocastDType[] = ['float32', 'bfloat16', 'float16'];
+
+/** Whether the addon can run a forward under libtorch autocast (it has no binding for it yet). */
+export function autocastSupported(): boolean {
+  return false;
+}
+
+/**
+ * Refuse what the context asks for but this build cannot do, before any work starts: silently
+ * running in float32 when bfloat16 was asked for would make every timing and accuracy misleading.
+ * autocast 'float32' is what runs anyway, so it passes.
+ */
+export function assertContextSupported(ctx: ForwardContext | undefined, where: string): void {
+  const a = ctx?.autocast ?? null;
+  if (a !== null && a !== 'float32' && !autocastSupported()) {
+    throw new Error(`${where}: autocast '${a}' is not supported yet (the libtorch addon has no autocast binding); use autocast: null`);
+  }
+}
+
+/** Refuse an input that is not on the device the context names ('cuda' matches any 'cuda:N'). */
+export function assertOnDevice(x: Tensor, ctx: ForwardContext | undefined, where: string): void {
+  const want = ctx?.device;
+  if (want === undefined) return;
+  const got = x.device;
+  if (!sameDevice(got, want)) throw new Error(`${where}: the input is on ${got} but the context's device is ${want}`);
+}
+
+function sameDevice(a: string, b: string): boolean {
+  const [ta, ia] = a.split(':');
+  const [tb, ib] = b.split(':');
+  return ta === tb && (ia === undefined || ib === undefined || ia === ib);
+}
