@@ -4,7 +4,15 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
-import { createModel, resolveModelName, type EfficientNet, type HubOptions } from '../models/index.js';
+import {
+  createModel,
+  loadInferenceModel,
+  resolveModelName,
+  type CreateModelOptions,
+  type EfficientNet,
+  type HubOptions,
+  type InferenceModel,
+} from '../models/index.js';
 import { StateDictError } from '../nn/index.js';
 import { CliError, warn } from './errors.js';
 import { createProgress, type Progress } from './progress.js';
@@ -74,6 +82,22 @@ export function validateModelOptions(o: ModelCliOptions, opts: Pick<LoadModelOpt
 
 /** Create the model the options name, with weights; warnings go to stderr, a download shows progress. */
 export async function loadModelFromOptions(o: ModelCliOptions, opts: LoadModelOptions): Promise<EfficientNet> {
+  return loadFromOptions(o, opts, createModel);
+}
+
+/**
+ * The same model behind the InferenceModel interface (in eval mode, released by its dispose()), for
+ * the commands that only run it (predict, features, validate, pseudo-label, evaluate).
+ */
+export async function loadInferenceFromOptions(o: ModelCliOptions, opts: LoadModelOptions): Promise<InferenceModel> {
+  return loadFromOptions(o, opts, loadInferenceModel);
+}
+
+async function loadFromOptions<T>(
+  o: ModelCliOptions,
+  opts: LoadModelOptions,
+  load: (name: string, createOpts: CreateModelOptions) => Promise<T>,
+): Promise<T> {
   validateModelOptions(o, opts);
   let download: Progress | null = null;
   let downloadedMb = 0;
@@ -93,7 +117,7 @@ export async function loadModelFromOptions(o: ModelCliOptions, opts: LoadModelOp
     },
   };
   try {
-    return await createModel(o.model, {
+    return await load(o.model, {
       ...(o.checkpoint ? { checkpointPath: o.checkpoint } : {}),
       ...(o.pretrained ? { pretrained: true } : {}),
       ...(opts.featuresOnly ? { featuresOnly: true } : {}),

@@ -66,7 +66,15 @@ export class DataConfigError extends Error {
   }
 }
 
-type CfgSource = PretrainedCfgLike | { readonly pretrainedCfg?: PretrainedCfgLike | null } | null | undefined;
+/**
+ * Anything that carries a pretrained config: an EfficientNet, an InferenceModel of any backend.
+ * Structural, so data/ needs nothing from models/.
+ */
+export interface HasPretrainedCfg {
+  readonly pretrainedCfg?: PretrainedCfgLike | null | undefined;
+}
+
+type CfgSource = PretrainedCfgLike | HasPretrainedCfg | null | undefined;
 
 function pick<T>(cfg: PretrainedCfgLike, snake: keyof PretrainedCfgLike, camel: keyof PretrainedCfgLike): T | undefined {
   const v = cfg[snake] ?? cfg[camel];
@@ -105,7 +113,7 @@ function perChannel(v: readonly number[], inChans: number, what: string): readon
 
 /**
  * timm's `resolve_data_config(args, pretrained_cfg | model)`. `source` is a pretrained config or
- * anything with a `pretrainedCfg` property (a model).
+ * anything with a `pretrainedCfg` property (a model, an InferenceModel).
  */
 export function resolveDataConfig(args: DataConfigArgs = {}, source?: CfgSource): DataConfig {
   let cfg: PretrainedCfgLike = {};

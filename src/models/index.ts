@@ -3,6 +3,20 @@ export { saveModel } from './save.js';
 export { createModel, loadWeights, adaptInputConv, CheckpointError, type CreateModelOptions } from './create.js';
 export { EfficientNet, EfficientNetBlock, type FeatureInfo, type EfficientNetOptions } from './efficientnet.js';
 export {
+  TorchInferenceModel,
+  loadInferenceModel,
+  inferenceModelFrom,
+  inferenceBatch,
+  type InferenceModel,
+  type InferenceOutput,
+  type InferenceBatch,
+  type InferenceArray,
+  type InferenceResult,
+  type TorchInferenceOptions,
+  type LoadInferenceOptions,
+} from './inference.js';
+export { softmaxRows, topkRows, type TopkRows } from './result_rows.js';
+export {
   listModels,
   resolveModelName,
   splitTag,

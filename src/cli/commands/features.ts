@@ -2,9 +2,9 @@
 // forward_head(pre_logits=True)) or the multi-scale feature maps of a features_only model, one row
 // per image, written atomically with the image list in the file's metadata.
 import { Command, Option } from 'commander';
-import { fromTypedArray, noGrad, saveSafetensors, scope, stack, type Tensor } from '../../torch/index.js';
+import { fromTypedArray, saveSafetensors, scope, stack, type Tensor } from '../../torch/index.js';
 import { createTransform, resolveDataConfig } from '../../data/index.js';
-import { resolveModelName } from '../../models/index.js';
+import { inferenceBatch, resolveModelName, type InferenceArray } from '../../models/index.js';
 import { CliError, warn } from '../errors.js';
 import { expandImageInputs, imageBatches } from '../inputs.js';
 import {
@@ -14,7 +14,7 @@ import {
   globalOptions,
   intArg,
   intListArg,
-  loadModelFromOptions,
+  loadInferenceFromOptions,
   validateModelOptions,
   prepareOutputFile,
   printJson,
@@ -31,18 +31,17 @@ interface FeaturesOptions extends ModelCliOptions {
   json?: boolean;
 }
 
-/** Rows of one output tensor, gathered batch by batch as plain arrays (no tensor outlives its batch). */
+/** Rows of one output, gathered batch by batch (the model's outputs are float32 whatever it computed in). */
 class Rows {
   private readonly chunks: Float32Array[] = [];
   private rows = 0;
   private rowShape: readonly number[] | null = null;
 
-  add(t: Tensor): void {
+  add(t: InferenceArray): void {
     const [n, ...rest] = t.shape;
     this.rowShape ??= rest;
     this.rows += n!;
-    // float(): the file is float32 whatever the model computed in (a no-op for float32 models).
-    this.chunks.push(t.float().contiguous().toTypedArray() as Float32Array);
+    this.chunks.push(t.data);
   }
 
   toTensor(): Tensor {
@@ -80,7 +79,7 @@ export default function featuresCommand(): Command {
     const files = expandImageInputs(inputs);
     const output = prepareOutputFile(o.output);
     const maps = o.featureMaps === true;
-    const model = await loadModelFromOptions(o, {
+    const model = await loadInferenceFromOptions(o, {
       command: 'features',
       requireWeights: true,
       featuresOnly: maps,
@@ -88,7 +87,6 @@ export default function featuresCommand(): Command {
       quiet,
     });
     try {
-      model.eval();
       const transform = createTransform(resolveDataConfig({}, model));
       const names = maps ? model.featureInfo.map((_, i) => `feature_maps.${i}`) : ['pre_logits'];
       const rows = names.map(() => new Rows());
@@ -100,13 +98,9 @@ export default function featuresCommand(): Command {
           for (const f of batch.failed) warn(`skipped: ${f.error.message}`);
           failed += batch.failed.length;
           if (batch.decoded.length > 0) {
-            scope(() => {
-              const x = stack(batch.decoded.map((d) => transform(d.image)));
-              const outs = noGrad(() =>
-                maps ? model.forwardFeatureMaps(x) : [model.forwardHead(model.forwardFeatures(x), { preLogits: true })],
-              );
-              outs.forEach((t, i) => rows[i]!.add(t));
-            });
+            const input = scope(() => inferenceBatch(stack(batch.decoded.map((d) => transform(d.image)))));
+            const outs = maps ? await model.run(input, 'feature_maps') : [await model.run(input, 'pre_logits')];
+            outs.forEach((t, i) => rows[i]!.add(t));
             for (const d of batch.decoded) done.push(d.file);
           }
           progress.tick(batch.decoded.length + batch.failed.length);
@@ -153,7 +147,7 @@ export default function featuresCommand(): Command {
         process.stderr.write(`wrote ${output}: ${what}${failed > 0 ? `; ${failed} of ${files.length} images failed (skipped)` : ''}\n`);
       }
     } finally {
-      model.dispose();
+      await model.dispose();
     }
   });
 }

@@ -1,8 +1,8 @@
 // `noisy-student predict IMAGE... --model NAME`: top-k classes per image, like timm's inference.py.
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { noGrad, scope, stack } from '../../torch/index.js';
-import { IMAGENET_CLASSES } from '../../models/index.js';
+import { scope, stack } from '../../torch/index.js';
+import { IMAGENET_CLASSES, inferenceBatch, softmaxRows, topkRows } from '../../models/index.js';
 import { createTransform, resolveDataConfig } from '../../data/index.js';
 import { CliError, warn } from '../errors.js';
 import { expandImageInputs, imageBatches } from '../inputs.js';
@@ -11,7 +11,7 @@ import {
   addModelOptions,
   globalOptions,
   intArg,
-  loadModelFromOptions,
+  loadInferenceFromOptions,
   printJson,
   validateModelOptions,
   type ModelCliOptions,
@@ -27,7 +27,7 @@ interface PredictOptions extends ModelCliOptions {
 
 export interface TopkEntry {
   index: number;
-  /** The class name, or null when the model's classes have no names (numClasses ≠ 1000 and no --class-map). */
+  /** The class name, or null when the model's classes have no names (no --class-map, no label_names, numClasses ≠ 1000). */
   label: string | null;
   prob: number;
 }
@@ -71,13 +71,13 @@ export default function predictCommand(): Command {
     validateModelOptions(o, { command: 'predict', requireWeights: true });
     const files = expandImageInputs(inputs);
     const mapped = o.classMap ? readClassMap(o.classMap) : null;
-    const model = await loadModelFromOptions(o, { command: 'predict', requireWeights: true, quiet });
+    const model = await loadInferenceFromOptions(o, { command: 'predict', requireWeights: true, quiet });
     try {
-      model.eval();
       if (mapped && mapped.length !== model.numClasses) {
         throw new CliError(`class map ${o.classMap} has ${mapped.length} names but ${o.model} has ${model.numClasses} classes`);
       }
-      const names: readonly string[] | null = mapped ?? (model.numClasses === 1000 ? IMAGENET_CLASSES : null);
+      // --class-map, else the checkpoint's own names, else ImageNet's for a 1000-class head.
+      const names: readonly string[] | null = mapped ?? model.labelNames ?? (model.numClasses === 1000 ? IMAGENET_CLASSES : null);
       const k = Math.min(o.topk, model.numClasses);
       const transform = createTransform(resolveDataConfig({}, model));
 
@@ -89,12 +89,9 @@ export default function predictCommand(): Command {
           for (const f of batch.failed) warn(`skipped: ${f.error.message}`);
           failed += batch.failed.length;
           if (batch.decoded.length > 0) {
-            // One scope per batch: the input, activations and outputs are freed before the next one.
-            const { probs, indices } = scope(() => {
-              const x = stack(batch.decoded.map((d) => transform(d.image)));
-              const top = noGrad(() => model.forward(x).softmax(1).topk(k, 1));
-              return { probs: top.values.toArray(), indices: top.indices.toArray() };
-            });
+            // The preprocessed batch leaves its scope as plain floats: no tensor outlives the batch.
+            const input = scope(() => inferenceBatch(stack(batch.decoded.map((d) => transform(d.image)))));
+            const { values: probs, indices } = topkRows(softmaxRows(await model.run(input, 'logits')), k);
             batch.decoded.forEach((d, i) => {
               const topk = Array.from({ length: k }, (_, j): TopkEntry => {
                 const index = indices[i * k + j]!;
@@ -117,7 +114,7 @@ export default function predictCommand(): Command {
       }
       if (predictions.length === 0) throw new CliError('no image could be decoded');
     } finally {
-      model.dispose();
+      await model.dispose();
     }
   });
 }
