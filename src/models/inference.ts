@@ -103,7 +103,7 @@ export class TorchInferenceModel implements InferenceModel {
     return PRECISION[dtype] ?? dtype;
   }
   get device(): string {
-    return this.module.parameters()[0]?.device ?? 'cpu';
+    return this.module.device;
   }
   get numClasses(): number {
     return this.module.numClasses;
@@ -129,15 +129,14 @@ export class TorchInferenceModel implements InferenceModel {
       throw new Error(`inference model ${this.name} cannot give '${output}': ${why}`);
     }
     checkBatch(batch, model.spec.inChans, this.name);
-    const device = this.device;
-    // Inputs are built on the CPU; a model moved elsewhere needs a device copy the torch layer lacks yet.
-    if (device !== 'cpu') throw new Error(`inference model ${this.name} is on ${device}: only cpu inference is supported yet`);
+    const device = model.device;
     const dtype = model.parameters()[0]?.dtype ?? 'float32';
     return withEvalMode(model, () =>
       noGrad(() =>
         scope(() => {
+          // The batch arrives in host memory as float32: to the model's device and dtype (no-ops on a float32 CPU model).
           const x0 = fromTypedArray(batch.data, [...batch.shape]);
-          const x = dtype === 'float32' ? x0 : x0.to(dtype);
+          const x = device === 'cpu' && dtype === 'float32' ? x0 : x0.to({ device, dtype });
           if (output === 'feature_maps') return model.forwardFeatureMaps(x).map(toArray);
           if (output === 'pre_logits') return toArray(model.forwardHead(model.forwardFeatures(x), { preLogits: true }));
           return toArray(model.forward(x));
@@ -169,7 +168,7 @@ function checkBatch(batch: InferenceBatch, inChans: number, name: string): void 
 }
 
 function toArray(t: Tensor): InferenceArray {
-  return { data: t.float().contiguous().toTypedArray() as Float32Array, shape: [...t.shape] };
+  return { data: t.to({ device: 'cpu', dtype: 'float32' }).contiguous().toTypedArray() as Float32Array, shape: [...t.shape] };
 }
 
 /** Run fn in eval mode, then give every module back its own mode (a wrapped model may be mid-training). */

@@ -4,7 +4,7 @@
 //
 // Only the seam exists so far: device is carried and checked, autocast is refused until the addon
 // binds libtorch's autocast, and the process group is an interface a distributed module implements.
-import type { Generator, Tensor } from '../torch/index.js';
+import { parseDevice, type Generator, type Tensor } from '../torch/index.js';
 
 export type AutocastDType = 'float32' | 'bfloat16' | 'float16';
 
@@ -20,7 +20,7 @@ export interface ProcessGroupLike {
 }
 
 export interface ExecutionContext {
-  /** libtorch device string: 'cpu', 'cuda', 'cuda:1'... */
+  /** Device string as torch spells it: 'cpu', 'cuda', 'cuda:1'... (checked by parseDevice where used). */
   readonly device: string;
   /** Mixed precision for the forward pass; null = the parameters' own dtype. */
   readonly autocast: AutocastDType | null;
@@ -76,16 +76,10 @@ export function assertContextSupported(ctx: ForwardContext | undefined, where: s
   }
 }
 
-/** Refuse an input that is not on the device the context names ('cuda' matches any 'cuda:N'). */
+/** Refuse an input that is not on the device the context names ('cuda' is 'cuda:0'). */
 export function assertOnDevice(x: Tensor, ctx: ForwardContext | undefined, where: string): void {
   const want = ctx?.device;
   if (want === undefined) return;
   const got = x.device;
-  if (!sameDevice(got, want)) throw new Error(`${where}: the input is on ${got} but the context's device is ${want}`);
-}
-
-function sameDevice(a: string, b: string): boolean {
-  const [ta, ia] = a.split(':');
-  const [tb, ib] = b.split(':');
-  return ta === tb && (ia === undefined || ib === undefined || ia === ib);
+  if (parseDevice(got) !== parseDevice(want)) throw new Error(`${where}: the input is on ${got} but the context's device is ${want}`);
 }

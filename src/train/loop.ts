@@ -7,7 +7,7 @@
 // scheduler and EMA updates. fit() runs epochs of steps with validation, metrics.jsonl,
 // checkpoints and exact resume.
 import { dispose, noGrad, scope, type Generator, type Tensor } from '../torch/index.js';
-import { assertContextSupported, executionContext, type ExecutionContext, type ForwardContext, type Module } from '../nn/index.js';
+import { assertContextSupported, type ExecutionContext, type ForwardContext, type Module } from '../nn/index.js';
 import type { Optimizer, BaseHyper } from './optim/index.js';
 import type { Scheduler } from './schedule.js';
 import type { ModelEma } from './ema.js';
@@ -39,7 +39,7 @@ export interface StepOptions {
   readonly ema?: ModelEma;
   /** Max global gradient norm (L2); off when undefined. */
   readonly clipGrad?: number;
-  /** Where and how the step runs (device, autocast, generator for dropout and drop-path); defaults: cpu, no autocast. */
+  /** Where and how the step runs (device, autocast, generator for dropout and drop-path); unset fields: as the model is. */
   readonly context?: Partial<ExecutionContext>;
   /** @deprecated Pass `context: { generator }`. Used when the context has no generator. */
   readonly generator?: Generator;
@@ -61,9 +61,10 @@ export interface StepState {
  */
 export function trainStep(model: TrainableModel, micro: readonly TrainBatch[], o: StepOptions, state: StepState): number {
   if (micro.length === 0) throw new Error('trainStep: no batches');
-  // The mode is the model's (fit calls model.train()); the step only carries the context.
+  // The mode is the model's (fit calls model.train()); the step only carries the context. Only
+  // the fields given travel: no device named means wherever the model and batches already are.
   const generator = o.context?.generator ?? o.generator;
-  const ctx = executionContext({ ...o.context, ...(generator ? { generator } : {}) });
+  const ctx: ForwardContext = { ...o.context, ...(generator ? { generator } : {}) };
   assertContextSupported(ctx, 'trainStep');
   let total = 0;
   for (const b of micro) {
