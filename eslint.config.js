@@ -23,7 +23,6 @@ export default tseslint.config(
   layer('nn', ['models', 'data', 'train', 'noisy', 'cli']),
   layer('data', ['nn', 'models', 'train', 'noisy', 'cli']),
   layer('models', ['train', 'noisy', 'cli']),
-  layer('train', ['models', 'jobs', 'noisy', 'cli']),
-  layer('jobs', ['noisy', 'cli']),
+  layer('train', ['noisy', 'cli']),
   layer('noisy', ['cli']),
 );

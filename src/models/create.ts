@@ -2,7 +2,7 @@
 // (pretrained: true), a local file or a checkpoint directory. Pretrained means pretrained: when no
 // weights can be had, it throws; it never falls back to a random init.
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { cat, loadSafetensors, noGrad, parseDevice, scope, type Device, type Generator, type Tensor } from '../torch/index.js';
 import { loadStateDict } from '../nn/index.js';
 import { EfficientNet } from './efficientnet.js';
@@ -64,7 +64,15 @@ function localCheckpoint(path: string): CheckpointFiles {
   if (!path.endsWith('.safetensors')) {
     throw new CheckpointError(`checkpoint ${path}: only .safetensors files (or a directory with model.safetensors) are loaded`);
   }
-  return { weights: path, config: null };
+  // A model folder's model.safetensors given on its own still has its folder's config.json: the one
+  // source of its classes, channels and preprocessing, whichever of the two the user names.
+  const beside = join(dirname(path), 'config.json');
+  return { weights: path, config: basename(path) === 'model.safetensors' && existsSync(beside) ? readJson(beside) : null };
+}
+
+/** The weights file and config.json a local checkpoint path (a model folder or a .safetensors file) stands for. */
+export function checkpointFiles(path: string): { weights: string; config: Record<string, unknown> | null } {
+  return localCheckpoint(path);
 }
 
 function readJson(path: string): Record<string, unknown> {

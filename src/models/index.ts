@@ -1,6 +1,6 @@
 // The model zoo's public surface.
 export { saveModel } from './save.js';
-export { createModel, loadWeights, adaptInputConv, CheckpointError, type CreateModelOptions } from './create.js';
+export { createModel, checkpointFiles, loadWeights, adaptInputConv, CheckpointError, type CreateModelOptions } from './create.js';
 export { EfficientNet, EfficientNetBlock, type FeatureInfo, type EfficientNetOptions } from './efficientnet.js';
 export {
   TorchInferenceModel,

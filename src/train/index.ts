@@ -61,3 +61,44 @@ export {
   type FitResult,
 } from './loop.js';
 export { batchToTensors, loaderBatches } from './data.js';
+export * from './ratio_sampler.js';
+export {
+  RecipeSchema,
+  TrainConfigSchema,
+  NOISE_RECIPE_KEYS,
+  resolveTrainConfig,
+  recipeOf,
+  readConfigFile,
+  checkRecipe,
+  formatIssues,
+  type Recipe,
+  type RecipeInput,
+  type TrainConfig,
+  type TrainConfigInput,
+} from './config.js';
+export {
+  resolveDataSpec,
+  selectData,
+  firstN,
+  isBuiltInSpec,
+  trainingDataConfig,
+  inferenceDataConfig,
+  type ResolvedData,
+  type DataSelection,
+  type SelectedData,
+  type DataDefaults,
+  type DataConfigOverrides,
+} from './data_spec.js';
+export {
+  trainModel,
+  makeOptimizer,
+  freezeStages,
+  zeroClassifier,
+  type TrainJob,
+  type TrainResult,
+  type UnlabeledStream,
+  type TargetSource,
+} from './trainer.js';
+export { evaluateModel, type EvaluateModelOptions } from './evaluate_model.js';
+export { AbortedError, throwIfAborted, type ProgressEvent, type ProgressListener } from './events.js';
+export { runTrainJob, type TrainJobHooks } from './train_job.js';

@@ -2,7 +2,7 @@
 // seek/resume equality.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { RatioSampler, type RatioBatch } from '../../src/noisy/sampler.js';
+import { RatioSampler, type RatioBatch } from '../../src/train/ratio_sampler.js';
 
 const range = (n: number, from = 0): number[] => Array.from({ length: n }, (_, i) => from + i);
 const sorted = (xs: number[]): number[] => [...xs].sort((a, b) => a - b);

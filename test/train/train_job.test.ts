@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { F, liveTensorCount, loadSafetensors, type Tensor } from '../../src/torch/index.js';
 import { createModel } from '../../src/models/index.js';
 import { SGD, trainStep } from '../../src/train/index.js';
-import { resolveTrainConfig, trainClassifier } from '../../src/jobs/train_classifier.js';
+import { resolveTrainConfig, runTrainJob } from '../../src/train/index.js';
 import { FIXTURES, REPO_ROOT } from '../helpers/paths.js';
 import { assertClose } from '../helpers/tensors.js';
 
@@ -43,7 +43,7 @@ describe('training job', () => {
         output: out,
       },
     );
-    const r = await trainClassifier(cfg, { log: () => {} });
+    const r = await runTrainJob(cfg, { log: () => {} });
     assert.ok(r.final !== null);
     assert.ok(r.final.top1 > 0.4, `top-1 ${r.final.top1} is not clearly above chance (0.1)`);
     assert.deepEqual(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).labelsPerClass, 100);

@@ -1,4 +1,4 @@
-// The batch-ratio sampler of the student stage: every step draws B labeled and r·B pseudo-labeled
+// The batch-ratio sampler of a student (Noisy Student's labeled + pseudo-labeled batches): every step draws B labeled and r·B pseudo-labeled
 // samples (the original's `--unlabel_ratio`, main.py / data_input.py: the unlabeled batch is
 // unlabel_ratio × train_batch_size and both are concatenated into one training batch).
 //

@@ -1,0 +1,53 @@
+// The `train` job (timm's train.py for our models) as a library call: a validated TrainConfig, its
+// data resolved by the one data resolver, and the one trainer. The run directory gets config.json,
+// metrics.jsonl, checkpoints/ and model/ (timm-loadable, with the classes' names).
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { atomicWriteJson } from '../util/atomic_write.js';
+import { recipeOf, type TrainConfig } from './config.js';
+import { selectData } from './data_spec.js';
+import { trainModel, type TrainResult } from './trainer.js';
+import type { ProgressListener } from './events.js';
+
+export interface TrainJobHooks {
+  readonly onEvent?: ProgressListener;
+  readonly log?: (line: string) => void;
+  readonly signal?: AbortSignal;
+}
+
+export async function runTrainJob(cfg: TrainConfig, hooks: TrainJobHooks = {}): Promise<TrainResult> {
+  mkdirSync(cfg.output, { recursive: true });
+  atomicWriteJson(join(cfg.output, 'config.json'), cfg);
+  const labeled = selectData({
+    spec: cfg.data,
+    labelsPerClass: cfg.labelsPerClass,
+    part: cfg.labelsPerClass ? 'labeled' : 'all',
+    seed: cfg.seed,
+  });
+  const classes = labeled.classes;
+  const numClasses = cfg.numClasses ?? classes?.length;
+  if (!numClasses) throw new Error('numClasses is needed (the data spec has no class list)');
+  const valSpec = cfg.valData ?? labeled.resolved?.defaultValSpec ?? null;
+  const val = valSpec ? selectData({ spec: valSpec, limit: cfg.valLimit }) : null;
+  return trainModel({
+    model: cfg.model,
+    recipe: recipeOf(cfg),
+    ...(cfg.checkpoint ? { init: { checkpoint: cfg.checkpoint } } : cfg.pretrained ? { init: { pretrained: true } } : {}),
+    numClasses,
+    labelNames: classes && classes.length === numClasses ? classes : null,
+    labeled: labeled.dataset,
+    val: val?.dataset ?? null,
+    dataDefaults: labeled.defaults,
+    sizes: { inChans: cfg.inChans, imgSize: cfg.imgSize },
+    seed: cfg.seed,
+    workers: cfg.workers,
+    device: cfg.device,
+    output: cfg.output,
+    resume: cfg.resume,
+    key: { labeled: labeled.key, val: val?.key ?? null, inChans: cfg.inChans ?? null, imgSize: cfg.imgSize ?? null },
+    stage: 'train',
+    ...(hooks.onEvent ? { onEvent: hooks.onEvent } : {}),
+    ...(hooks.log ? { log: hooks.log } : {}),
+    ...(hooks.signal ? { signal: hooks.signal } : {}),
+  });
+}
