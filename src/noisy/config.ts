@@ -1,18 +1,23 @@
 // The Noisy Student run configuration: one validated object (unknown keys are errors), with the
 // defaults of the original code where they apply (NOISY_STUDENT.md) and presets for the demos.
 import { z } from 'zod';
+import { RecipeSchema, formatIssues, type Recipe } from '../train/config.js';
 
-const TrainPart = z
+// The teacher's and the students' recipes are the one training recipe (train/config.ts); a student
+// takes its noise (RandAugment, dropout, stochastic depth) from the `student` settings instead.
+const TeacherRecipe = RecipeSchema;
+export const StudentRecipe = RecipeSchema.omit({ aug: true, dropRate: true, dropPathRate: true });
+
+/** A student's own settings besides its recipe (the `student` command's flags come from here too). */
+export const StudentSettingsSchema = z
   .object({
-    epochs: z.number().int().positive(),
-    batchSize: z.number().int().positive().default(32),
-    lr: z.number().positive().default(2e-3),
-    opt: z.enum(['sgd', 'rmsproptf', 'adamw']).default('adamw'),
-    weightDecay: z.number().min(0).default(0.05),
-    warmupEpochs: z.number().min(0).default(1),
-    labelSmoothing: z.number().min(0).max(1).default(0.1),
-    emaDecay: z.number().min(0).max(1).default(0),
-    zeroHead: z.boolean().default(true),
+    ratio: z.number().positive().default(3).describe("unlabeled : labeled images per batch (the original's --unlabel_ratio)"),
+    randAugment: z.string().default('rand-m9-n2-mstd0.5').describe('noise: RandAugment config'),
+    dropRate: z.number().min(0).max(1).default(0.2).describe('noise: dropout before the classifier'),
+    dropPathRate: z.number().min(0).max(1).default(0.2).describe('noise: stochastic depth rate (last block)'),
+    noise: z.boolean().default(true).describe("train with noise (--no-noise: the paper's ablation)"),
+    warmStart: z.boolean().default(false).describe("start from the teacher's weights (same architecture) instead of from scratch"),
+    checkpointEvery: z.number().int().positive().default(100).describe('checkpoint every N updates (and at each epoch end)'),
   })
   .strict();
 
@@ -20,7 +25,7 @@ const StudentEntry = z
   .object({
     model: z.string(),
     warmStart: z.boolean().optional(),
-    train: TrainPart.partial().strict().optional(),
+    train: StudentRecipe.partial().strict().optional(),
     /** This generation's noise strengths, over the shared `student` settings. */
     randAugment: z.string().optional(),
     dropRate: z.number().min(0).max(1).optional(),
@@ -51,7 +56,7 @@ export const NoisyStudentConfigSchema = z
         /** Skip training: use this checkpoint (or pretrained weights) as the first teacher. */
         checkpoint: z.string().optional(),
         pretrained: z.boolean().default(false),
-        train: TrainPart.default({ epochs: 30 }),
+        train: TeacherRecipe.default({}),
       })
       .strict(),
     /**
@@ -73,22 +78,7 @@ export const NoisyStudentConfigSchema = z
         batchSize: z.number().int().positive().default(256),
       })
       .strict(),
-    student: z
-      .object({
-        train: TrainPart.default({ epochs: 3 }),
-        /** Unlabeled : labeled images per batch (the original's --unlabel_ratio). */
-        ratio: z.number().positive().default(3),
-        /** Noise: RandAugment config, dropout before the classifier, stochastic depth (last block survival 1 - rate). */
-        randAugment: z.string().default('rand-m9-n2-mstd0.5'),
-        dropRate: z.number().min(0).max(1).default(0.2),
-        dropPathRate: z.number().min(0).max(1).default(0.2),
-        /** false = the paper's ablation: students trained without noise. */
-        noise: z.boolean().default(true),
-        /** Start each student from its teacher's weights instead of from scratch (needs the teacher's architecture). */
-        warmStart: z.boolean().default(false),
-        /** Checkpoint the student every N steps (and at each epoch end), for resuming after a kill. */
-        checkpointEvery: z.number().int().positive().default(100),
-      })
+    student: StudentSettingsSchema.extend({ train: StudentRecipe.default({}) })
       .strict()
       .default({}),
     /** Images evaluated after each epoch for the curves (the final evaluation uses the whole test set). */
@@ -104,14 +94,14 @@ export const PRESETS: Readonly<Record<string, NoisyStudentConfigInput>> = {
   // ≤ 15 minutes on 2 cores: 100 labels per class, the rest of the train split unlabeled.
   'fashion-mnist': {
     labeled: { data: 'fashion-mnist', perClass: 100 },
-    teacher: { model: 'tinynet_e', train: { epochs: 30, batchSize: 32, lr: 2e-3 } },
+    teacher: { model: 'tinynet_e', train: { epochs: 30, batchSize: 32, lr: 2e-3, zeroHead: true } },
     students: ['tinynet_e'],
     // Measured on 2 cores against a 76.58% teacher (student images: 160k for 3 epochs, 53k per
     // epoch): from scratch, soft labels, 3 epochs -1.6 pt; warm-started, soft, 4 epochs +0.1 pt;
     // warm-started, hard labels (argmax, label smoothing), 4 epochs +0.8 pt, 5 epochs +1.45 pt.
     pseudoLabel: { perClass: 4000, kind: 'hard' },
     student: {
-      train: { epochs: 5, batchSize: 32, lr: 1e-3, warmupEpochs: 0.25 },
+      train: { epochs: 5, batchSize: 32, lr: 1e-3, warmupEpochs: 0.25, zeroHead: true },
       warmStart: true,
       ratio: 3,
       randAugment: 'rand-m9-n2-mstd0.5',
@@ -130,14 +120,14 @@ export const PRESETS: Readonly<Record<string, NoisyStudentConfigInput>> = {
   // second generation from scratch (behind the warm-started tinynet_d at epoch 7 of 10).
   'fashion-mnist-full': {
     labeled: { data: 'fashion-mnist', perClass: 100 },
-    teacher: { model: 'tinynet_e', train: { epochs: 40, batchSize: 32, lr: 2e-3 } },
+    teacher: { model: 'tinynet_e', train: { epochs: 40, batchSize: 32, lr: 2e-3, zeroHead: true } },
     students: [
       { model: 'tinynet_d', warmStart: false, train: { epochs: 10, lr: 2e-3, warmupEpochs: 1 } },
       { model: 'tinynet_d', warmStart: true, train: { epochs: 15, lr: 1e-3, warmupEpochs: 0.25 } },
     ],
     pseudoLabel: { perClass: 4000, kind: 'hard' },
     student: {
-      train: { epochs: 6, batchSize: 32, lr: 1e-3 },
+      train: { epochs: 6, batchSize: 32, lr: 1e-3, zeroHead: true },
       ratio: 3,
       randAugment: 'rand-m5-n2-mstd0.5',
       dropRate: 0.2,
@@ -149,10 +139,10 @@ export const PRESETS: Readonly<Record<string, NoisyStudentConfigInput>> = {
     labeled: { data: 'fashion-mnist', perClass: 10 },
     unlabeled: { data: 'rest', limit: 300 },
     test: { data: 'default', limit: 200 },
-    teacher: { model: 'tinynet_e', train: { epochs: 2, batchSize: 20, lr: 2e-3 } },
+    teacher: { model: 'tinynet_e', train: { epochs: 2, batchSize: 20, lr: 2e-3, zeroHead: true } },
     students: ['tinynet_e', 'tinynet_e'],
     pseudoLabel: { perClass: 20, threshold: 0.1, shardSize: 100 },
-    student: { train: { epochs: 1, batchSize: 10, lr: 2e-3 }, ratio: 3 },
+    student: { train: { epochs: 1, batchSize: 10, lr: 2e-3, zeroHead: true }, ratio: 3 },
     curveEvalLimit: 100,
     workers: 0,
   },
@@ -161,9 +151,7 @@ export const PRESETS: Readonly<Record<string, NoisyStudentConfigInput>> = {
 export function resolveNoisyStudentConfig(input: unknown): NoisyStudentConfig {
   const r = NoisyStudentConfigSchema.safeParse(input);
   if (!r.success) {
-    throw new Error(
-      `invalid Noisy Student config: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
-    );
+    throw new Error(`invalid Noisy Student config: ${formatIssues(r.error)}`);
   }
   const cfg = r.data;
   // A warm start copies the teacher's weights, so it needs the teacher's architecture: say so now,
@@ -218,4 +206,22 @@ function withoutNoiseStrengths<T extends object>(o: T): Partial<T> {
 /** The `students` list without per-generation noise strengths (what a no-noise ablation must share). */
 export function studentsWithoutNoise(cfg: NoisyStudentConfig): unknown[] {
   return cfg.students.map((e) => (typeof e === 'string' ? e : withoutNoiseStrengths(e)));
+}
+
+/** A generation's resolved settings: its model and the student settings with its overrides. */
+export type GenerationStudent = ReturnType<typeof generationStudent>;
+
+/**
+ * The recipe a student trains with: its training settings plus its noise (RandAugment, dropout,
+ * stochastic depth) when it trains with noise. A student without noise has aug '' and rates 0, so
+ * its key does not depend on the noise strengths.
+ */
+export function studentRecipe(s: GenerationStudent): Recipe {
+  return {
+    ...s.train,
+    aug: s.noise ? s.randAugment : '',
+    dropRate: s.noise ? s.dropRate : 0,
+    dropPathRate: s.noise ? s.dropPathRate : 0,
+    checkpointEvery: s.train.checkpointEvery ?? s.checkpointEvery,
+  };
 }

@@ -1,15 +1,16 @@
 // The `evaluate` stage: top-1/top-5 of the teacher and of every finished student of a run on its
 // test set, and the accuracy of each generation's pseudo-labels where the true labels are known
 // (the unlabeled rest of a labeled set). Reads only what the run left on disk.
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
+import { firstN } from '../train/index.js';
 import { atomicWriteJson } from '../util/atomic_write.js';
-import type { PseudoLabelAccuracy } from './filter.js';
+import { pseudoLabelAccuracy, type PseudoLabelAccuracy } from './filter.js';
 import { openRun } from './run_dir.js';
-import { firstN } from './run_data.js';
-import { evaluateModelDir } from './stages.js';
+import { evaluateModelDir } from './stages/index.js';
 
 export interface ModelEvaluation {
   model: string;
+  /** Relative to the run directory. */
   modelDir: string;
   top1: number;
   top5: number;
@@ -39,23 +40,25 @@ export interface EvaluateRunOptions {
 export async function evaluateRun(runDir: string, o: EvaluateRunOptions = {}): Promise<RunEvaluation> {
   const run = openRun(runDir);
   const { data } = run;
-  const test = o.limit ? firstN(data.test, o.limit) : data.test;
+  const test = firstN(data.test.dataset, o.limit);
   const workers = o.workers ?? run.cfg.workers;
   const score = async (model: string, modelDir: string): Promise<ModelEvaluation> => {
-    const r = await evaluateModelDir(model, modelDir, test, data.dataConfig, workers);
-    o.log?.(`${model} (${modelDir}): top1 ${(r.top1 * 100).toFixed(2)}% top5 ${(r.top5 * 100).toFixed(2)}%`);
-    return { model, modelDir, top1: r.top1, top5: r.top5, loss: r.loss, images: r.n };
+    const r = await evaluateModelDir(model, modelDir, test, { workers });
+    const rel = relative(runDir, modelDir);
+    o.log?.(`${model} (${rel}): top1 ${(r.top1 * 100).toFixed(2)}% top5 ${(r.top5 * 100).toFixed(2)}%`);
+    return { model, modelDir: rel, top1: r.top1, top5: r.top5, loss: r.loss, images: r.n };
   };
-  const teacher = await score(run.cfg.teacher.model, run.teacher.result.modelDir);
+  const teacher = await score(run.cfg.teacher.model, run.teacher.modelDir);
   const generations: RunEvaluation['generations'] = [];
   for (const g of run.generations) {
     let pseudoLabels: RunEvaluation['generations'][number]['pseudoLabels'] = null;
-    if (data.trueLabel) {
+    if (data.unlabeled.trueLabel) {
       const pl = g.pseudoLabels();
-      const { result, accuracy } = g.filtered(pl);
-      if (accuracy) pseudoLabels = { ...accuracy, images: pl.records.length, kept: result.stats.kept };
+      const sel = g.filtered();
+      const accuracy = pseudoLabelAccuracy(pl.records, data.unlabeled.trueLabel, sel);
+      pseudoLabels = { ...accuracy, images: pl.records.length, kept: sel.stats.kept };
     }
-    generations.push({ student: await score(g.model, g.student.result.modelDir), pseudoLabels });
+    generations.push({ student: await score(g.model, g.student.modelDir), pseudoLabels });
   }
   const out: RunEvaluation = { teacher, generations, unfinished: run.unfinished };
   atomicWriteJson(join(runDir, 'evaluation.json'), out);

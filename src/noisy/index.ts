@@ -1,29 +1,31 @@
-// Noisy Student Training's public surface: the loop, each stage as a function, and their parts.
+// Noisy Student Training's public surface: the loop, each stage as a function, their artifacts.
 export {
   NoisyStudentConfigSchema,
   PRESETS,
   resolveNoisyStudentConfig,
   generationStudent,
+  studentRecipe,
   studentTrainingKey,
   studentsWithoutNoise,
+  type GenerationStudent,
   type NoisyStudentConfig,
   type NoisyStudentConfigInput,
 } from './config.js';
-export { runNoisyStudent, type Summary, type ModelScore, type RunHooks } from './pipeline.js';
+export { runNoisyStudent, type Summary, type ModelScore, type RunOptions } from './pipeline.js';
+export * from './stages/index.js';
 export {
-  stage,
-  pseudoLabel,
   readPseudoLabels,
-  pseudoLabelDir,
-  filterStage,
-  trainStudent,
-  evaluateModelDir,
+  readPseudoLabelIndex,
+  pseudoLabelTargets,
   type PseudoLabels,
-  type StudentRun,
-} from './stages.js';
+  type PseudoLabelIndex,
+  type PseudoLabelManifest,
+} from './artifacts/pseudo_labels.js';
+export { readSelection, readFilterStats, readFilterResult, type Selection, type FilterSettings } from './artifacts/selection.js';
+export { readStageRecord, type StageRecord } from './artifacts/stage_record.js';
+export { ArtifactFormatError, ARTIFACT_VERSIONS, environment, type Environment } from './artifacts/format.js';
 export { evaluateRun, type RunEvaluation, type ModelEvaluation, type EvaluateRunOptions } from './evaluate.js';
 export { resolveRunData, type RunData } from './run_data.js';
 export * from './filter.js';
-export * from './sampler.js';
 export { writeRunReport, type RunReportOptions } from './run_report.js';
 export { openRun, type OpenedRun, type RunGeneration } from './run_dir.js';

@@ -1,19 +1,21 @@
 // The Noisy Student loop: train a teacher on labeled images; label the unlabeled ones with the
 // un-noised teacher; filter and balance; train an equal-or-larger noised student on both; the
-// student becomes the next teacher. Every stage leaves its artifacts in the run directory and is
-// skipped (or resumed) when the same command runs again.
-import { mkdirSync } from 'node:fs';
+// student becomes the next teacher. Every stage writes the same artifacts as its stage command,
+// into a folder named by the key of its inputs (run_plan.ts), and is skipped (or resumed) when the
+// same command runs again, also after the run folder was moved.
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { DataLoader } from '../data/index.js';
-import { evaluate, loaderBatches, type EvalResult } from '../train/index.js';
-import { resolveTrainConfig, trainClassifier } from '../jobs/train_classifier.js';
+import { createModel } from '../models/index.js';
+import { inferenceDataConfig, type ProgressListener } from '../train/index.js';
 import { atomicWriteJson } from '../util/atomic_write.js';
 import { withElapsed } from '../util/elapsed.js';
-import { evaluateModelDir, filterStage, pseudoLabel, pseudoLabelDir, stage, trainStudent, configHash } from './stages.js';
-import { writeRunReport } from './run_report.js';
-import { createModel } from '../models/index.js';
-import { generationStudent, studentTrainingKey, type NoisyStudentConfig } from './config.js';
+import { generationStudent, type NoisyStudentConfig } from './config.js';
+import { pseudoLabelAccuracy } from './filter.js';
 import { resolveRunData } from './run_data.js';
+import { generationDir, pseudoLabelStageDir, runFilterSettings } from './run_plan.js';
+import { filterStage, filterStageDir, pseudoLabel, studentStage, teacherStage } from './stages/index.js';
+import { writeArtifact, ArtifactFormatError } from './artifacts/format.js';
+import { writeRunReport } from './run_report.js';
 
 export interface ModelScore {
   model: string;
@@ -31,209 +33,123 @@ export interface Summary {
   seconds: Record<string, number>;
 }
 
-export interface RunHooks {
+export interface RunOptions {
   log?: (line: string) => void;
-  onStep?: (p: {
-    stage: string;
-    epoch: number;
-    epochs: number;
-    batch: number;
-    batches: number;
-    loss: number;
-    samples: number;
-    seconds: number;
-  }) => void;
-  onEpochEnd?: () => void;
+  /** Progress of every stage (training steps and epochs, images labelled, evaluation). */
+  onEvent?: ProgressListener;
+  signal?: AbortSignal;
 }
 
-interface History {
-  epoch: number;
-  trainLoss: number;
-  eval: EvalResult | null;
+/** A run directory made before runs were keyed by content cannot be resumed by this version. */
+export function refuseOldLayout(out: string): void {
+  if (existsSync(join(out, 'teacher', 'done.json')))
+    throw new ArtifactFormatError(
+      `${out} was made by an older noisy-student (stages recorded in done.json, folders not keyed by content): ` +
+        'run into a new output folder (its finished stages cannot be reused by this version)',
+    );
 }
 
-export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, hooks: RunHooks = {}): Promise<Summary> {
-  const log = hooks.log ?? (() => {});
-  type StepReport = Omit<Parameters<NonNullable<RunHooks['onStep']>>[0], 'stage' | 'epochs'>;
-  const stepHook =
-    (stage: string, epochs: number) =>
-    (p: StepReport): void =>
-      hooks.onStep?.({
-        stage,
-        epochs,
-        epoch: p.epoch,
-        batch: p.batch,
-        batches: p.batches,
-        loss: p.loss,
-        samples: p.samples,
-        seconds: p.seconds,
-      });
+export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, o: RunOptions = {}): Promise<Summary> {
+  const log = o.log ?? (() => {});
+  refuseOldLayout(out);
   mkdirSync(out, { recursive: true });
   atomicWriteJson(join(out, 'config.json'), cfg);
   const seconds: Record<string, number> = {};
-
-  // ---------------------------------------------------------------- data
-  const { classes, labeled, unlabeled, trueLabel, test, curveSet, dataConfig, inChans, imgSize } = resolveRunData(cfg);
-  const numClasses = classes.length;
+  const data = resolveRunData(cfg);
+  const { classes, labeled, unlabeled, test } = data;
   log(
-    `labeled ${labeled.length} images, unlabeled ${unlabeled.length}, test ${test.length}; ${numClasses} classes; input ${inChans}x${imgSize}x${imgSize}`,
+    `labeled ${labeled.dataset.length} images, unlabeled ${unlabeled.dataset.length}, test ${test.dataset.length}; ${classes.length} classes`,
   );
 
-  // ---------------------------------------------------------------- teacher
-  const t = cfg.teacher;
-  const teacherDir = join(out, 'teacher');
-  const teacherStage = await stage(
-    teacherDir,
-    configHash({ t, l: cfg.labeled, seed: cfg.seed, inChans, imgSize, test: cfg.test }),
-    async () => {
-      let modelDir: string;
-      let history: History[] = [];
-      if (t.checkpoint || t.pretrained) {
-        if (!t.checkpoint)
-          throw new Error('teacher.pretrained needs a checkpoint path for the data set classes (or leave it out to train one)');
-        modelDir = t.checkpoint;
-      } else {
-        log(`teacher: training ${t.model} on ${labeled.length} labeled images`);
-        const r = await trainClassifier(
-          resolveTrainConfig(
-            {},
-            {
-              model: t.model,
-              data: cfg.labeled.data,
-              ...(cfg.labeled.perClass ? { labelsPerClass: cfg.labeled.perClass } : {}),
-              valLimit: cfg.curveEvalLimit,
-              ...(cfg.test.data !== 'default' ? { valData: cfg.test.data } : {}),
-              inChans,
-              imgSize,
-              ...t.train,
-              seed: cfg.seed,
-              workers: cfg.workers,
-              output: join(teacherDir, 'train'),
-              resume: true,
-              checkpointEvery: 200,
-            },
-          ),
-          {
-            log,
-            onStep: stepHook('teacher', t.train.epochs),
-            onEpoch: () => hooks.onEpochEnd?.(),
-          },
-        );
-        modelDir = r.modelDir;
-        history = r.fit.history;
-      }
-      const ev = await evaluateModelDir(t.model, modelDir, test, dataConfig, cfg.workers);
-      return { modelDir, history, eval: ev };
-    },
-  );
-  seconds['teacher'] = teacherStage.seconds;
-  const teacherScore: ModelScore = { model: t.model, top1: teacherStage.result.eval.top1, top5: teacherStage.result.eval.top5 };
-  log(`teacher ${t.model}: top1 ${pct(teacherScore.top1)} top5 ${pct(teacherScore.top5)}${teacherStage.skipped ? ' (done before)' : ''}`);
+  const t = await teacherStage(out, cfg, data, { signal: o.signal, onEvent: o.onEvent, log });
+  seconds['teacher'] = t.record.seconds;
+  const teacherScore: ModelScore = { model: cfg.teacher.model, top1: t.record.eval.top1, top5: t.record.eval.top5 };
+  log(`teacher ${t.record.model}: top1 ${pct(teacherScore.top1)} top5 ${pct(teacherScore.top5)}${t.skipped ? ' (done before)' : ''}`);
 
-  // ---------------------------------------------------------------- generations
-  const summaryGens: Summary['generations'] = [];
-  let teacherModel = t.model;
-  let teacherModelDir = teacherStage.result.modelDir;
+  const generations: Summary['generations'] = [];
+  let teacher = { model: cfg.teacher.model, weights: t.record.weights, modelDir: t.modelDir };
   let prevScore = teacherScore;
-
   for (let g = 0; g < cfg.students.length; g++) {
-    const genDir = join(out, `gen-${g + 1}`);
-    const { model: studentModel, ...genStudent } = generationStudent(cfg, g);
-    const genCfg: NoisyStudentConfig = { ...cfg, student: genStudent };
-    // Pseudo-labels from the un-noised teacher (shards on disk are reused).
-    log(`generation ${g + 1}: pseudo-labelling ${unlabeled.length} images with ${teacherModel}`);
-    const plDir = pseudoLabelDir(genDir, teacherModelDir, cfg.pseudoLabel.topk);
+    const genDir = generationDir(out, g);
+    const s = generationStudent(cfg, g);
+    log(`generation ${g + 1}: pseudo-labelling ${unlabeled.dataset.length} images with ${teacher.model}`);
+    const plDir = pseudoLabelStageDir(genDir, teacher.weights, cfg, data);
     // Time summed over attempts (shards already on disk make a rerun nearly free).
     const { result: pl, seconds: plSeconds } = await withElapsed(join(plDir, 'elapsed.json'), async () => {
-      const teacher = await createModel(teacherModel, { checkpointPath: teacherModelDir });
-      return pseudoLabel(teacher, unlabeled, dataConfig, {
-        dir: plDir,
-        shardSize: cfg.pseudoLabel.shardSize,
-        ...(cfg.pseudoLabel.topk !== undefined ? { topk: cfg.pseudoLabel.topk } : {}),
-        inputsKey: configHash({ labeled: cfg.labeled, unlabeled: cfg.unlabeled, seed: cfg.seed }),
-        batchSize: cfg.pseudoLabel.batchSize,
-        workers: cfg.workers,
-      }).finally(() => teacher.dispose());
+      const model = await createModel(teacher.model, { checkpointPath: teacher.modelDir });
+      try {
+        return await pseudoLabel(model, unlabeled.dataset, inferenceDataConfig(model), {
+          dir: plDir,
+          shardSize: cfg.pseudoLabel.shardSize,
+          batchSize: cfg.pseudoLabel.batchSize,
+          workers: cfg.workers,
+          topk: cfg.pseudoLabel.topk,
+          inputs: unlabeled.key,
+          signal: o.signal,
+          stage: `pseudo-label ${g + 1}`,
+          ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+        });
+      } finally {
+        model.dispose();
+      }
     });
     seconds[`gen${g + 1}.pseudoLabel`] = plSeconds;
     if (pl.failed.length)
       log(`  ${pl.failed.length} unlabeled images could not be read and were skipped (first: ${pl.failed[0]!.message})`);
-    const { result: sel, accuracy } = filterStage(pl, cfg, trueLabel);
-    atomicWriteJson(join(genDir, 'filter', 'stats.json'), { stats: sel.stats, accuracy });
+    const settings = runFilterSettings(cfg);
+    const sel = filterStage(filterStageDir(genDir, pl.fingerprint, settings), pl, settings);
+    const accuracy = unlabeled.trueLabel ? pseudoLabelAccuracy(pl.records, unlabeled.trueLabel, sel) : null;
     log(
-      `  kept ${sel.stats.kept} (${sel.stats.uniqueKept} unique) of ${sel.stats.images} at threshold ${cfg.pseudoLabel.threshold}` +
+      `  kept ${sel.stats.kept} (${sel.stats.uniqueKept} unique) of ${sel.stats.images} at threshold ${settings.threshold}` +
         (accuracy
           ? `; pseudo-label accuracy ${pct(accuracy.overall.accuracy ?? 0)} overall, ${pct(accuracy.balanced?.accuracy ?? 0)} after balancing`
           : ''),
     );
-    // The student.
-    const studentDir = join(genDir, 'student');
-    const st = await stage(
-      studentDir,
-      configHash({
-        studentModel,
-        s: studentTrainingKey(genStudent),
-        pl: cfg.pseudoLabel,
-        teacher: teacherModelDir,
-        seed: cfg.seed,
-        n: sel.ids.length,
-      }),
-      async () => {
-        log(
-          `  student ${studentModel}${genStudent.noise ? ' with noise' : ' WITHOUT noise'}${genStudent.warmStart ? ` warm-started from ${teacherModel}` : ' from scratch'}: ` +
-            `${genStudent.train.epochs} epochs over ${sel.ids.length} pseudo-labeled images`,
-        );
-        const r = await trainStudent(studentModel, {
-          dir: studentDir,
-          cfg: genCfg,
-          labeled,
-          unlabeled,
-          pseudo: pl,
-          selectionIds: sel.ids,
-          dataConfig,
-          inChans,
-          numClasses,
-          ...(genStudent.warmStart ? { warmStartFrom: teacherModelDir } : {}),
-          validate: async (m) => {
-            const l = new DataLoader(curveSet, { batchSize: 256, transform: { config: dataConfig } });
-            m.eval();
-            try {
-              return await evaluate(m, loaderBatches(l)(0, 0));
-            } finally {
-              await l.close();
-            }
-          },
-          onStep: stepHook(`student ${g + 1}`, genStudent.train.epochs),
-          onEpoch: () => hooks.onEpochEnd?.(),
-        });
-        const ev = await evaluateModelDir(studentModel, r.modelDir, test, dataConfig, cfg.workers);
-        return { modelDir: r.modelDir, history: r.history, eval: ev };
-      },
-    );
-    seconds[`gen${g + 1}.student`] = st.seconds;
-    const score: ModelScore = { model: studentModel, top1: st.result.eval.top1, top5: st.result.eval.top5 };
     log(
-      `  student ${studentModel}: top1 ${pct(score.top1)} top5 ${pct(score.top5)} (teacher ${pct(prevScore.top1)})${st.skipped ? ' (done before)' : ''}`,
+      `  student ${s.model}${s.noise ? ' with noise' : ' WITHOUT noise'}${s.warmStart ? ` warm-started from ${teacher.model}` : ' from scratch'}: ` +
+        `${s.train.epochs} epochs over ${sel.ids.length} pseudo-labeled images`,
     );
-    summaryGens.push({
+    const st = await studentStage({
+      parent: join(genDir, 'student'),
+      student: s,
+      pseudoLabel: cfg.pseudoLabel,
+      classes,
+      labeled,
+      unlabeled,
+      pseudo: pl,
+      selection: sel.selection,
+      teacher,
+      test,
+      curve: data.curve,
+      defaults: data.defaults,
+      sizes: data.sizes,
+      seed: cfg.seed,
+      workers: cfg.workers,
+      signal: o.signal,
+      onEvent: o.onEvent,
+      stage: `student ${g + 1}`,
+    });
+    seconds[`gen${g + 1}.student`] = st.record.seconds;
+    const score: ModelScore = { model: s.model, top1: st.record.eval.top1, top5: st.record.eval.top5 };
+    log(
+      `  student ${s.model}: top1 ${pct(score.top1)} top5 ${pct(score.top5)} (teacher ${pct(prevScore.top1)})${st.skipped ? ' (done before)' : ''}`,
+    );
+    generations.push({
       student: score,
       pseudoLabels: {
         kept: sel.stats.kept,
         uniqueKept: sel.stats.uniqueKept,
         accuracy: accuracy?.overall.accuracy ?? null,
         balancedAccuracy: accuracy?.balanced?.accuracy ?? null,
-        threshold: cfg.pseudoLabel.threshold,
+        threshold: settings.threshold,
       },
     });
-    teacherModel = studentModel;
-    teacherModelDir = st.result.modelDir;
+    teacher = { model: s.model, weights: st.record.weights, modelDir: st.modelDir };
     prevScore = score;
   }
 
-  const summary: Summary = { teacher: teacherScore, generations: summaryGens, config: cfg, seconds };
-  atomicWriteJson(join(out, 'summary.json'), summary);
-
-  // ---------------------------------------------------------------- report
+  const summary: Summary = { teacher: teacherScore, generations, config: cfg, seconds };
+  writeArtifact(join(out, 'summary.json'), 'summary', summary);
   await writeRunReport(out);
   return summary;
 }

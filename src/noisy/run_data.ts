@@ -1,56 +1,45 @@
-// The data of a Noisy Student run, resolved from its config: the labeled split, the unlabeled
-// images (with their true labels when they are the rest of a labeled set), the test set and the
-// data config every stage shares. The pipeline and `evaluate` resolve it the same way.
-import { flatFolder, labeledSplit, subset, type DataConfig, type ImageDataset } from '../data/index.js';
-import { resolveDataSpec, specDataConfig } from '../train/data_spec.js';
+// The data of a Noisy Student run, resolved from its config through the one data resolver
+// (train/data_spec.ts): the labeled split, the unlabeled images (with their true labels when they
+// are the rest of a labeled set), the test set and the curve set. The pipeline, `evaluate` and
+// `report` resolve it the same way, and the stage commands given the same spec and options get the
+// same images and content keys.
+import { firstN, selectData, type DataConfigOverrides, type DataDefaults, type SelectedData } from '../train/data_spec.js';
 import type { NoisyStudentConfig } from './config.js';
 
 export interface RunData {
   classes: readonly string[];
-  labeled: ImageDataset;
-  unlabeled: ImageDataset;
-  /** True label of unlabeled image `id` when known (the unlabeled rest of a labeled set). */
-  trueLabel: ((id: number) => number | undefined) | null;
-  test: ImageDataset;
+  labeled: SelectedData;
+  unlabeled: SelectedData;
+  test: SelectedData;
   /** The first `curveEvalLimit` test images, evaluated after each epoch for the curves. */
-  curveSet: ImageDataset;
-  dataConfig: DataConfig;
-  inChans: number;
-  imgSize: number;
+  curve: SelectedData;
+  defaults: DataDefaults | null;
+  sizes: DataConfigOverrides;
 }
 
-/** The first `n` images of a data set (all of them when it has fewer). */
-export const firstN = (ds: ImageDataset, n: number): ImageDataset =>
-  subset(
-    ds,
-    Array.from({ length: Math.min(n, ds.length) }, (_, i) => i),
-  );
-
 export function resolveRunData(cfg: NoisyStudentConfig): RunData {
-  const data = resolveDataSpec(cfg.labeled.data);
-  const classes = data.classes;
+  const seed = cfg.seed;
+  const perClass = cfg.labeled.perClass;
+  const labeled = selectData({ spec: cfg.labeled.data, labelsPerClass: perClass, part: perClass ? 'labeled' : 'all', seed });
+  const classes = labeled.classes;
   if (!classes) throw new Error(`labeled data ${cfg.labeled.data} has no classes`);
-  const ds = data.dataset;
-  const split = cfg.labeled.perClass ? labeledSplit(ds, cfg.labeled.perClass, cfg.seed) : null;
-  const labeled = split ? subset(ds, split.labeled) : ds;
-  let unlabeled: ImageDataset;
-  let trueLabel: RunData['trueLabel'] = null;
+  let unlabeled: SelectedData;
   if (cfg.unlabeled.data === 'rest') {
-    if (!split) throw new Error("unlabeled.data 'rest' needs labeled.perClass (the rest of the labeled set)");
-    const ids = cfg.unlabeled.limit ? split.unlabeled.subarray(0, cfg.unlabeled.limit) : split.unlabeled;
-    unlabeled = subset(ds, ids);
-    trueLabel = (id) => ds.label(ids[id]!);
-  } else {
-    const f = flatFolder(cfg.unlabeled.data);
-    unlabeled = cfg.unlabeled.limit ? firstN(f, cfg.unlabeled.limit) : f;
-  }
-  const testFull = cfg.test.data === 'default' ? (data.defaultVal?.() ?? null) : resolveDataSpec(cfg.test.data).dataset;
-  if (!testFull) throw new Error(`no test set: give test.data (the labeled data ${cfg.labeled.data} has no held-out split)`);
-  const test = cfg.test.limit ? firstN(testFull, cfg.test.limit) : testFull;
-  const dataConfig = specDataConfig(data.defaults, {
+    if (!perClass) throw new Error("unlabeled.data 'rest' needs labeled.perClass (the rest of the labeled set)");
+    unlabeled = selectData({ spec: cfg.labeled.data, labelsPerClass: perClass, part: 'unlabeled', seed, limit: cfg.unlabeled.limit });
+  } else unlabeled = selectData({ spec: cfg.unlabeled.data, part: 'unlabeled', limit: cfg.unlabeled.limit });
+  const testSpec = cfg.test.data === 'default' ? labeled.resolved?.defaultValSpec : cfg.test.data;
+  if (!testSpec) throw new Error(`no test set: give test.data (the labeled data ${cfg.labeled.data} has no held-out split)`);
+  const test = selectData({ spec: testSpec, limit: cfg.test.limit });
+  const curveLimit = Math.min(cfg.curveEvalLimit, cfg.test.limit ?? Infinity);
+  const curve: SelectedData = {
+    ...test,
+    dataset: firstN(test.dataset, cfg.curveEvalLimit),
+    key: { ...test.key, limit: curveLimit },
+  };
+  const sizes: DataConfigOverrides = {
     ...(cfg.inChans !== undefined ? { inChans: cfg.inChans } : {}),
     ...(cfg.imgSize !== undefined ? { imgSize: cfg.imgSize } : {}),
-  });
-  const [inChans, imgSize] = dataConfig.inputSize;
-  return { classes, labeled, unlabeled, trueLabel, test, curveSet: firstN(test, cfg.curveEvalLimit), dataConfig, inChans, imgSize };
+  };
+  return { classes, labeled, unlabeled, test, curve, defaults: labeled.defaults, sizes };
 }

@@ -1,22 +1,24 @@
-// A run directory read back from disk: its config and data, the finished teacher, and each
-// generation with its teacher, student and pseudo-label folder. `evaluate` and `report` work from
-// this alone, so they run on any finished (or partly finished) run, also after the process is gone.
+// A run directory read back from disk: its config and data, the finished teacher, and each finished
+// generation with its pseudo-labels, selection and student. Every folder is found from the config
+// and the records (content keys, run_plan.ts), never from a stored path, so `evaluate` and `report`
+// work on any finished (or partly finished) run, also after it was moved or copied.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EvalResult } from '../train/index.js';
 import { generationStudent, resolveNoisyStudentConfig, type NoisyStudentConfig } from './config.js';
 import { resolveRunData, type RunData } from './run_data.js';
-import { filterStage, pseudoLabelDir, readPseudoLabels, type PseudoLabels } from './stages.js';
+import { generationDir, pseudoLabelStageDir, runFilterSettings } from './run_plan.js';
+import { filterStageDir, studentStageInputs, stageDir, teacherStageDir } from './stages/index.js';
+import { readPseudoLabelIndex, readPseudoLabels, type PseudoLabels } from './artifacts/pseudo_labels.js';
+import { readFilterResult } from './artifacts/selection.js';
+import { readStageRecord, type StageRecord } from './artifacts/stage_record.js';
+import type { FilterResult } from './filter.js';
+import { refuseOldLayout } from './pipeline.js';
 
-export interface ModelStageResult {
+export interface FinishedModel {
+  /** The stage folder (…/<key>) and its model folder. */
+  dir: string;
   modelDir: string;
-  history: { epoch: number; trainLoss: number; eval: EvalResult | null }[];
-  eval: EvalResult;
-}
-
-export interface FinishedStage {
-  result: ModelStageResult;
-  seconds: number;
+  record: StageRecord;
 }
 
 export interface RunGeneration {
@@ -26,18 +28,20 @@ export interface RunGeneration {
   model: string;
   teacherModel: string;
   teacherModelDir: string;
-  student: FinishedStage;
+  pseudoDir: string;
+  filterDir: string;
+  student: FinishedModel;
   /** The teacher's pseudo-labels, read from their shards. */
   pseudoLabels(): PseudoLabels;
-  /** The filter stage recomputed from them (deterministic), with the pseudo-label accuracy when true labels are known. */
-  filtered(pl: PseudoLabels): ReturnType<typeof filterStage>;
+  /** The filter stage's output, as written. */
+  filtered(): FilterResult;
 }
 
 export interface OpenedRun {
   dir: string;
   cfg: NoisyStudentConfig;
   data: RunData;
-  teacher: FinishedStage;
+  teacher: FinishedModel;
   /** The finished generations, in order. */
   generations: RunGeneration[];
   /** Generations the config lists that have not finished. */
@@ -46,42 +50,64 @@ export interface OpenedRun {
   seconds: Record<string, number> | null;
 }
 
-function finished(dir: string): FinishedStage | null {
-  const f = join(dir, 'done.json');
-  if (!existsSync(f)) return null;
-  const rec = JSON.parse(readFileSync(f, 'utf8')) as FinishedStage;
-  return { result: rec.result, seconds: rec.seconds };
-}
-
 export function openRun(runDir: string): OpenedRun {
   const cfgFile = join(runDir, 'config.json');
   if (!existsSync(cfgFile)) throw new Error(`${runDir} is not a Noisy Student run directory (no config.json)`);
+  refuseOldLayout(runDir);
   const cfg = resolveNoisyStudentConfig(JSON.parse(readFileSync(cfgFile, 'utf8')));
   const data = resolveRunData(cfg);
-  const teacher = finished(join(runDir, 'teacher'));
-  if (!teacher)
-    throw new Error(`${runDir}: the teacher has not finished (no teacher/done.json); run the same command again to complete it`);
+  const tDir = teacherStageDir(runDir, cfg, data);
+  const tRec = readStageRecord(tDir);
+  if (!tRec)
+    throw new Error(
+      `${runDir}: the teacher has not finished (no ${join('teacher', '<key>', 'record.json')}); run the same command again to complete it`,
+    );
+  const teacher: FinishedModel = { dir: tDir, modelDir: join(tDir, 'model'), record: tRec };
   const generations: RunGeneration[] = [];
-  let teacherModel = cfg.teacher.model;
-  let teacherModelDir = teacher.result.modelDir;
+  let prev = { model: cfg.teacher.model, weights: tRec.weights, modelDir: teacher.modelDir };
   for (let g = 0; g < cfg.students.length; g++) {
-    const dir = join(runDir, `gen-${g + 1}`);
-    const student = finished(join(dir, 'student'));
-    if (!student) break;
-    const plDir = pseudoLabelDir(dir, teacherModelDir, cfg.pseudoLabel.topk);
+    const dir = generationDir(runDir, g);
+    const s = generationStudent(cfg, g);
+    const pseudoDir = pseudoLabelStageDir(dir, prev.weights, cfg, data);
+    if (!existsSync(join(pseudoDir, 'index.json'))) break;
+    const index = readPseudoLabelIndex(pseudoDir);
+    const settings = runFilterSettings(cfg);
+    const filterDir = filterStageDir(dir, index.fingerprint, settings);
+    if (!existsSync(join(filterDir, 'selection.json'))) break;
+    const filtered = readFilterResult(filterDir);
+    const sDir = stageDir(
+      join(dir, 'student'),
+      studentStageInputs({
+        student: s,
+        pseudoLabel: cfg.pseudoLabel,
+        classes: data.classes,
+        labeled: data.labeled,
+        unlabeled: data.unlabeled,
+        pseudo: { fingerprint: index.fingerprint },
+        selection: filtered.selection,
+        teacher: prev,
+        test: data.test,
+        curve: data.curve,
+        defaults: data.defaults,
+        sizes: data.sizes,
+        seed: cfg.seed,
+      }),
+    );
+    const rec = readStageRecord(sDir);
+    if (!rec) break;
     generations.push({
       index: g + 1,
       dir,
-      model: generationStudent(cfg, g).model,
-      teacherModel,
-      teacherModelDir,
-      student,
-      pseudoLabels: () =>
-        readPseudoLabels(plDir, { images: data.unlabeled.length, numClasses: data.classes.length, shardSize: cfg.pseudoLabel.shardSize }),
-      filtered: (pl) => filterStage(pl, cfg, data.trueLabel),
+      model: s.model,
+      teacherModel: prev.model,
+      teacherModelDir: prev.modelDir,
+      pseudoDir,
+      filterDir,
+      student: { dir: sDir, modelDir: join(sDir, 'model'), record: rec },
+      pseudoLabels: () => readPseudoLabels(pseudoDir),
+      filtered: () => filtered,
     });
-    teacherModel = generationStudent(cfg, g).model;
-    teacherModelDir = student.result.modelDir;
+    prev = { model: s.model, weights: rec.weights, modelDir: join(sDir, 'model') };
   }
   const summaryFile = join(runDir, 'summary.json');
   const seconds = existsSync(summaryFile)

@@ -5,7 +5,9 @@ import { loadSample, type ImageU8 } from '../data/index.js';
 import { studentTrainingKey, studentsWithoutNoise, type NoisyStudentConfig } from './config.js';
 import { confidenceHistogram } from './filter.js';
 import { writeReport, type ReportCurve, type ReportGeneration, type ReportSample } from './report.js';
-import { openRun, type ModelStageResult, type OpenedRun } from './run_dir.js';
+import { openRun, type OpenedRun } from './run_dir.js';
+import { pseudoLabelAccuracy } from './filter.js';
+import type { StageRecord } from './artifacts/stage_record.js';
 
 export interface RunReportOptions {
   /** A run of the same config with `student.noise: false`: its students are shown as "no noise". */
@@ -16,7 +18,7 @@ export interface RunReportOptions {
   samples?: number;
 }
 
-function toCurve(r: ModelStageResult): ReportCurve['metrics'] {
+function toCurve(r: StageRecord): ReportCurve['metrics'] {
   return r.history.map((e) => ({
     epoch: e.epoch + 1,
     ...(Number.isFinite(e.trainLoss) ? { loss: e.trainLoss } : {}),
@@ -24,7 +26,7 @@ function toCurve(r: ModelStageResult): ReportCurve['metrics'] {
   }));
 }
 
-const score = (model: string, r: ModelStageResult): { model: string; top1: number; top5: number } => ({
+const score = (model: string, r: StageRecord): { model: string; top1: number; top5: number } => ({
   model,
   top1: r.eval.top1,
   top5: r.eval.top5,
@@ -49,19 +51,20 @@ export async function writeRunReport(runDir: string, o: RunReportOptions = {}): 
     if (differs.length) throw new Error(`${o.ablation} is not the same run without noise: its ${differs.join(', ')} differ`);
   }
   const { cfg, data } = run;
-  const curves: ReportCurve[] = [{ name: 'teacher', model: cfg.teacher.model, metrics: toCurve(run.teacher.result) }];
+  const curves: ReportCurve[] = [{ name: 'teacher', model: cfg.teacher.model, metrics: toCurve(run.teacher.record) }];
   const generations: ReportGeneration[] = [];
-  let teacherScore = score(cfg.teacher.model, run.teacher.result);
+  let teacherScore = score(cfg.teacher.model, run.teacher.record);
   let last: { ids: readonly number[]; entries: readonly { id: number; label: number; confidence: number }[] } | null = null;
   for (const g of run.generations) {
     const pl = g.pseudoLabels();
-    const { result: sel, accuracy } = g.filtered(pl);
-    const studentScore = score(g.model, g.student.result);
+    const sel = g.filtered();
+    const accuracy = data.unlabeled.trueLabel ? pseudoLabelAccuracy(pl.records, data.unlabeled.trueLabel, sel) : null;
+    const studentScore = score(g.model, g.student.record);
     const twin = ablation?.generations[g.index - 1];
     generations.push({
       teacher: teacherScore,
       student: studentScore,
-      ...(twin ? { noNoise: score(twin.model, twin.student.result) } : {}),
+      ...(twin ? { noNoise: score(twin.model, twin.student.record) } : {}),
       pseudoLabels: {
         images: sel.stats.images,
         kept: sel.stats.kept,
@@ -74,8 +77,8 @@ export async function writeRunReport(runDir: string, o: RunReportOptions = {}): 
       histogram: confidenceHistogram(pl.records, { bins: 20 }),
       classCounts: { before: [...sel.stats.before], after: [...sel.stats.after] },
     });
-    curves.push({ name: `student ${g.index}`, model: g.model, metrics: toCurve(g.student.result) });
-    if (twin) curves.push({ name: `student ${g.index} (no noise)`, model: twin.model, metrics: toCurve(twin.student.result) });
+    curves.push({ name: `student ${g.index}`, model: g.model, metrics: toCurve(g.student.record) });
+    if (twin) curves.push({ name: `student ${g.index} (no noise)`, model: twin.model, metrics: toCurve(twin.student.record) });
     teacherScore = studentScore;
     last = sel;
   }
@@ -92,26 +95,26 @@ export async function writeRunReport(runDir: string, o: RunReportOptions = {}): 
     shown.add(id);
     let image: ImageU8;
     try {
-      image = await loadSample(data.unlabeled.source(e.id));
+      image = await loadSample(data.unlabeled.dataset.source(e.id));
     } catch {
       continue; // an unreadable image was reported by pseudo-labelling already
     }
     perClass.set(e.label, (perClass.get(e.label) ?? 0) + 1);
-    const tl = data.trueLabel?.(e.id);
+    const tl = data.unlabeled.trueLabel?.(e.id);
     samples.push({ image, pseudoLabel: e.label, confidence: e.confidence, ...(tl !== undefined ? { trueLabel: tl } : {}) });
   }
 
   const seconds =
     run.seconds ??
     Object.fromEntries([
-      ['teacher', run.teacher.seconds],
-      ...run.generations.map((g) => [`gen${g.index}.student`, g.student.seconds] as const),
+      ['teacher', run.teacher.record.seconds],
+      ...run.generations.map((g) => [`gen${g.index}.student`, g.student.record.seconds] as const),
     ]);
   const path = o.output ?? join(runDir, 'report.html');
   await writeReport(path, {
     title: 'Noisy Student Training',
     subtitle:
-      `${cfg.labeled.data}: ${data.labeled.length} labeled, ${data.unlabeled.length} unlabeled images` +
+      `${cfg.labeled.data}: ${data.labeled.dataset.length} labeled, ${data.unlabeled.dataset.length} unlabeled images` +
       (run.unfinished ? ` (${run.unfinished} generation(s) not finished)` : '') +
       (ablation ? `; no-noise ablation from ${o.ablation}` : ''),
     classNames: data.classes,

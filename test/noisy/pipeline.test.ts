@@ -4,7 +4,7 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../helpers/paths.js';
@@ -108,6 +108,126 @@ describe('noisy-student run', () => {
     assert.notDeepEqual(ev.generations[0]!.pseudoLabels, ev.generations[1]!.pseudoLabels);
   });
 
+  it('the stage commands run by hand on the run’s teacher write byte-identical pseudo-labels, selection and stats', () => {
+    const cli = (a: string[]) =>
+      spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...a], { cwd: REPO_ROOT, encoding: 'utf8' });
+    const only = (root: string): string => {
+      const d = readdirSync(root);
+      assert.equal(d.length, 1, `${root} holds one keyed folder`);
+      return join(root, d[0]!);
+    };
+    const teacherModel = join(only(join(straight, 'teacher')), 'model');
+    const runPseudo = only(join(straight, 'gen-1', 'pseudo'));
+    const runFilter = only(join(straight, 'gen-1', 'filter'));
+    const byHand = tmp();
+    const pl = cli([
+      'pseudo-label',
+      '--quiet',
+      '--model',
+      'tinynet_e',
+      '--checkpoint',
+      teacherModel,
+      '--data',
+      'fashion-mnist',
+      '--labels-per-class',
+      '10',
+      '--seed',
+      '3',
+      '--limit',
+      '300',
+      '--shard-size',
+      '50',
+      '--workers',
+      '0',
+      '-o',
+      join(byHand, 'pseudo'),
+    ]);
+    assert.equal(pl.status, 0, pl.stderr);
+    const files = (d: string): string[] =>
+      readdirSync(d)
+        .filter((f) => f !== 'elapsed.json')
+        .sort();
+    assert.deepEqual(files(join(byHand, 'pseudo')), files(runPseudo));
+    assert.ok(files(runPseudo).includes('index.json') && files(runPseudo).includes('manifest.json'));
+    for (const f of files(runPseudo))
+      assert.ok(readFileSync(join(byHand, 'pseudo', f)).equals(readFileSync(join(runPseudo, f))), `${f} differs`);
+    const fl = cli([
+      'filter',
+      '--pseudo',
+      join(byHand, 'pseudo'),
+      '--per-class',
+      '20',
+      '--threshold',
+      '0',
+      '--seed',
+      '3',
+      '-o',
+      join(byHand, 'filter'),
+    ]);
+    assert.equal(fl.status, 0, fl.stderr);
+    assert.deepEqual(files(join(byHand, 'filter')), ['selection.json', 'stats.json']);
+    for (const f of ['selection.json', 'stats.json'])
+      assert.ok(readFileSync(join(byHand, 'filter', f)).equals(readFileSync(join(runFilter, f))), `${f} differs`);
+    // And the run's own folders feed the stage commands: filter reads the run's pseudo-labels.
+    const fr = cli([
+      'filter',
+      '--pseudo',
+      runPseudo,
+      '--per-class',
+      '20',
+      '--threshold',
+      '0',
+      '--seed',
+      '3',
+      '-o',
+      join(byHand, 'filter2'),
+    ]);
+    assert.equal(fr.status, 0, fr.stderr);
+    assert.ok(readFileSync(join(byHand, 'filter2', 'selection.json')).equals(readFileSync(join(runFilter, 'selection.json'))));
+  });
+
+  it('a finished run moved to another path trains nothing again, and evaluate and report work on it', () => {
+    const moved = join(tmp(), 'moved-run');
+    cpSync(straight, moved, { recursive: true });
+    // The original is out of the way while the moved copy runs: nothing may read it.
+    const away = `${straight}.away`;
+    renameSync(straight, away);
+    try {
+      const r = spawnSync(process.execPath, args(moved), { cwd: REPO_ROOT, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.doesNotMatch(r.stdout, /epoch \d+\/\d+: train loss/);
+      assert.match(r.stdout, /teacher tinynet_e: .*\(done before\)/);
+      assert.equal(r.stdout.match(/^ {2}student tinynet_e: .*\(done before\)$/gm)?.length, 2, r.stdout);
+      const ev = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'evaluate', '--run', moved, '--json'], {
+        cwd: REPO_ROOT,
+        encoding: 'utf8',
+      });
+      assert.equal(ev.status, 0, ev.stderr);
+      assert.equal((JSON.parse(ev.stdout) as RunEvaluation).generations.length, 2);
+      const rep = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'report', '--run', moved], {
+        cwd: REPO_ROOT,
+        encoding: 'utf8',
+      });
+      assert.equal(rep.status, 0, rep.stderr);
+      // No record holds a path.
+      const records = readdirSync(join(moved, 'teacher')).map((k) => readFileSync(join(moved, 'teacher', k, 'record.json'), 'utf8'));
+      for (const rec of records) assert.ok(!rec.includes(straight) && !rec.includes(moved), 'a record holds a path');
+    } finally {
+      renameSync(away, straight);
+    }
+    assert.deepEqual(summaryOf(moved), summaryOf(straight));
+  });
+
+  it('a run directory of the older layout is refused with what to do', () => {
+    const old = tmp();
+    cpSync(join(straight, 'config.json'), join(old, 'config.json'));
+    mkdirSync(join(old, 'teacher'));
+    writeFileSync(join(old, 'teacher', 'done.json'), JSON.stringify({ hash: 'x', result: {}, seconds: 1 }));
+    const r = spawnSync(process.execPath, args(old), { cwd: REPO_ROOT, encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /made by an older noisy-student.*run into a new output folder/);
+  });
+
   it('report --run rebuilds report.html from disk; --ablation puts a --no-noise run of the same config beside it', () => {
     const cli = (a: string[]) =>
       spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...a], { cwd: REPO_ROOT, encoding: 'utf8' });
@@ -176,7 +296,7 @@ describe('noisy-student run', () => {
     // 1: kill once the second pseudo-label shard of generation 1 is on disk (of 6).
     const k1 = await killWhen(() => findFile(join(out, 'gen-1', 'pseudo'), (p) => p.endsWith('shard-00001.safetensors')));
     // 2: kill once generation 2's student has a mid-epoch checkpoint.
-    const k2 = await killWhen(() => findFile(join(out, 'gen-2', 'student', 'checkpoints'), (p) => p.endsWith('checkpoint.json')));
+    const k2 = await killWhen(() => findFile(join(out, 'gen-2', 'student'), (p) => /checkpoints\/ckpt-\d+\/checkpoint\.json$/.test(p)));
     assert.ok(k1 && k2, 'both kills happened before the run finished');
     const r = spawnSync(process.execPath, args(out), { cwd: REPO_ROOT, encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);

@@ -6,8 +6,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createModel, liveTensorCount, loadSafetensors, noGrad, saveSafetensors, subset, tensor } from '../../src/index.js';
-import { pseudoLabel, readPseudoLabels } from '../../src/noisy/index.js';
-import { resolveDataSpec, specDataConfig } from '../../src/train/data_spec.js';
+import { pseudoLabel } from '../../src/noisy/index.js';
+import { resolveDataSpec, trainingDataConfig } from '../../src/train/data_spec.js';
+import { readPseudoLabelShards } from '../../src/noisy/artifacts/pseudo_labels.js';
 
 let dir: string;
 let start: number;
@@ -27,7 +28,7 @@ describe('pseudoLabel', () => {
       data.dataset,
       Array.from({ length: 40 }, (_, i) => i),
     );
-    const config = specDataConfig(data.defaults);
+    const config = trainingDataConfig(null, data.defaults);
     const teacher = await createModel('tinynet_e', { numClasses: 10, inChans: 1 });
     // A random head gives near-uniform probabilities whose ties topk may order either way; a
     // steeper one separates them.
@@ -83,15 +84,35 @@ describe('pseudoLabel', () => {
       for (const x of t) x.dispose();
     };
     write([5], [1, 2]);
-    assert.throws(() => readPseudoLabels(bad, { images: 3, numClasses: 4, shardSize: 10 }), /image id 5 outside the 3 unlabeled images/);
+    assert.throws(
+      () => readPseudoLabelShards(bad, { images: 3, numClasses: 4, shardSize: 10 }),
+      /image id 5 outside the 3 unlabeled images/,
+    );
     write([1], [1, 9]);
-    assert.throws(() => readPseudoLabels(bad, { images: 3, numClasses: 4, shardSize: 10 }), /class 9 outside 4/);
+    assert.throws(() => readPseudoLabelShards(bad, { images: 3, numClasses: 4, shardSize: 10 }), /class 9 outside 4/);
     write([1], [1, 2]);
-    const ok = readPseudoLabels(bad, { images: 3, numClasses: 4, shardSize: 10 });
+    const ok = readPseudoLabelShards(bad, { images: 3, numClasses: 4, shardSize: 10 });
     assert.deepEqual(
       Array.from(ok.probs.subarray(4, 8)).map((v) => +v.toFixed(6)),
       [0, 0.7, 0.3, 0],
     );
     assert.deepEqual(ok.records, [{ id: 1, label: 1, confidence: Math.fround(0.6) }]);
+  });
+});
+
+describe('pseudo-label shard counts', () => {
+  it('a zero shard size is refused, never an endless loop of empty shards', async () => {
+    assert.throws(
+      () => readPseudoLabelShards(dir, { images: 3, numClasses: 4, shardSize: 0 }),
+      /shard size must be a positive integer, got 0/,
+    );
+    const teacher = await createModel('tinynet_e', { numClasses: 10, inChans: 1 });
+    const images = subset(resolveDataSpec('fashion-mnist:test').dataset, [0, 1]);
+    const config = trainingDataConfig(null, resolveDataSpec('fashion-mnist').defaults);
+    await assert.rejects(
+      pseudoLabel(teacher, images, config, { dir: join(dir, 'zero'), shardSize: 0, batchSize: 2, workers: 0 }),
+      /shardSize must be a positive integer, got 0/,
+    );
+    teacher.dispose();
   });
 });

@@ -103,7 +103,7 @@ describe('the stage commands chained', () => {
 
     const f = ok(await runCli(['filter', '--pseudo', pseudo(), '--per-class', '8', '--threshold', '0', '-o', filtered()])).stdout;
     assert.match(f, new RegExp(`^kept \\d+ \\(\\d+ unique\\) of ${LIMIT}`));
-    const stats = JSON.parse(readFileSync(join(filtered(), 'stats.json'), 'utf8')) as { after: number[]; kept: number };
+    const stats = (JSON.parse(readFileSync(join(filtered(), 'stats.json'), 'utf8')) as { stats: { after: number[]; kept: number } }).stats;
     assert.equal(
       stats.after.reduce((a, b) => a + b, 0),
       stats.kept,
@@ -170,20 +170,46 @@ describe('the stage commands chained', () => {
       out,
     ];
     const first = ok(await runCli(args)).stdout;
-    assert.match(first, /epoch 1\/1: train loss \d/);
+    assert.match(first, /student epoch 1\/1: train loss \d/);
     const top1 = /student tinynet_e: top1 ([\d.]+)%/.exec(first)?.[1];
     assert.ok(top1, first);
-    assert.ok(existsSync(join(out, 'model', 'model.safetensors')));
-    const ev = JSON.parse(readFileSync(join(out, 'eval.json'), 'utf8')) as { top1: number; n: number };
-    assert.equal(ev.n, 10000);
-    assert.equal((ev.top1 * 100).toFixed(2), top1);
+    // The student went into a folder named by its key, with its model and record.
+    const keyed = readdirSync(out);
+    assert.equal(keyed.length, 1);
+    const studentDir = join(out, keyed[0]!);
+    assert.ok(existsSync(join(studentDir, 'model', 'model.safetensors')));
+    const rec = JSON.parse(readFileSync(join(studentDir, 'record.json'), 'utf8')) as { eval: { top1: number; n: number }; key: string };
+    assert.equal(rec.key, keyed[0]);
+    assert.equal(rec.eval.n, 10000);
+    assert.equal((rec.eval.top1 * 100).toFixed(2), top1);
 
     const again = ok(await runCli(args)).stdout;
     assert.doesNotMatch(again, /epoch 1\/1: train loss/);
-    assert.match(again, new RegExp(`top1 ${top1!.replace('.', '\\.')}%`));
+    assert.match(again, new RegExp(`top1 ${top1!.replace('.', '\\.')}%.*done before`));
+
+    // Other pseudo-labels (top-3 of the same teacher) into the same --output: a new student beside
+    // the old one, which stays as it was.
+    const before = readFileSync(join(studentDir, 'model', 'model.safetensors'));
+    const recBefore = readFileSync(join(studentDir, 'record.json'), 'utf8');
+    const pseudo3 = join(dir, 'pseudo-top3');
+    const filtered3 = join(dir, 'filter-top3');
+    ok(await runCli([...plArgs().slice(0, -1), pseudo3, '--topk', '3']));
+    ok(await runCli(['filter', '--pseudo', pseudo3, '--per-class', '8', '--threshold', '0', '-o', filtered3]));
+    const swapped = args.map((a) => (a === pseudo() ? pseudo3 : a === filtered() ? filtered3 : a));
+    const third = ok(await runCli(swapped)).stdout;
+    assert.match(third, /student epoch 1\/1: train loss/);
+    assert.equal(readdirSync(out).length, 2);
+    assert.deepEqual(readFileSync(join(studentDir, 'model', 'model.safetensors')), before);
+    assert.equal(readFileSync(join(studentDir, 'record.json'), 'utf8'), recBefore);
+
+    // A selection of other pseudo-labels than --pseudo is refused.
+    const mixed = await runCli(args.map((a) => (a === filtered() ? filtered3 : a)));
+    assert.equal(mixed.code, 1);
+    assert.match(mixed.stderr, /is a selection of other pseudo-labels/);
 
     // Pseudo-labels of other images than --unlabeled: refused with what to give.
     const bad = await runCli(args.map((a) => (a === String(LIMIT) ? '100' : a)));
+    // (the check runs before anything is trained)
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /cover 200 images but --unlabeled fashion-mnist resolves to 100/);
   });

@@ -1,0 +1,64 @@
+// A model stage (the teacher, a student): trained into a folder named by the hash of its inputs, so
+// a changed input trains a new model beside the old one instead of overwriting it, and a finished
+// folder (one with record.json) is returned as it is. The inputs are content keys only: the same
+// run moved to another path finds the same folders.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadInferenceModel } from '../../models/index.js';
+import type { ImageDataset } from '../../data/index.js';
+import { evaluateModel, type EvalResult, type ProgressListener } from '../../train/index.js';
+import { contentHash, fileHash } from '../../util/hash.js';
+import { withElapsed } from '../../util/elapsed.js';
+import { readStageRecord, writeStageRecord, type StageRecord } from '../artifacts/stage_record.js';
+
+export interface ModelStageResult {
+  /** The stage's own folder: PARENT/<key>. */
+  dir: string;
+  modelDir: string;
+  record: StageRecord;
+  skipped: boolean;
+}
+
+export const stageDir = (parent: string, inputs: unknown): string => join(parent, contentHash(inputs));
+
+/** Top-1/top-5 of a saved model folder on a labeled set, with the model's own preprocessing. */
+export async function evaluateModelDir(
+  modelName: string,
+  modelDir: string,
+  test: ImageDataset,
+  o: { workers: number; onEvent?: ProgressListener | undefined; stage?: string },
+): Promise<EvalResult> {
+  const model = await loadInferenceModel(modelName, { checkpointPath: modelDir });
+  try {
+    return await evaluateModel(model, test, { workers: o.workers, onEvent: o.onEvent, ...(o.stage ? { stage: o.stage } : {}) });
+  } finally {
+    await model.dispose();
+  }
+}
+
+export async function modelStage(o: {
+  parent: string;
+  stage: 'teacher' | 'student';
+  model: string;
+  inputs: unknown;
+  /** Train into `dir` (resumable), leaving the model in dir/model; returns the epochs' history. */
+  train: (dir: string) => Promise<StageRecord['history']>;
+  test: ImageDataset;
+  workers: number;
+  onEvent?: ProgressListener | undefined;
+}): Promise<ModelStageResult> {
+  const key = contentHash(o.inputs);
+  const dir = join(o.parent, key);
+  const done = readStageRecord(dir);
+  if (done) return { dir, modelDir: join(dir, 'model'), record: done, skipped: true };
+  const { result, seconds } = await withElapsed(join(dir, 'elapsed.json'), async () => {
+    const history = await o.train(dir);
+    const modelDir = join(dir, 'model');
+    if (!existsSync(join(modelDir, 'model.safetensors'))) throw new Error(`${o.stage} stage: no model in ${modelDir}`);
+    const ev = await evaluateModelDir(o.model, modelDir, o.test, { workers: o.workers, onEvent: o.onEvent, stage: `${o.stage} test` });
+    return { history, eval: ev, weights: fileHash(join(modelDir, 'model.safetensors')) };
+  });
+  const record: StageRecord = { stage: o.stage, key, inputs: o.inputs, model: o.model, ...result, seconds };
+  writeStageRecord(dir, record);
+  return { dir, modelDir: join(dir, 'model'), record, skipped: false };
+}

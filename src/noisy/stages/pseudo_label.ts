@@ -1,0 +1,139 @@
+// The pseudo-labelling stage: the teacher WITHOUT noise (eval mode; the saved model holds the EMA
+// weights when an EMA was kept) over the unlabeled images, at the teacher's own resolution with
+// the clean eval transform, in shards of `shardSize` images written atomically; shards already on
+// disk are not redone. With `topk` (for many classes: 1000 probabilities per image of a 100k-image
+// set are 400 MB) a shard keeps each image's k largest probabilities renormalised to sum to 1,
+// their classes, and the raw top-1 probability, which is what filtering compares with the threshold.
+import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { fromTypedArray, noGrad, scope } from '../../torch/index.js';
+import { EfficientNet, inferenceModelFrom, type InferenceModel } from '../../models/index.js';
+import { DataLoader, type DataConfig, type ImageDataset } from '../../data/index.js';
+import { throwIfAborted, type ProgressListener } from '../../train/index.js';
+import {
+  claimPseudoLabelDir,
+  finishPseudoLabelDir,
+  shardCount,
+  shardFile,
+  writeShard,
+  type PseudoLabels,
+} from '../artifacts/pseudo_labels.js';
+
+export interface PseudoLabelOptions {
+  dir: string;
+  shardSize: number;
+  batchSize: number;
+  workers: number;
+  topk?: number | undefined;
+  /** Fingerprint of the teacher's weights (default: hashed from its state dict). */
+  teacherFingerprint?: string;
+  /** Content key of the unlabeled images (selectData's key). */
+  inputs?: unknown;
+  signal?: AbortSignal | undefined;
+  stage?: string;
+  onEvent?: ProgressListener | undefined;
+}
+
+/** A short hash of a model's state dict: which weights made a set of pseudo-labels. */
+export function weightsFingerprint(model: EfficientNet): string {
+  const h = createHash('sha256');
+  for (const [key, t] of model.stateDict()) {
+    const a = t.toTypedArray();
+    h.update(key).update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+const positiveInt = (v: number | undefined, what: string): void => {
+  if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new RangeError(`${what} must be a positive integer, got ${v}`);
+};
+
+export async function pseudoLabel(
+  teacher: InferenceModel | EfficientNet,
+  unlabeled: ImageDataset,
+  dataConfig: DataConfig,
+  o: PseudoLabelOptions,
+): Promise<PseudoLabels> {
+  positiveInt(o.shardSize, 'shardSize');
+  positiveInt(o.batchSize, 'batchSize');
+  positiveInt(o.topk, 'topk');
+  const model = teacher instanceof EfficientNet ? inferenceModelFrom(teacher) : teacher;
+  const fingerprint = o.teacherFingerprint ?? (teacher instanceof EfficientNet ? weightsFingerprint(teacher) : null);
+  if (!fingerprint) throw new Error('pseudoLabel: give teacherFingerprint for a model without a state dict');
+  const n = unlabeled.length;
+  const C = model.numClasses;
+  const k = o.topk !== undefined && o.topk < C ? o.topk : 0;
+  const stage = o.stage ?? 'pseudo-label';
+  // Shards on disk are reused only for the same teacher weights, images and settings.
+  claimPseudoLabelDir(o.dir, {
+    teacher: fingerprint,
+    images: n,
+    numClasses: C,
+    shardSize: o.shardSize,
+    topk: k,
+    dataConfig,
+    inputs: o.inputs ?? null,
+  });
+  const loader = new DataLoader(unlabeled, { batchSize: o.batchSize, numWorkers: o.workers, transform: { config: dataConfig } });
+  try {
+    for (let s = 0; s < shardCount(n, o.shardSize); s++) {
+      const lo = s * o.shardSize;
+      const hi = Math.min(n, lo + o.shardSize);
+      if (existsSync(shardFile(o.dir, s))) {
+        o.onEvent?.({ type: 'items', stage, done: hi, total: n, unit: 'img' });
+        continue;
+      }
+      const ids: number[] = [];
+      const rows: Float32Array[] = [];
+      const classes: BigInt64Array[] = [];
+      const top1: Float32Array[] = [];
+      const errors: { id: number; message: string }[] = [];
+      for (let b = lo; b < hi; b += o.batchSize) {
+        throwIfAborted(o.signal, stage);
+        const idx = Array.from({ length: Math.min(o.batchSize, hi - b) }, (_, i) => b + i);
+        const r = await loader.fetch(0, b, idx);
+        for (const e of r.errors) errors.push({ id: e.index, message: e.message });
+        if (r.indices.length > 0) {
+          const logits = await model.run({ data: r.data, shape: r.shape }, 'logits');
+          noGrad(() =>
+            scope(() => {
+              const p = fromTypedArray(logits.data, logits.shape).softmax(1);
+              if (!k) return void rows.push(p.toTypedArray() as Float32Array);
+              const { values, indices } = p.topk(k, 1);
+              rows.push(values.div(values.sum([1], { keepdim: true })).toTypedArray() as Float32Array);
+              classes.push(indices.toTypedArray() as BigInt64Array);
+              top1.push(values.select(1, 0).contiguous().toTypedArray() as Float32Array);
+            }),
+          );
+          ids.push(...r.indices);
+        }
+        o.onEvent?.({ type: 'items', stage, done: b + idx.length, total: n, unit: 'img' });
+      }
+      writeShard(
+        o.dir,
+        s,
+        {
+          ids,
+          probs: joined(rows, (len) => new Float32Array(len)),
+          ...(k ? { classes: joined(classes, (len) => new BigInt64Array(len)), top1: joined(top1, (len) => new Float32Array(len)) } : {}),
+          errors,
+        },
+        C,
+        k,
+      );
+    }
+  } finally {
+    await loader.close();
+  }
+  return finishPseudoLabelDir(o.dir);
+}
+
+function joined<T extends Float32Array | BigInt64Array>(parts: T[], make: (len: number) => T): T {
+  const out = make(parts.reduce((a, p) => a + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p as never, off);
+    off += p.length;
+  }
+  return out;
+}
