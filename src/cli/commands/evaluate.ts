@@ -2,12 +2,12 @@
 // run directory on its test set, with the accuracy of each generation's pseudo-labels where the
 // true labels are known; or the accuracy of a standalone pseudo-label (+ filter) output.
 import { Command } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { evaluateRun } from '../../noisy/evaluate.js';
-import { pseudoLabelAccuracy, type FilterResult, type PseudoLabelRecord } from '../../noisy/filter.js';
+import { selectData } from '../../train/index.js';
+import { evaluateRun, pseudoLabelAccuracy, readFilterResult, readPseudoLabelIndex, type FilterResult } from '../../noisy/index.js';
 import { addJsonOption, printJson } from '../options.js';
-import { unlabeledFrom } from './pseudo_label.js';
+import { intArg } from '../args.js';
+import { CliError } from '../errors.js';
 
 interface Options {
   run?: string;
@@ -33,16 +33,16 @@ export default function evaluateCommand(): Command {
         '--selection from `filter`): the pseudo-labels’ accuracy against the true labels of --data.',
     )
     .option('--run <dir>', 'a run directory written by `noisy-student run`')
-    .option('--limit <n>', 'with --run: only the first N test images; with --pseudo: the --limit given to pseudo-label', (v) => Number(v))
-    .option('--workers <n>', 'with --run: loader worker threads (default: the run’s)', (v) => Number(v))
+    .option('--limit <n>', 'with --run: only the first N test images; with --pseudo: the --limit given to pseudo-label', intArg({ min: 1 }))
+    .option('--workers <n>', 'with --run: loader worker threads (default: the run’s)', intArg({ min: 0 }))
     .option('--pseudo <dir>', 'a pseudo-label output folder')
     .option('--selection <dir>', 'with --pseudo: the filter output folder, for the accuracy after balancing')
     .option('--data <spec>', "with --pseudo: the data given to pseudo-label (e.g. 'fashion-mnist')")
-    .option('--labels-per-class <n>', 'with --pseudo: as given to pseudo-label', (v) => Number(v))
-    .option('--seed <n>', 'with --pseudo: seed of the labeled split, as given to pseudo-label', (v) => Number(v), 0);
+    .option('--labels-per-class <n>', 'with --pseudo: as given to pseudo-label', intArg({ min: 1 }))
+    .option('--seed <n>', 'with --pseudo: seed of the labeled split, as given to pseudo-label', intArg({ min: 0 }), 0);
   addJsonOption(cmd);
   return cmd.action(async (o: Options) => {
-    if (!o.run === !o.pseudo) throw new Error('give either --run DIR or --pseudo DIR');
+    if (!o.run === !o.pseudo) throw new CliError('give either --run DIR or --pseudo DIR', 2);
     if (o.run) {
       const r = await evaluateRun(o.run, {
         ...(o.limit !== undefined ? { limit: o.limit } : {}),
@@ -66,25 +66,23 @@ export default function evaluateCommand(): Command {
       return;
     }
     const pseudo = o.pseudo!;
-    if (!o.data) throw new Error('--pseudo needs --data: the data set whose true labels score the pseudo-labels');
-    const index = JSON.parse(readFileSync(join(pseudo, 'index.json'), 'utf8')) as { images: number; records: PseudoLabelRecord[] };
-    const { dataset } = unlabeledFrom(o.data, o.labelsPerClass, o.seed, o.limit);
-    if (index.images !== dataset.length)
-      throw new Error(
-        `the pseudo-labels in ${pseudo} cover ${index.images} images but --data ${o.data} resolves to ${dataset.length}: ` +
+    if (!o.data) throw new CliError('--pseudo needs --data: the data set whose true labels score the pseudo-labels', 2);
+    const index = readPseudoLabelIndex(pseudo);
+    const data = selectData({ spec: o.data, labelsPerClass: o.labelsPerClass, part: 'unlabeled', seed: o.seed, limit: o.limit });
+    if (index.images !== data.dataset.length)
+      throw new CliError(
+        `the pseudo-labels in ${pseudo} cover ${index.images} images but --data ${o.data} resolves to ${data.dataset.length}: ` +
           'give the --labels-per-class, --seed and --limit given to pseudo-label',
       );
-    if (!dataset.classes) throw new Error(`--data ${o.data} has no labels to compare with`);
+    if (!data.trueLabel) throw new CliError(`--data ${o.data} has no labels to compare with`);
     let selection: FilterResult | undefined;
     if (o.selection) {
-      const sel = join(o.selection, 'selection.json');
-      if (!existsSync(sel)) throw new Error(`${sel} not found: --selection takes a filter output folder`);
-      selection = {
-        ...(JSON.parse(readFileSync(sel, 'utf8')) as Pick<FilterResult, 'ids' | 'entries'>),
-        stats: JSON.parse(readFileSync(join(o.selection, 'stats.json'), 'utf8')) as FilterResult['stats'],
-      };
+      const read = readFilterResult(o.selection);
+      selection = read;
+      if (read.selection.pseudoLabels !== index.fingerprint)
+        throw new CliError(`${o.selection} is a selection of other pseudo-labels than ${pseudo}`);
     }
-    const acc = pseudoLabelAccuracy(index.records, (id) => dataset.label(id), selection);
+    const acc = pseudoLabelAccuracy(index.records, data.trueLabel, selection);
     if (o.json) return printJson(acc);
     process.stdout.write(
       `pseudo-labels ${pc(acc.overall.accuracy)} correct (${acc.overall.total} images)` +

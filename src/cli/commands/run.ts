@@ -1,11 +1,12 @@
 // `noisy-student run`: the whole Noisy Student loop from one config file (or a preset), resumable:
 // run the same command again after a kill and finished stages, shards and epochs are not redone.
 import { Command } from 'commander';
-import { PRESETS, resolveNoisyStudentConfig, type NoisyStudentConfigInput } from '../../noisy/config.js';
-import { runNoisyStudent } from '../../noisy/pipeline.js';
-import { readConfigFile } from '../../jobs/train_classifier.js';
-import { createProgress } from '../progress.js';
+import { PRESETS, resolveNoisyStudentConfig, runNoisyStudent, type NoisyStudentConfigInput } from '../../noisy/index.js';
+import { readConfigFile } from '../../train/index.js';
 import { globalOptions } from '../options.js';
+import { intArg } from '../args.js';
+import { CliError } from '../errors.js';
+import { progressPrinter } from '../progress_events.js';
 
 function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...a };
@@ -19,6 +20,21 @@ function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Reco
   return out;
 }
 
+/** The run config from a preset and/or a file, with the flags' overrides (library: resolveNoisyStudentConfig). */
+export function runConfigInput(o: { preset?: string; config?: string; noise?: boolean; seed?: number }): NoisyStudentConfigInput {
+  if (!o.config && !o.preset) throw new CliError('give --preset (e.g. fashion-mnist) or --config file.json', 2);
+  let input: Record<string, unknown> = {};
+  if (o.preset) {
+    const p = PRESETS[o.preset];
+    if (!p) throw new CliError(`unknown preset "${o.preset}"; known: ${Object.keys(PRESETS).join(', ')}`, 2);
+    input = structuredClone(p) as Record<string, unknown>;
+  }
+  if (o.config) input = deepMerge(input, readConfigFile(o.config));
+  if (o.noise === false) input = deepMerge(input, { student: { noise: false } });
+  if (o.seed !== undefined) input['seed'] = o.seed;
+  return input as NoisyStudentConfigInput;
+}
+
 export default function runCommand(): Command {
   const cmd = new Command('run')
     .summary('run Noisy Student Training end to end')
@@ -30,34 +46,19 @@ export default function runCommand(): Command {
     .option('--config <file.json>', 'run configuration (JSON); merged over --preset when both are given')
     .option('--preset <name>', `a built-in configuration: ${Object.keys(PRESETS).join(', ')}`)
     .option('--no-noise', 'train the students without noise (the paper’s ablation)')
-    .option('--seed <n>', 'seed', (v) => Number(v))
+    .option('--seed <n>', 'seed', intArg({ min: 0 }))
     .requiredOption('-o, --output <dir>', 'run directory');
   return cmd.action(async (o: { config?: string; preset?: string; noise: boolean; seed?: number; output: string }) => {
     const g = globalOptions(cmd);
-    if (!o.config && !o.preset) throw new Error('give --preset (e.g. fashion-mnist) or --config file.json');
-    let input: Record<string, unknown> = {};
-    if (o.preset) {
-      const p = PRESETS[o.preset];
-      if (!p) throw new Error(`unknown preset "${o.preset}"; known: ${Object.keys(PRESETS).join(', ')}`);
-      input = structuredClone(p) as Record<string, unknown>;
-    }
-    if (o.config) input = deepMerge(input, readConfigFile(o.config));
-    if (o.noise === false) input = deepMerge(input, { student: { noise: false } });
-    if (o.seed !== undefined) input['seed'] = o.seed;
-    const cfg = resolveNoisyStudentConfig(input as NoisyStudentConfigInput);
+    const cfg = resolveNoisyStudentConfig(runConfigInput(o));
     const t0 = Date.now();
-    let bar: ReturnType<typeof createProgress> | null = null;
-    const summary = await runNoisyStudent(cfg, o.output, {
-      log: (line) => (bar ? bar.log(line) : process.stdout.write(`${line}\n`)),
-      onStep: (p) => {
-        bar ??= createProgress({ total: p.batches, label: `${p.stage} epoch ${p.epoch + 1}/${p.epochs}`, unit: 'batch', quiet: g.quiet });
-        bar.tick(1, { loss: p.loss.toFixed(3), ips: (p.samples / p.seconds).toFixed(0) });
-      },
-      onEpochEnd: () => {
-        bar?.stop();
-        bar = null;
-      },
-    });
+    const progress = progressPrinter({ quiet: g.quiet, epochLines: 'off-terminal' });
+    let summary;
+    try {
+      summary = await runNoisyStudent(cfg, o.output, { log: progress.log, onEvent: progress.onEvent });
+    } finally {
+      progress.stop();
+    }
     const pc = (v: number): string => `${(v * 100).toFixed(2)}%`;
     process.stdout.write(
       `\nteacher  ${summary.teacher.model.padEnd(12)} top1 ${pc(summary.teacher.top1)}  top5 ${pc(summary.teacher.top5)}\n`,

@@ -1,16 +1,17 @@
-// `noisy-student student`: train a noised student on labeled + pseudo-labeled images (the output of
-// pseudo-label and filter), resumable like every training run.
-import { Command } from 'commander';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { labeledSplit, subset } from '../../data/index.js';
-import { resolveNoisyStudentConfig } from '../../noisy/config.js';
-import { evaluateModelDir, readPseudoLabels, trainStudent } from '../../noisy/stages.js';
-import { resolveDataSpec, specDataConfig } from '../../train/data_spec.js';
-import { atomicWriteJson } from '../../util/atomic_write.js';
-import { unlabeledFrom } from './pseudo_label.js';
+// `noisy-student student`: train a noised student on labeled + pseudo-labeled images (a pseudo-label
+// folder and a filter folder, from the stage commands or a run), into OUTPUT/<key>: the key covers
+// every input, so other pseudo-labels train a new student beside the old one. Resumable.
+import { Command, Option } from 'commander';
+import { selectData, type Recipe } from '../../train/index.js';
+import { StudentRecipe, StudentSettingsSchema, type GenerationStudent } from '../../noisy/config.js';
+import { readPseudoLabels, readSelection, studentStage } from '../../noisy/index.js';
+import { globalOptions } from '../options.js';
+import { intArg, numberArg } from '../args.js';
+import { addSchemaOptions, readSchemaOptions } from '../schema_options.js';
+import { progressPrinter } from '../progress_events.js';
+import { CliError } from '../errors.js';
 
-interface Options {
+interface Options extends Record<string, unknown> {
   model: string;
   labeled: string;
   labelsPerClass?: number;
@@ -19,14 +20,6 @@ interface Options {
   pseudo: string;
   selection: string;
   test?: string;
-  epochs: number;
-  batchSize: number;
-  lr: number;
-  ratio: number;
-  aug: string;
-  dropRate: number;
-  dropPathRate: number;
-  noise: boolean;
   warmStart?: string;
   hard?: boolean;
   temperature: number;
@@ -39,88 +32,87 @@ export default function studentCommand(): Command {
   const cmd = new Command('student')
     .summary('train a noised student on labeled + pseudo-labeled data')
     .description(
-      'Trains a student (from scratch, or --warm-start from its teacher) on batches of labeled images and --ratio times as many pseudo-labeled ones (the ids of a ' +
-        'filter selection, with their teacher probabilities), with noise: RandAugment, dropout, stochastic depth. Soft targets ' +
-        'by default (cross-entropy with the teacher probabilities); --hard uses the argmax with label smoothing.',
+      'Trains a student (from scratch, or --warm-start from its teacher) on batches of labeled images and --ratio times as many ' +
+        'pseudo-labeled ones (the ids of a filter selection, with their teacher probabilities), with noise: RandAugment, dropout, ' +
+        'stochastic depth. Soft targets by default (cross-entropy with the teacher probabilities); --hard uses the argmax with ' +
+        'label smoothing. The student goes to OUTPUT/<key>/ (model/, record.json with its test accuracy).',
     )
     .requiredOption('-m, --model <name>', 'student model')
     .requiredOption('--labeled <spec>', "labeled data: folder, list, or 'fashion-mnist'")
-    .option('--labels-per-class <n>', 'keep N labeled images per class (the same seed as pseudo-label)', (v) => Number(v))
+    .option('--labels-per-class <n>', 'keep N labeled images per class (the same seed as pseudo-label)', intArg({ min: 1 }))
     .requiredOption('--unlabeled <spec>', 'the unlabeled data given to pseudo-label')
-    .option('--unlabeled-limit <n>', 'the --limit given to pseudo-label', (v) => Number(v))
+    .option('--unlabeled-limit <n>', 'the --limit given to pseudo-label', intArg({ min: 1 }))
     .requiredOption('--pseudo <dir>', 'pseudo-label output folder')
     .requiredOption('--selection <dir>', 'filter output folder')
     .option('--test <spec>', 'labeled test data for the final evaluation (default: the held-out split of a built-in set)')
-    .option('--epochs <n>', 'passes over the selected pseudo-labeled set', (v) => Number(v), 3)
-    .option('-b, --batch-size <n>', 'labeled images per batch', (v) => Number(v), 32)
-    .option('--lr <lr>', 'learning rate (AdamW, cosine)', (v) => Number(v), 2e-3)
-    .option('--ratio <r>', 'unlabeled : labeled images per batch', (v) => Number(v), 3)
-    .option('--aug <config>', 'RandAugment', 'rand-m9-n2-mstd0.5')
-    .option('--drop-rate <p>', 'dropout', (v) => Number(v), 0.2)
-    .option('--drop-path-rate <p>', 'stochastic depth', (v) => Number(v), 0.2)
-    .option('--no-noise', 'no RandAugment, dropout or stochastic depth (the ablation)')
-    .option('--warm-start <dir>', 'start from this checkpoint (the teacher’s, same architecture) instead of from scratch')
+    .option('--warm-start <dir>', 'the teacher’s model folder: start from its weights (same architecture) instead of from scratch')
     .option('--hard', 'hard pseudo-labels (argmax, label smoothing) instead of soft ones')
-    .option('--temperature <t>', 'soft-label temperature', (v) => Number(v), 1)
-    .option('--seed <n>', 'seed', (v) => Number(v), 0)
-    .option('--workers <n>', 'loader worker threads', (v) => Number(v), 1)
-    .requiredOption('-o, --output <dir>', 'run directory');
+    .option('--temperature <t>', 'soft-label temperature', numberArg({ gt: 0 }), 1)
+    .option('--seed <n>', 'seed', intArg({ min: 0 }), 0)
+    .option('--workers <n>', 'loader worker threads', intArg({ min: 0 }), 1)
+    .addOption(new Option('--device <device>', 'cpu or cuda[:N]').default('cpu'))
+    .requiredOption('-o, --output <dir>', 'output folder (the student goes to OUTPUT/<key>/)');
+  addSchemaOptions(cmd, StudentRecipe, { names: { batchSize: '-b, --batch-size' } });
+  addSchemaOptions(cmd, StudentSettingsSchema, { omit: ['warmStart', 'checkpointEvery'], names: { randAugment: '--aug <config>' } });
   return cmd.action(async (o: Options) => {
-    const lab = resolveDataSpec(o.labeled);
-    if (!lab.classes) throw new Error(`--labeled ${o.labeled} has no classes`);
-    const labeled = o.labelsPerClass ? subset(lab.dataset, labeledSplit(lab.dataset, o.labelsPerClass, o.seed).labeled) : lab.dataset;
-    const { dataset: unlabeled } = unlabeledFrom(o.unlabeled, o.labelsPerClass, o.seed, o.unlabeledLimit);
-    const index = JSON.parse(readFileSync(join(o.pseudo, 'index.json'), 'utf8')) as {
-      images: number;
-      numClasses: number;
-      shardSize: number;
-    };
-    if (index.images !== unlabeled.length)
-      throw new Error(
-        `the pseudo-labels in ${o.pseudo} cover ${index.images} images but --unlabeled ${o.unlabeled} resolves to ${unlabeled.length}: ` +
-          'give the --labels-per-class, --seed and --unlabeled-limit (pseudo-label’s --limit) given to pseudo-label',
-      );
-    const selection = JSON.parse(readFileSync(join(o.selection, 'selection.json'), 'utf8')) as { ids: number[] };
-    const pseudo = readPseudoLabels(o.pseudo, index);
-    const cfg = resolveNoisyStudentConfig({
+    const g = globalOptions(cmd);
+    const labeled = selectData({
+      spec: o.labeled,
+      labelsPerClass: o.labelsPerClass,
+      part: o.labelsPerClass ? 'labeled' : 'all',
       seed: o.seed,
-      labeled: { data: o.labeled },
-      teacher: { model: o.model },
-      students: [o.model],
-      pseudoLabel: { perClass: 1, kind: o.hard ? 'hard' : 'soft', temperature: o.temperature },
-      student: {
-        train: { epochs: o.epochs, batchSize: o.batchSize, lr: o.lr },
-        ratio: o.ratio,
-        randAugment: o.aug,
-        dropRate: o.dropRate,
-        dropPathRate: o.dropPathRate,
-        noise: o.noise,
-        warmStart: o.warmStart !== undefined,
-      },
-      workers: o.workers,
     });
-    const dataConfig = specDataConfig(lab.defaults);
-    const r = await trainStudent(o.model, {
-      dir: o.output,
-      cfg,
-      labeled,
-      unlabeled,
-      pseudo,
-      selectionIds: selection.ids,
-      dataConfig,
-      inChans: dataConfig.inputSize[0],
-      numClasses: lab.classes.length,
-      ...(o.warmStart ? { warmStartFrom: o.warmStart } : {}),
-      onEpoch: (e) =>
-        process.stdout.write(`epoch ${e.epoch + 1}/${o.epochs}: train loss ${e.trainLoss.toFixed(4)} (${e.seconds.toFixed(1)} s)\n`),
+    if (!labeled.classes) throw new CliError(`--labeled ${o.labeled} has no classes`);
+    const unlabeled = selectData({
+      spec: o.unlabeled,
+      labelsPerClass: o.labelsPerClass,
+      part: 'unlabeled',
+      seed: o.seed,
+      limit: o.unlabeledLimit,
     });
-    const testSet = o.test ? resolveDataSpec(o.test).dataset : (lab.defaultVal?.() ?? null);
-    if (testSet) {
-      const ev = await evaluateModelDir(o.model, r.modelDir, testSet, dataConfig, o.workers);
-      atomicWriteJson(join(o.output, 'eval.json'), ev);
-      process.stdout.write(
-        `student ${o.model}: top1 ${(ev.top1 * 100).toFixed(2)}% top5 ${(ev.top5 * 100).toFixed(2)}%; model in ${r.modelDir}\n`,
+    const pseudo = readPseudoLabels(o.pseudo);
+    if (pseudo.probs.length / pseudo.numClasses !== unlabeled.dataset.length)
+      throw new CliError(
+        `the pseudo-labels in ${o.pseudo} cover ${pseudo.probs.length / pseudo.numClasses} images but --unlabeled ${o.unlabeled} resolves to ` +
+          `${unlabeled.dataset.length}: give the --labels-per-class, --seed and --unlabeled-limit (pseudo-label’s --limit) given to pseudo-label`,
       );
-    } else process.stdout.write(`model in ${r.modelDir}\n`);
+    const selection = readSelection(o.selection);
+    if (selection.pseudoLabels !== pseudo.fingerprint)
+      throw new CliError(`${o.selection} is a selection of other pseudo-labels than ${o.pseudo}: run filter on ${o.pseudo}`);
+    const testSpec = o.test ?? labeled.resolved?.defaultValSpec;
+    if (!testSpec) throw new CliError(`--test is needed: --labeled ${o.labeled} has no held-out split`);
+    // --warm-start takes the teacher's folder here; the setting itself is whether one was given.
+    const { warmStart: _folder, ...given } = readSchemaOptions(o, StudentSettingsSchema);
+    const settings = StudentSettingsSchema.parse(given);
+    const recipe = StudentRecipe.parse(readSchemaOptions(o, StudentRecipe)) as Omit<Recipe, 'aug' | 'dropRate' | 'dropPathRate'>;
+    const student: GenerationStudent = { ...settings, train: recipe, warmStart: o.warmStart !== undefined, model: o.model };
+    const progress = progressPrinter({ quiet: g.quiet });
+    try {
+      const r = await studentStage({
+        parent: o.output,
+        student,
+        pseudoLabel: { kind: o.hard ? 'hard' : 'soft', temperature: o.temperature },
+        classes: labeled.classes,
+        labeled,
+        unlabeled,
+        pseudo,
+        selection,
+        teacher: { model: o.model, modelDir: o.warmStart ?? '' },
+        test: selectData({ spec: testSpec }),
+        curve: null,
+        defaults: labeled.defaults,
+        sizes: {},
+        seed: o.seed,
+        workers: o.workers,
+        device: o['device'] as string,
+        onEvent: progress.onEvent,
+      });
+      const ev = r.record.eval;
+      progress.log(
+        `student ${o.model}: top1 ${(ev.top1 * 100).toFixed(2)}% top5 ${(ev.top5 * 100).toFixed(2)}%${r.skipped ? ' (done before)' : ''}; model in ${r.modelDir}`,
+      );
+    } finally {
+      progress.stop();
+    }
   });
 }

@@ -1,18 +1,19 @@
-// `noisy-student validate`: top-1/top-5 and loss of a model on a labeled data set (timm's validate.py).
+// `noisy-student validate`: top-1/top-5 and loss of a model on a labeled data set (timm's validate.py),
+// through the InferenceModel seam. The preprocessing is the checkpoint's own (its config.json);
+// without one, a built-in set's defaults, as when it was trained.
 import { Command } from 'commander';
-import { DataLoader, subset } from '../../data/index.js';
-import { evaluate, loaderBatches } from '../../train/index.js';
-import { resolveDataSpec } from '../../train/data_spec.js';
-import { trainDataConfig } from '../../jobs/train_classifier.js';
-import { addJsonOption, addModelOptions, loadModelFromOptions, printJson, type ModelCliOptions } from '../options.js';
+import { checkpointFiles } from '../../models/index.js';
+import { evaluateModel, inferenceDataConfig, selectData, trainingDataConfig } from '../../train/index.js';
+import { addJsonOption, addModelOptions, loadInferenceFromOptions, printJson, type ModelCliOptions } from '../options.js';
+import { intArg } from '../args.js';
 
 interface ValidateOptions extends ModelCliOptions {
   data: string;
-  batchSize?: number;
+  batchSize: number;
   limit?: number;
   inChans?: number;
   imgSize?: number;
-  workers?: number;
+  workers: number;
   json?: boolean;
 }
 
@@ -21,35 +22,28 @@ export default function validateCommand(): Command {
     .summary('evaluate a model on labeled data')
     .description("Top-1/top-5 accuracy and mean cross-entropy of a model on a labeled data set (folder, list, or 'fashion-mnist:test').")
     .requiredOption('--data <spec>', "labeled data: folder, list file, or 'fashion-mnist:test'")
-    .option('-b, --batch-size <n>', 'batch size', (v) => Number(v), 256)
-    .option('--limit <n>', 'only the first N images', (v) => Number(v))
-    .option('--in-chans <n>', 'input channels', (v) => Number(v))
-    .option('--img-size <n>', 'input size', (v) => Number(v))
-    .option('--workers <n>', 'loader worker threads', (v) => Number(v), 0);
+    .option('-b, --batch-size <n>', 'batch size', intArg({ min: 1 }), 256)
+    .option('--limit <n>', 'only the first N images', intArg({ min: 1 }))
+    .option('--in-chans <n>', 'input channels', intArg({ min: 1 }))
+    .option('--img-size <n>', 'input size', intArg({ min: 1 }))
+    .option('--workers <n>', 'loader worker threads', intArg({ min: 0 }), 0);
   addModelOptions(cmd);
   addJsonOption(cmd);
   return cmd.action(async (o: ValidateOptions) => {
-    const data = resolveDataSpec(o.data);
-    const model = await loadModelFromOptions(o, { command: 'validate', requireWeights: true });
+    const data = selectData({ spec: o.data, limit: o.limit });
+    const model = await loadInferenceFromOptions(o, { command: 'validate', requireWeights: true });
     try {
-      const dc = trainDataConfig(model, { inChans: o.inChans, imgSize: o.imgSize }, data.defaults);
-      const ds = o.limit
-        ? subset(
-            data.dataset,
-            Array.from({ length: Math.min(o.limit, data.dataset.length) }, (_, i) => i),
-          )
-        : data.dataset;
-      const loader = new DataLoader(ds, { batchSize: o.batchSize ?? 256, numWorkers: o.workers ?? 0, transform: { config: dc } });
-      model.eval();
-      const r = await evaluate(model, loaderBatches(loader)(0, 0));
-      await loader.close();
+      const sizes = { inChans: o.inChans, imgSize: o.imgSize };
+      const ownConfig = o.pretrained || (o.checkpoint !== undefined && checkpointFiles(o.checkpoint).config !== null);
+      const dataConfig = ownConfig ? inferenceDataConfig(model, sizes) : trainingDataConfig(model, data.defaults, sizes);
+      const r = await evaluateModel(model, data.dataset, { dataConfig, batchSize: o.batchSize, workers: o.workers });
       if (o.json) printJson(r);
       else
         process.stdout.write(
           `top1 ${(r.top1 * 100).toFixed(2)}%  top5 ${(r.top5 * 100).toFixed(2)}%  loss ${r.loss.toFixed(4)}  (${r.n} images)\n`,
         );
     } finally {
-      model.dispose();
+      await model.dispose();
     }
   });
 }

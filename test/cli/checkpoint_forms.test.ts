@@ -1,0 +1,67 @@
+// A fine-tuned model's folder and its model.safetensors are the same model: config.json beside the
+// weights is the one source of its classes, channels, preprocessing and class names.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SHARED } from '../helpers/paths.js';
+import { runCli } from './run_cli.js';
+
+let dir: string;
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'ns-ckpt-forms-'));
+  const r = await runCli([
+    'train',
+    '--quiet',
+    '--model',
+    'tinynet_e',
+    '--data',
+    'fashion-mnist',
+    '--labels-per-class',
+    '3',
+    '--epochs',
+    '1',
+    '-b',
+    '10',
+    '--zero-head',
+    '--val-limit',
+    '10',
+    '--workers',
+    '0',
+    '-o',
+    join(dir, 'run'),
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('a model folder or its model.safetensors', () => {
+  it('validate and predict build the same model from either', async () => {
+    const folder = join(dir, 'run', 'model');
+    const file = join(folder, 'model.safetensors');
+    const cfg = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8'));
+    assert.equal(cfg.num_classes, 10);
+    assert.deepEqual(cfg.pretrained_cfg.input_size, [1, 32, 32]);
+    assert.equal(cfg.label_names[9], 'Ankle boot');
+    const validate = (ckpt: string) =>
+      runCli(['validate', '-m', 'tinynet_e', '--checkpoint', ckpt, '--data', 'fashion-mnist:test', '--limit', '64', '--json']);
+    const [v1, v2] = await Promise.all([validate(folder), validate(file)]);
+    assert.equal(v1.code, 0, v1.stderr);
+    assert.equal(v2.code, 0, v2.stderr);
+    assert.deepEqual(JSON.parse(v2.stdout), JSON.parse(v1.stdout));
+    assert.doesNotMatch(v2.stderr, /classifier was not loaded|adapted/);
+    const predict = (ckpt: string) =>
+      runCli(['predict', join(SHARED, 'data', 'dog.jpg'), '-m', 'tinynet_e', '--checkpoint', ckpt, '--json']);
+    const [p1, p2] = await Promise.all([predict(folder), predict(file)]);
+    assert.equal(p1.code, 0, p1.stderr);
+    assert.equal(p2.code, 0, p2.stderr);
+    const a = JSON.parse(p1.stdout) as { topk: { label: string }[] }[];
+    assert.deepEqual(JSON.parse(p2.stdout), a);
+    // The labels are the training set's class names, read from config.json's label_names.
+    assert.ok(
+      a[0]!.topk.every((t) => cfg.label_names.includes(t.label)),
+      JSON.stringify(a[0]),
+    );
+  });
+});
