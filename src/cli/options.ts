@@ -3,7 +3,7 @@
 // same help text by calling these helpers, so `--model`/`--checkpoint` mean one thing everywhere.
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { type Command, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import {
   createModel,
   loadInferenceModel,
@@ -14,6 +14,7 @@ import {
   type InferenceModel,
 } from '../models/index.js';
 import { StateDictError } from '../nn/index.js';
+import { parseDevice } from '../torch/index.js';
 import { CliError, warn } from './errors.js';
 import { createProgress, type Progress } from './progress.js';
 
@@ -40,6 +41,7 @@ export interface ModelCliOptions {
   pretrained?: boolean;
   hubCache?: string;
   offline?: boolean;
+  device?: string;
 }
 
 export function addModelOptions(cmd: Command): Command {
@@ -53,7 +55,19 @@ export function addModelOptions(cmd: Command): Command {
     )
     .option('--pretrained', "timm's pretrained weights for the model's tag, from the Hugging Face hub (cached)")
     .option('--hub-cache <dir>', 'hub cache directory (default: HF_HUB_CACHE, or HF_HOME/hub, or ~/.cache/huggingface/hub)')
-    .option('--offline', 'use the hub cache only, never the network (as HF_HUB_OFFLINE=1)');
+    .option('--offline', 'use the hub cache only, never the network (as HF_HUB_OFFLINE=1)')
+    .addOption(deviceOption());
+}
+
+/** `--device cpu|cuda[:N]`: checked against the libtorch in use before any slow work. */
+export function deviceOption(): Option {
+  return new Option('--device <device>', 'where the model runs: cpu or cuda[:N] (default: cpu)').argParser((v) => {
+    try {
+      return parseDevice(v);
+    } catch (e) {
+      throw new InvalidArgumentError((e as Error).message);
+    }
+  });
 }
 
 export interface LoadModelOptions {
@@ -122,6 +136,7 @@ async function loadFromOptions<T>(
       ...(o.pretrained ? { pretrained: true } : {}),
       ...(opts.featuresOnly ? { featuresOnly: true } : {}),
       ...(opts.outIndices ? { outIndices: opts.outIndices } : {}),
+      ...(o.device ? { device: o.device } : {}),
       hub,
       onWarning: warn,
     });

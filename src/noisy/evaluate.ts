@@ -33,6 +33,8 @@ export interface EvaluateRunOptions {
   /** Evaluate on the first N test images only. */
   limit?: number;
   workers?: number;
+  /** cpu or cuda[:N]. */
+  device?: string;
   log?: (line: string) => void;
 }
 
@@ -43,7 +45,7 @@ export async function evaluateRun(runDir: string, o: EvaluateRunOptions = {}): P
   const test = firstN(data.test.dataset, o.limit);
   const workers = o.workers ?? run.cfg.workers;
   const score = async (model: string, modelDir: string): Promise<ModelEvaluation> => {
-    const r = await evaluateModelDir(model, modelDir, test, { workers });
+    const r = await evaluateModelDir(model, modelDir, test, { workers, device: o.device });
     const rel = relative(runDir, modelDir);
     o.log?.(`${model} (${rel}): top1 ${(r.top1 * 100).toFixed(2)}% top5 ${(r.top5 * 100).toFixed(2)}%`);
     return { model, modelDir: rel, top1: r.top1, top5: r.top5, loss: r.loss, images: r.n };

@@ -38,6 +38,8 @@ export interface RunOptions {
   /** Progress of every stage (training steps and epochs, images labelled, evaluation). */
   onEvent?: ProgressListener;
   signal?: AbortSignal;
+  /** Where the models train and run: cpu or cuda[:N]. Not part of any key. */
+  device?: string;
 }
 
 /** A run directory made before runs were keyed by content cannot be resumed by this version. */
@@ -61,7 +63,7 @@ export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, o: R
     `labeled ${labeled.dataset.length} images, unlabeled ${unlabeled.dataset.length}, test ${test.dataset.length}; ${classes.length} classes`,
   );
 
-  const t = await teacherStage(out, cfg, data, { signal: o.signal, onEvent: o.onEvent, log });
+  const t = await teacherStage(out, cfg, data, { device: o.device, signal: o.signal, onEvent: o.onEvent, log });
   seconds['teacher'] = t.record.seconds;
   const teacherScore: ModelScore = { model: cfg.teacher.model, top1: t.record.eval.top1, top5: t.record.eval.top5 };
   log(`teacher ${t.record.model}: top1 ${pct(teacherScore.top1)} top5 ${pct(teacherScore.top5)}${t.skipped ? ' (done before)' : ''}`);
@@ -76,7 +78,7 @@ export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, o: R
     const plDir = pseudoLabelStageDir(genDir, teacher.weights, cfg, data);
     // Time summed over attempts (shards already on disk make a rerun nearly free).
     const { result: pl, seconds: plSeconds } = await withElapsed(join(plDir, 'elapsed.json'), async () => {
-      const model = await createModel(teacher.model, { checkpointPath: teacher.modelDir });
+      const model = await createModel(teacher.model, { checkpointPath: teacher.modelDir, ...(o.device ? { device: o.device } : {}) });
       try {
         return await pseudoLabel(model, unlabeled.dataset, inferenceDataConfig(model), {
           dir: plDir,
@@ -125,6 +127,7 @@ export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, o: R
       sizes: data.sizes,
       seed: cfg.seed,
       workers: cfg.workers,
+      ...(o.device ? { device: o.device } : {}),
       signal: o.signal,
       onEvent: o.onEvent,
       stage: `student ${g + 1}`,

@@ -3,6 +3,7 @@
 // metrics.jsonl, checkpoints/ and model/ (timm-loadable, with the classes' names).
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseDevice } from '../torch/index.js';
 import { atomicWriteJson } from '../util/atomic_write.js';
 import { recipeOf, type TrainConfig } from './config.js';
 import { selectData } from './data_spec.js';
@@ -16,6 +17,7 @@ export interface TrainJobHooks {
 }
 
 export async function runTrainJob(cfg: TrainConfig, hooks: TrainJobHooks = {}): Promise<TrainResult> {
+  parseDevice(cfg.device); // a device this libtorch lacks fails before anything is written
   mkdirSync(cfg.output, { recursive: true });
   atomicWriteJson(join(cfg.output, 'config.json'), cfg);
   const labeled = selectData({

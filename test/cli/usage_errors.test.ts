@@ -31,3 +31,36 @@ describe('usage errors', () => {
     });
   }
 });
+
+describe('--device', () => {
+  it('a device this libtorch does not have is refused before any work, on the commands that run models', async () => {
+    const { cudaAvailable } = await import('../../src/torch/index.js');
+    if (cudaAvailable()) return; // a CUDA build has the device: nothing to refuse
+    for (const command of [
+      ['validate', '-m', 'tinynet_e', '--pretrained', '--data', 'fashion-mnist:test'],
+      ['predict', 'x.jpg', '-m', 'tinynet_e', '--pretrained'],
+      ['pseudo-label', '--data', 'fashion-mnist', '-m', 'tinynet_e', '--pretrained', '-o', '/tmp/x'],
+      ['evaluate', '--run', 'r'],
+      ['run', '--preset', 'tiny', '-o', '/tmp/x'],
+    ]) {
+      const r = await runCli([...command, '--device', 'cuda']);
+      assert.equal(r.code, 2, `${command[0]}: ${r.stderr}`);
+      assert.match(r.stderr, /option '--device <device>' argument 'cuda' is invalid\. device cuda: this libtorch .* has no CUDA/);
+    }
+    const t = await runCli([
+      'train',
+      '-m',
+      'tinynet_e',
+      '--data',
+      'fashion-mnist',
+      '--labels-per-class',
+      '1',
+      '-o',
+      '/tmp/ns-no-cuda',
+      '--device',
+      'cuda:1',
+    ]);
+    assert.equal(t.code, 1);
+    assert.match(t.stderr, /device cuda:1: this libtorch .* has no CUDA/);
+  });
+});

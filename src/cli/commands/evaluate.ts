@@ -5,7 +5,7 @@ import { Command } from 'commander';
 import { join } from 'node:path';
 import { selectData } from '../../train/index.js';
 import { evaluateRun, pseudoLabelAccuracy, readFilterResult, readPseudoLabelIndex, type FilterResult } from '../../noisy/index.js';
-import { addJsonOption, printJson } from '../options.js';
+import { addJsonOption, deviceOption, printJson } from '../options.js';
 import { intArg } from '../args.js';
 import { CliError } from '../errors.js';
 
@@ -18,6 +18,7 @@ interface Options {
   seed: number;
   limit?: number;
   workers?: number;
+  device?: string;
   json?: boolean;
 }
 
@@ -40,6 +41,7 @@ export default function evaluateCommand(): Command {
     .option('--data <spec>', "with --pseudo: the data given to pseudo-label (e.g. 'fashion-mnist')")
     .option('--labels-per-class <n>', 'with --pseudo: as given to pseudo-label', intArg({ min: 1 }))
     .option('--seed <n>', 'with --pseudo: seed of the labeled split, as given to pseudo-label', intArg({ min: 0 }), 0);
+  cmd.addOption(deviceOption());
   addJsonOption(cmd);
   return cmd.action(async (o: Options) => {
     if (!o.run === !o.pseudo) throw new CliError('give either --run DIR or --pseudo DIR', 2);
@@ -47,6 +49,7 @@ export default function evaluateCommand(): Command {
       const r = await evaluateRun(o.run, {
         ...(o.limit !== undefined ? { limit: o.limit } : {}),
         ...(o.workers !== undefined ? { workers: o.workers } : {}),
+        ...(o.device ? { device: o.device } : {}),
       });
       if (o.json) return printJson(r);
       const lines = [

@@ -3,7 +3,7 @@
 import { Command } from 'commander';
 import { PRESETS, resolveNoisyStudentConfig, runNoisyStudent, type NoisyStudentConfigInput } from '../../noisy/index.js';
 import { readConfigFile } from '../../train/index.js';
-import { globalOptions } from '../options.js';
+import { deviceOption, globalOptions } from '../options.js';
 import { intArg } from '../args.js';
 import { CliError } from '../errors.js';
 import { progressPrinter } from '../progress_events.js';
@@ -47,15 +47,20 @@ export default function runCommand(): Command {
     .option('--preset <name>', `a built-in configuration: ${Object.keys(PRESETS).join(', ')}`)
     .option('--no-noise', 'train the students without noise (the paper’s ablation)')
     .option('--seed <n>', 'seed', intArg({ min: 0 }))
+    .addOption(deviceOption())
     .requiredOption('-o, --output <dir>', 'run directory');
-  return cmd.action(async (o: { config?: string; preset?: string; noise: boolean; seed?: number; output: string }) => {
+  return cmd.action(async (o: { config?: string; preset?: string; noise: boolean; seed?: number; device?: string; output: string }) => {
     const g = globalOptions(cmd);
     const cfg = resolveNoisyStudentConfig(runConfigInput(o));
     const t0 = Date.now();
     const progress = progressPrinter({ quiet: g.quiet, epochLines: 'off-terminal' });
     let summary;
     try {
-      summary = await runNoisyStudent(cfg, o.output, { log: progress.log, onEvent: progress.onEvent });
+      summary = await runNoisyStudent(cfg, o.output, {
+        log: progress.log,
+        onEvent: progress.onEvent,
+        ...(o.device ? { device: o.device } : {}),
+      });
     } finally {
       progress.stop();
     }

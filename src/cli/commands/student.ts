@@ -1,11 +1,11 @@
 // `noisy-student student`: train a noised student on labeled + pseudo-labeled images (a pseudo-label
 // folder and a filter folder, from the stage commands or a run), into OUTPUT/<key>: the key covers
 // every input, so other pseudo-labels train a new student beside the old one. Resumable.
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { selectData, type Recipe } from '../../train/index.js';
 import { StudentRecipe, StudentSettingsSchema, type GenerationStudent } from '../../noisy/config.js';
 import { readPseudoLabels, readSelection, studentStage } from '../../noisy/index.js';
-import { globalOptions } from '../options.js';
+import { deviceOption, globalOptions } from '../options.js';
 import { intArg, numberArg } from '../args.js';
 import { addSchemaOptions, readSchemaOptions } from '../schema_options.js';
 import { progressPrinter } from '../progress_events.js';
@@ -50,7 +50,7 @@ export default function studentCommand(): Command {
     .option('--temperature <t>', 'soft-label temperature', numberArg({ gt: 0 }), 1)
     .option('--seed <n>', 'seed', intArg({ min: 0 }), 0)
     .option('--workers <n>', 'loader worker threads', intArg({ min: 0 }), 1)
-    .addOption(new Option('--device <device>', 'cpu or cuda[:N]').default('cpu'))
+    .addOption(deviceOption())
     .requiredOption('-o, --output <dir>', 'output folder (the student goes to OUTPUT/<key>/)');
   addSchemaOptions(cmd, StudentRecipe, { names: { batchSize: '-b, --batch-size' } });
   addSchemaOptions(cmd, StudentSettingsSchema, { omit: ['warmStart', 'checkpointEvery'], names: { randAugment: '--aug <config>' } });
@@ -104,7 +104,7 @@ export default function studentCommand(): Command {
         sizes: {},
         seed: o.seed,
         workers: o.workers,
-        device: o['device'] as string,
+        ...(typeof o['device'] === 'string' ? { device: o['device'] } : {}),
         onEvent: progress.onEvent,
       });
       const ev = r.record.eval;

@@ -26,9 +26,9 @@ export async function evaluateModelDir(
   modelName: string,
   modelDir: string,
   test: ImageDataset,
-  o: { workers: number; onEvent?: ProgressListener | undefined; stage?: string },
+  o: { workers: number; device?: string | undefined; onEvent?: ProgressListener | undefined; stage?: string },
 ): Promise<EvalResult> {
-  const model = await loadInferenceModel(modelName, { checkpointPath: modelDir });
+  const model = await loadInferenceModel(modelName, { checkpointPath: modelDir, ...(o.device ? { device: o.device } : {}) });
   try {
     return await evaluateModel(model, test, { workers: o.workers, onEvent: o.onEvent, ...(o.stage ? { stage: o.stage } : {}) });
   } finally {
@@ -45,6 +45,7 @@ export async function modelStage(o: {
   train: (dir: string) => Promise<StageRecord['history']>;
   test: ImageDataset;
   workers: number;
+  device?: string | undefined;
   onEvent?: ProgressListener | undefined;
 }): Promise<ModelStageResult> {
   const key = contentHash(o.inputs);
@@ -55,7 +56,12 @@ export async function modelStage(o: {
     const history = await o.train(dir);
     const modelDir = join(dir, 'model');
     if (!existsSync(join(modelDir, 'model.safetensors'))) throw new Error(`${o.stage} stage: no model in ${modelDir}`);
-    const ev = await evaluateModelDir(o.model, modelDir, o.test, { workers: o.workers, onEvent: o.onEvent, stage: `${o.stage} test` });
+    const ev = await evaluateModelDir(o.model, modelDir, o.test, {
+      workers: o.workers,
+      device: o.device,
+      onEvent: o.onEvent,
+      stage: `${o.stage} test`,
+    });
     return { history, eval: ev, weights: fileHash(join(modelDir, 'model.safetensors')) };
   });
   const record: StageRecord = { stage: o.stage, key, inputs: o.inputs, model: o.model, ...result, seconds };

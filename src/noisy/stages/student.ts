@@ -78,6 +78,7 @@ export async function studentStage(a: StudentStageArgs): Promise<ModelStageResul
     inputs,
     test: a.test.dataset,
     workers: a.workers,
+    device: a.device,
     onEvent: a.onEvent,
     train: async (dir) => {
       const r = await trainModel({

@@ -10,6 +10,7 @@ import type { RunData } from '../run_data.js';
 import { modelStage, stageDir, type ModelStageResult } from './model_stage.js';
 
 export interface TeacherStageOptions {
+  device?: string | undefined;
   signal?: AbortSignal | undefined;
   onEvent?: ProgressListener | undefined;
   log?: ((line: string) => void) | undefined;
@@ -48,6 +49,7 @@ export async function teacherStage(
     inputs: teacherStageInputs(cfg, data),
     test: data.test.dataset,
     workers: cfg.workers,
+    device: o.device,
     onEvent: o.onEvent,
     train: async (dir) => {
       const modelDir = join(dir, 'model');
@@ -71,6 +73,7 @@ export async function teacherStage(
         sizes: data.sizes,
         seed: cfg.seed,
         workers: cfg.workers,
+        device: o.device,
         output: dir,
         resume: true,
         key: teacherStageInputs(cfg, data),
