@@ -225,3 +225,32 @@ export function studentRecipe(s: GenerationStudent): Recipe {
     checkpointEvery: s.train.checkpointEvery ?? s.checkpointEvery,
   };
 }
+
+function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const prev = out[k];
+    out[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && prev && typeof prev === 'object' && !Array.isArray(prev)
+        ? deepMerge(prev as Record<string, unknown>, v as Record<string, unknown>)
+        : v;
+  }
+  return out;
+}
+
+/**
+ * A run's config as `run` makes it: a preset, a config file's values merged over it (objects merge
+ * key by key, arrays and values replace), then the no-noise ablation and the seed.
+ */
+export function runConfig(o: { preset?: string; file?: Record<string, unknown>; noise?: boolean; seed?: number }): NoisyStudentConfig {
+  let input: Record<string, unknown> = {};
+  if (o.preset !== undefined) {
+    const p = PRESETS[o.preset];
+    if (!p) throw new Error(`unknown preset "${o.preset}"; known: ${Object.keys(PRESETS).join(', ')}`);
+    input = structuredClone(p) as Record<string, unknown>;
+  }
+  if (o.file) input = deepMerge(input, o.file);
+  if (o.noise === false) input = deepMerge(input, { student: { noise: false } });
+  if (o.seed !== undefined) input['seed'] = o.seed;
+  return resolveNoisyStudentConfig(input);
+}

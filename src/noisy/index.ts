@@ -3,6 +3,7 @@ export {
   NoisyStudentConfigSchema,
   PRESETS,
   resolveNoisyStudentConfig,
+  runConfig,
   generationStudent,
   studentRecipe,
   studentTrainingKey,

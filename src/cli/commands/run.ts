@@ -1,39 +1,12 @@
 // `noisy-student run`: the whole Noisy Student loop from one config file (or a preset), resumable:
 // run the same command again after a kill and finished stages, shards and epochs are not redone.
 import { Command } from 'commander';
-import { PRESETS, resolveNoisyStudentConfig, runNoisyStudent, type NoisyStudentConfigInput } from '../../noisy/index.js';
+import { PRESETS, runConfig, runNoisyStudent } from '../../noisy/index.js';
 import { readConfigFile } from '../../train/index.js';
 import { deviceOption, globalOptions } from '../options.js';
 import { intArg } from '../args.js';
 import { CliError } from '../errors.js';
 import { progressPrinter } from '../progress_events.js';
-
-function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...a };
-  for (const [k, v] of Object.entries(b)) {
-    const prev = out[k];
-    out[k] =
-      v && typeof v === 'object' && !Array.isArray(v) && prev && typeof prev === 'object' && !Array.isArray(prev)
-        ? deepMerge(prev as Record<string, unknown>, v as Record<string, unknown>)
-        : v;
-  }
-  return out;
-}
-
-/** The run config from a preset and/or a file, with the flags' overrides (library: resolveNoisyStudentConfig). */
-export function runConfigInput(o: { preset?: string; config?: string; noise?: boolean; seed?: number }): NoisyStudentConfigInput {
-  if (!o.config && !o.preset) throw new CliError('give --preset (e.g. fashion-mnist) or --config file.json', 2);
-  let input: Record<string, unknown> = {};
-  if (o.preset) {
-    const p = PRESETS[o.preset];
-    if (!p) throw new CliError(`unknown preset "${o.preset}"; known: ${Object.keys(PRESETS).join(', ')}`, 2);
-    input = structuredClone(p) as Record<string, unknown>;
-  }
-  if (o.config) input = deepMerge(input, readConfigFile(o.config));
-  if (o.noise === false) input = deepMerge(input, { student: { noise: false } });
-  if (o.seed !== undefined) input['seed'] = o.seed;
-  return input as NoisyStudentConfigInput;
-}
 
 export default function runCommand(): Command {
   const cmd = new Command('run')
@@ -51,7 +24,14 @@ export default function runCommand(): Command {
     .requiredOption('-o, --output <dir>', 'run directory');
   return cmd.action(async (o: { config?: string; preset?: string; noise: boolean; seed?: number; device?: string; output: string }) => {
     const g = globalOptions(cmd);
-    const cfg = resolveNoisyStudentConfig(runConfigInput(o));
+    if (!o.config && !o.preset) throw new CliError('give --preset (e.g. fashion-mnist) or --config file.json', 2);
+    if (o.preset && !PRESETS[o.preset]) throw new CliError(`unknown preset "${o.preset}"; known: ${Object.keys(PRESETS).join(', ')}`, 2);
+    const cfg = runConfig({
+      ...(o.preset ? { preset: o.preset } : {}),
+      ...(o.config ? { file: readConfigFile(o.config) } : {}),
+      ...(o.noise === false ? { noise: false } : {}),
+      ...(o.seed !== undefined ? { seed: o.seed } : {}),
+    });
     const t0 = Date.now();
     const progress = progressPrinter({ quiet: g.quiet, epochLines: 'off-terminal' });
     let summary;
