@@ -61,6 +61,7 @@ export const TrainConfigSchema = RecipeSchema.extend({
   device: z.string().default('cpu').describe('cpu or cuda[:N]'),
   output: z.string().describe('run directory'),
   resume: z.boolean().default(false).describe('continue from the latest checkpoint in --output'),
+  overwrite: z.boolean().default(false).describe("replace a previous run's files in --output (checkpoints, metrics, model)"),
 }).strict();
 
 export type TrainConfig = z.output<typeof TrainConfigSchema>;

@@ -1,7 +1,7 @@
 // The `train` job (timm's train.py for our models) as a library call: a validated TrainConfig, its
 // data resolved by the one data resolver, and the one trainer. The run directory gets config.json,
 // metrics.jsonl, checkpoints/ and model/ (timm-loadable, with the classes' names).
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDevice } from '../torch/index.js';
 import { atomicWriteJson } from '../util/atomic_write.js';
@@ -18,6 +18,7 @@ export interface TrainJobHooks {
 
 export async function runTrainJob(cfg: TrainConfig, hooks: TrainJobHooks = {}): Promise<TrainResult> {
   parseDevice(cfg.device); // a device this libtorch lacks fails before anything is written
+  claimOutput(cfg);
   mkdirSync(cfg.output, { recursive: true });
   atomicWriteJson(join(cfg.output, 'config.json'), cfg);
   const labeled = selectData({
@@ -52,4 +53,20 @@ export async function runTrainJob(cfg: TrainConfig, hooks: TrainJobHooks = {}): 
     ...(hooks.log ? { log: hooks.log } : {}),
     ...(hooks.signal ? { signal: hooks.signal } : {}),
   });
+}
+
+/** What a train run writes in its output folder (and all that --overwrite removes). */
+const RUN_FILES = ['checkpoints', 'metrics.jsonl', 'model', 'config.json'];
+
+/**
+ * A second run into a folder that holds one would restart its metrics and prune its checkpoints:
+ * refuse a non-empty folder unless the run resumes it or is told to replace it.
+ */
+function claimOutput(cfg: TrainConfig): void {
+  if (cfg.resume || !existsSync(cfg.output) || readdirSync(cfg.output).length === 0) return;
+  if (!cfg.overwrite)
+    throw new Error(
+      `${cfg.output} is not empty (a previous run?): give --resume to continue it, another --output, or --overwrite to replace its files`,
+    );
+  for (const f of RUN_FILES) rmSync(join(cfg.output, f), { recursive: true, force: true });
 }

@@ -9,9 +9,10 @@ import { SHARED } from '../helpers/paths.js';
 import { runCli } from './run_cli.js';
 
 let dir: string;
+let trainArgs: string[];
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ns-ckpt-forms-'));
-  const r = await runCli([
+  trainArgs = [
     'train',
     '--quiet',
     '--model',
@@ -31,7 +32,8 @@ before(async () => {
     '0',
     '-o',
     join(dir, 'run'),
-  ]);
+  ];
+  const r = await runCli(trainArgs);
   assert.equal(r.code, 0, r.stderr);
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -63,5 +65,21 @@ describe('a model folder or its model.safetensors', () => {
       a[0]!.topk.every((t) => cfg.label_names.includes(t.label)),
       JSON.stringify(a[0]),
     );
+  });
+});
+
+describe('train into a folder that holds a run', () => {
+  it('is refused without --resume or --overwrite, and the first run stays as it was', async () => {
+    const metrics = join(dir, 'run', 'metrics.jsonl');
+    const weights = join(dir, 'run', 'model', 'model.safetensors');
+    const [m0, w0] = [readFileSync(metrics), readFileSync(weights)];
+    const again = await runCli(trainArgs);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /is not empty \(a previous run\?\): give --resume to continue it, another --output, or --overwrite/);
+    assert.ok(readFileSync(metrics).equals(m0) && readFileSync(weights).equals(w0), 'the refused run changed the first one');
+    // --overwrite replaces it: the same command trains the same weights again.
+    const over = await runCli([...trainArgs, '--overwrite']);
+    assert.equal(over.code, 0, over.stderr);
+    assert.ok(readFileSync(weights).equals(w0));
   });
 });
