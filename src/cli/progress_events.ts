@@ -20,7 +20,9 @@ const pct = (v: number): string => `${(v * 100).toFixed(2)}%`;
 export function progressPrinter(o: { quiet: boolean; epochLines?: 'always' | 'off-terminal' }): ProgressPrinter {
   let bar: Progress | null = null;
   let barKey = '';
-  let lastTenth = -1;
+  // Items already ticked on the bar (a terminal), or the last tenth printed (off one).
+  let lastDone = 0;
+  let lastTenth = 0;
   const stopBar = (): void => {
     bar?.stop();
     bar = null;
@@ -54,22 +56,22 @@ export function progressPrinter(o: { quiet: boolean; epochLines?: 'always' | 'of
             stopBar();
             barKey = e.stage;
             bar = createProgress({ total: e.total, label: e.stage, unit: e.unit, quiet: o.quiet });
-            lastTenth = 0;
+            lastDone = 0;
           }
-          bar!.tick(e.done - lastTenth);
-          lastTenth = e.done;
+          bar!.tick(e.done - lastDone);
+          lastDone = e.done;
           if (e.done >= e.total) stopBar();
           return;
         }
         if (o.quiet) return;
-        // Off a terminal: a line every ~10% (and at the end).
+        // Off a terminal: a line every ~10% (the last one at the end).
         const tenth = Math.floor((10 * e.done) / Math.max(1, e.total));
         if (barKey !== e.stage) {
           barKey = e.stage;
           lastTenth = 0;
         }
-        if (tenth > lastTenth || e.done >= e.total) {
-          if (tenth !== lastTenth) process.stderr.write(`${e.stage}: ${e.done}/${e.total} ${e.unit}\n`);
+        if (tenth > lastTenth) {
+          process.stderr.write(`${e.stage}: ${e.done}/${e.total} ${e.unit}\n`);
           lastTenth = tenth;
         }
         return;

@@ -3,7 +3,7 @@
 // student becomes the next teacher. Every stage writes the same artifacts as its stage command,
 // into a folder named by the key of its inputs (run_plan.ts), and is skipped (or resumed) when the
 // same command runs again, also after the run folder was moved.
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createModel } from '../models/index.js';
 import { inferenceDataConfig, type ProgressListener } from '../train/index.js';
@@ -14,7 +14,8 @@ import { pseudoLabelAccuracy } from './filter.js';
 import { resolveRunData } from './run_data.js';
 import { generationDir, pseudoLabelStageDir, runFilterSettings } from './run_plan.js';
 import { filterStage, filterStageDir, pseudoLabel, studentStage, teacherStage } from './stages/index.js';
-import { writeArtifact, ArtifactFormatError } from './artifacts/format.js';
+import { writeArtifact } from './artifacts/format.js';
+import { refuseOldLayout } from './artifacts/stage_record.js';
 import { writeRunReport } from './run_report.js';
 
 export interface ModelScore {
@@ -40,15 +41,6 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Where the models train and run: cpu or cuda[:N]. Not part of any key. */
   device?: string;
-}
-
-/** A run directory made before runs were keyed by content cannot be resumed by this version. */
-export function refuseOldLayout(out: string): void {
-  if (existsSync(join(out, 'teacher', 'done.json')))
-    throw new ArtifactFormatError(
-      `${out} was made by an older noisy-student (stages recorded in done.json, folders not keyed by content): ` +
-        'run into a new output folder (its finished stages cannot be reused by this version)',
-    );
 }
 
 export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, o: RunOptions = {}): Promise<Summary> {

@@ -10,9 +10,8 @@ import { generationDir, pseudoLabelStageDir, runFilterSettings } from './run_pla
 import { filterStageDir, studentStageInputs, stageDir, teacherStageDir } from './stages/index.js';
 import { readPseudoLabelIndex, readPseudoLabels, type PseudoLabels } from './artifacts/pseudo_labels.js';
 import { readFilterResult } from './artifacts/selection.js';
-import { readStageRecord, type StageRecord } from './artifacts/stage_record.js';
+import { readStageRecord, refuseOldLayout, type StageRecord } from './artifacts/stage_record.js';
 import type { FilterResult } from './filter.js';
-import { refuseOldLayout } from './pipeline.js';
 
 export interface FinishedModel {
   /** The stage folder (…/<key>) and its model folder. */

@@ -60,7 +60,13 @@ const SIMD_FLAGS = [
   'bf16',
 ] as const;
 
+// Read once: every artifact record embeds it, and the CPU does not change under a process.
+let cpuInfoCache: { model: string; flags: string[] } | null = null;
 function cpuInfo(): { model: string; flags: string[] } {
+  return (cpuInfoCache ??= readCpuInfo());
+}
+
+function readCpuInfo(): { model: string; flags: string[] } {
   let text = '';
   try {
     text = readFileSync('/proc/cpuinfo', 'utf8');

@@ -140,19 +140,17 @@ export function selectData(sel: DataSelection): SelectedData {
   }
   const r = resolveDataSpec(sel.spec);
   let ds = r.dataset;
-  let labeled = part !== 'unlabeled';
   if (sel.labelsPerClass) {
     const split = labeledSplit(ds, sel.labelsPerClass, seed);
     if (part !== 'all') ds = subset(ds, part === 'labeled' ? split.labeled : split.unlabeled);
   } else if (part === 'labeled') throw new Error(`data ${sel.spec}: the labeled part needs labelsPerClass`);
-  else labeled = true; // the whole of a labeled set
-  ds = firstN(ds, sel.limit);
-  const base = ds;
+  const base = firstN(ds, sel.limit);
   return {
-    dataset: ds,
+    dataset: base,
     classes: r.classes,
     defaults: r.defaults,
-    trueLabel: labeled || r.classes ? (i) => base.label(i) : null,
+    // The rest of a labeled set keeps its true labels for scoring (a list without class names may not have them).
+    trueLabel: part !== 'unlabeled' || r.classes ? (i) => base.label(i) : null,
     key: { ...r.key, part, ...splitKey, ...limitKey },
     resolved: r,
   };
@@ -189,8 +187,7 @@ export function trainingDataConfig(
 /** The data config of a trained model: its own config (config.json), with an explicit size if given. */
 export function inferenceDataConfig(model: { readonly pretrainedCfg?: PretrainedCfgLike | null }, o: DataConfigOverrides = {}): DataConfig {
   const own = resolveDataConfig({}, model);
-  const inChans = o.inChans ?? own.inputSize[0];
-  if (o.imgSize === undefined && inChans === own.inputSize[0]) return own;
-  const size = o.imgSize ?? own.inputSize[1];
-  return resolveDataConfig({ inputSize: [inChans, size, o.imgSize ?? own.inputSize[2]] }, model);
+  const [c, h, w] = own.inputSize;
+  if (o.imgSize === undefined && (o.inChans ?? c) === c) return own;
+  return resolveDataConfig({ inputSize: [o.inChans ?? c, o.imgSize ?? h, o.imgSize ?? w] }, model);
 }

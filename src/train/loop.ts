@@ -95,34 +95,51 @@ export interface EvalResult {
 }
 
 /** Top-1/top-5 (fractions in [0, 1]) and mean cross-entropy over labeled batches (released after use), in eval mode. */
+/** Top-1/top-5 and summed cross-entropy over batches of logits: evaluate()'s and evaluateModel()'s tally. */
+export class ClassificationScore {
+  private n = 0;
+  private c1 = 0;
+  private c5 = 0;
+  private lossSum = 0;
+
+  add(logits: Tensor, target: Tensor): void {
+    noGrad(() =>
+      scope(() => {
+        const k = Math.min(5, logits.shape[1]!);
+        const [a1, a5] = accuracy(logits, target, [1, k]);
+        const bn = target.shape[0]!;
+        this.c1 += (a1! / 100) * bn;
+        this.c5 += (a5! / 100) * bn;
+        this.lossSum += logits.logSoftmax(1).gather(1, target.unsqueeze(1)).neg().sum().item();
+        this.n += bn;
+      }),
+    );
+  }
+
+  get count(): number {
+    return this.n;
+  }
+
+  result(): EvalResult {
+    const n = this.n;
+    return { top1: n ? this.c1 / n : 0, top5: n ? this.c5 / n : 0, loss: n ? this.lossSum / n : 0, n };
+  }
+}
+
 export async function evaluate(model: TrainableModel, batches: AsyncIterable<TrainBatch> | Iterable<TrainBatch>): Promise<EvalResult> {
-  let n = 0;
-  let c1 = 0;
-  let c5 = 0;
-  let lossSum = 0;
+  const score = new ClassificationScore();
   // Eval mode for the pass, then the caller's mode back (fit's validate runs between epochs).
   const wasTraining = model.training;
   model.eval();
   try {
     for await (const b of batches) {
-      noGrad(() =>
-        scope(() => {
-          const logits = model.forward(b.x);
-          const k = Math.min(5, logits.shape[1]!);
-          const [a1, a5] = accuracy(logits, b.target, [1, k]);
-          const bn = b.x.shape[0]!;
-          c1 += (a1! / 100) * bn;
-          c5 += (a5! / 100) * bn;
-          lossSum += logits.logSoftmax(1).gather(1, b.target.unsqueeze(1)).neg().sum().item();
-          n += bn;
-        }),
-      );
+      noGrad(() => scope(() => score.add(model.forward(b.x), b.target)));
       releaseBatch(b); // evaluate owns the batches it is given, as fit does
     }
   } finally {
     if (wasTraining) model.train();
   }
-  return { top1: n ? c1 / n : 0, top5: n ? c5 / n : 0, loss: n ? lossSum / n : 0, n };
+  return score.result();
 }
 
 export interface FitOptions extends StepOptions {
@@ -165,7 +182,8 @@ export interface FitResult {
   bestPath: string | null;
 }
 
-function releaseBatch(b: TrainBatch): void {
+/** Free a batch's tensors (its input, targets and extra fields). */
+export function releaseBatch(b: TrainBatch): void {
   b.x.dispose();
   b.target.dispose();
   if (b.extra) dispose(b.extra);

@@ -14,7 +14,7 @@ import { paramGroupsWeightDecay } from './param_groups.js';
 import { Scheduler, createSchedule } from './schedule.js';
 import { ModelEma } from './ema.js';
 import { labelSmoothingCrossEntropy, mixedBatchLoss } from './losses.js';
-import { evaluate, fit, withEmaWeights, type EvalResult, type FitResult, type TrainBatch } from './loop.js';
+import { evaluate, fit, releaseBatch, withEmaWeights, type EvalResult, type FitResult, type TrainBatch } from './loop.js';
 import { loaderBatches } from './data.js';
 import { RatioSampler } from './ratio_sampler.js';
 import { trainingDataConfig, type DataConfigOverrides, type DataDefaults } from './data_spec.js';
@@ -338,10 +338,4 @@ export async function trainModel(job: TrainJob): Promise<TrainResult> {
     model.dispose();
     g.dispose();
   }
-}
-
-function releaseBatch(b: TrainBatch): void {
-  b.x.dispose();
-  b.target.dispose();
-  (b.extra?.['unlabeled'] as Tensor | undefined)?.dispose();
 }

@@ -2,46 +2,27 @@
 // training-mode step (loss, gradients, BN running stats, two SGD steps). Tolerances: tolerances.json.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { F, liveTensorCount, loadSafetensors, noGrad, scope, type Tensor } from '../../src/torch/index.js';
+import { F, liveTensorCount, noGrad, scope, type Tensor } from '../../src/torch/index.js';
 import { createModel, type EfficientNet } from '../../src/models/index.js';
-import { FIXTURES } from '../helpers/paths.js';
+import { B0_WEIGHTS, loadB0Fixtures, ref, tol } from '../helpers/b0_fixture.js';
 import { assertClose } from '../helpers/tensors.js';
-
-const DIR = join(FIXTURES, 'tf_efficientnet_b0');
-const WEIGHTS = join(DIR, 'model.safetensors');
-const TOL = JSON.parse(readFileSync(join(DIR, 'tolerances.json'), 'utf8')) as {
-  files: Record<string, Record<string, { atol: number }>>;
-};
-const tol = (file: string, key: string): number => {
-  const t = TOL.files[file]?.[key]?.atol;
-  if (t === undefined) throw new Error(`no tolerance for ${file}:${key}`);
-  return t;
-};
 
 let io: Map<string, Tensor>;
 let step: Map<string, Tensor>;
 let start: number;
 before(() => {
   start = liveTensorCount();
-  io = loadSafetensors(join(DIR, 'io.safetensors')).tensors;
-  step = loadSafetensors(join(DIR, 'train_step.safetensors')).tensors;
+  ({ io, step } = loadB0Fixtures());
 });
 after(() => {
   for (const t of [...io.values(), ...step.values()]) t.dispose();
   assert.equal(liveTensorCount(), start, 'every tensor of the parity tests was released');
 });
-const ref = (m: Map<string, Tensor>, k: string): Tensor => {
-  const t = m.get(k);
-  if (!t) throw new Error(`fixture has no ${k}`);
-  return t;
-};
 
 describe('tf_efficientnet_b0 vs timm (eval)', () => {
   let model: EfficientNet;
   before(async () => {
-    model = await createModel('tf_efficientnet_b0.ns_jft_in1k', { checkpointPath: WEIGHTS });
+    model = await createModel('tf_efficientnet_b0.ns_jft_in1k', { checkpointPath: B0_WEIGHTS });
     model.eval();
   });
   after(() => model.dispose());
@@ -72,7 +53,7 @@ describe('tf_efficientnet_b0 vs timm (eval)', () => {
     ));
 
   it('float64 model matches timm in float64', async () => {
-    const m64 = (await createModel('tf_efficientnet_b0', { checkpointPath: WEIGHTS })).to('float64');
+    const m64 = (await createModel('tf_efficientnet_b0', { checkpointPath: B0_WEIGHTS })).to('float64');
     m64.eval();
     noGrad(() =>
       scope(() => {
@@ -92,7 +73,7 @@ describe('tf_efficientnet_b0 vs timm (eval)', () => {
 describe('tf_efficientnet_b0 vs timm (features_only)', () => {
   it('the five feature maps and feature_info', async () => {
     const fm = await createModel('tf_efficientnet_b0.ns_jft_in1k', {
-      checkpointPath: WEIGHTS,
+      checkpointPath: B0_WEIGHTS,
       featuresOnly: true,
       outIndices: [0, 1, 2, 3, 4],
     });
@@ -122,7 +103,7 @@ describe('tf_efficientnet_b0 vs timm (features_only)', () => {
 
 describe('tf_efficientnet_b0 vs timm (training step)', () => {
   it('loss, gradients, BN running stats and two SGD steps (lr 0.1, momentum 0.9, wd 1e-5)', async () => {
-    const model = await createModel('tf_efficientnet_b0.ns_jft_in1k', { checkpointPath: WEIGHTS, dropRate: 0, dropPathRate: 0 });
+    const model = await createModel('tf_efficientnet_b0.ns_jft_in1k', { checkpointPath: B0_WEIGHTS, dropRate: 0, dropPathRate: 0 });
     model.train();
     const params = [...model.namedParameters()];
     const T = 'train_step.safetensors';

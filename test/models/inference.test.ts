@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fromTypedArray, liveTensorCount, loadSafetensors, noGrad, scope, type Tensor } from '../../src/torch/index.js';
+import { fromTypedArray, liveTensorCount, noGrad, scope, type Tensor } from '../../src/torch/index.js';
 import {
   createModel,
   inferenceBatch,
@@ -20,38 +20,21 @@ import {
   type InferenceModel,
 } from '../../src/models/index.js';
 import { resolveDataConfig } from '../../src/data/index.js';
-import { FIXTURES } from '../helpers/paths.js';
+import { B0_WEIGHTS, loadB0Fixtures, ref, tol } from '../helpers/b0_fixture.js';
 import { assertClose, maxAbsDiff } from '../helpers/tensors.js';
 
 const NAME = 'tf_efficientnet_b0.ns_jft_in1k';
-const DIR = join(FIXTURES, 'tf_efficientnet_b0');
-const WEIGHTS = join(DIR, 'model.safetensors');
-const TOL = JSON.parse(readFileSync(join(DIR, 'tolerances.json'), 'utf8')) as {
-  files: Record<string, Record<string, { atol: number }>>;
-};
-const tol = (file: string, key: string): number => {
-  const t = TOL.files[file]?.[key]?.atol;
-  if (t === undefined) throw new Error(`no tolerance for ${file}:${key}`);
-  return t;
-};
-
 let io: Map<string, Tensor>;
 let step: Map<string, Tensor>;
 let start: number;
 before(() => {
   start = liveTensorCount();
-  io = loadSafetensors(join(DIR, 'io.safetensors')).tensors;
-  step = loadSafetensors(join(DIR, 'train_step.safetensors')).tensors;
+  ({ io, step } = loadB0Fixtures());
 });
 after(() => {
   for (const t of [...io.values(), ...step.values()]) t.dispose();
   assert.equal(liveTensorCount(), start, 'every tensor of the inference tests was released');
 });
-const ref = (m: Map<string, Tensor>, k: string): Tensor => {
-  const t = m.get(k);
-  if (!t) throw new Error(`fixture has no ${k}`);
-  return t;
-};
 const batchOf = (k: string) => inferenceBatch(ref(io, k));
 const same = (got: InferenceArray, want: Tensor, what: string): void => {
   assert.deepEqual(got.shape, [...want.shape], `${what}: shape`);
@@ -62,8 +45,8 @@ describe('TorchInferenceModel (full model)', () => {
   let inf: InferenceModel;
   let own: EfficientNet;
   before(async () => {
-    inf = await loadInferenceModel(NAME, { checkpointPath: WEIGHTS });
-    own = await createModel(NAME, { checkpointPath: WEIGHTS });
+    inf = await loadInferenceModel(NAME, { checkpointPath: B0_WEIGHTS });
+    own = await createModel(NAME, { checkpointPath: B0_WEIGHTS });
     own.eval();
   });
   after(async () => {
@@ -115,8 +98,8 @@ describe('TorchInferenceModel (full model)', () => {
 
 describe('TorchInferenceModel (features_only)', () => {
   it("the five feature maps equal timm's and the module's own", async () => {
-    const inf = await loadInferenceModel(NAME, { checkpointPath: WEIGHTS, featuresOnly: true, outIndices: [0, 1, 2, 3, 4] });
-    const own = await createModel(NAME, { checkpointPath: WEIGHTS, featuresOnly: true, outIndices: [0, 1, 2, 3, 4] });
+    const inf = await loadInferenceModel(NAME, { checkpointPath: B0_WEIGHTS, featuresOnly: true, outIndices: [0, 1, 2, 3, 4] });
+    const own = await createModel(NAME, { checkpointPath: B0_WEIGHTS, featuresOnly: true, outIndices: [0, 1, 2, 3, 4] });
     own.eval();
     assert.deepEqual(inf.outputs, ['feature_maps']);
     assert.deepEqual(
@@ -144,7 +127,7 @@ describe('TorchInferenceModel (features_only)', () => {
 
 describe('inferenceModelFrom', () => {
   it('runs a training model in eval mode, gives its modes back, and leaves the model to its owner', async () => {
-    const model = await createModel(NAME, { checkpointPath: WEIGHTS });
+    const model = await createModel(NAME, { checkpointPath: B0_WEIGHTS });
     model.train();
     const bn1 = [...model.namedModules()].find(([n]) => n === 'bn1')![1];
     bn1.eval(); // a frozen stem BN: a mixed tree must come back exactly
@@ -197,7 +180,7 @@ describe("loadInferenceModel reads the checkpoint's label_names", () => {
 
 describe('the training mode has one source: Module.train()/eval()', () => {
   it('train(): batch statistics and running-stat updates; eval(): running statistics; no context flag', async () => {
-    const model = await createModel(NAME, { checkpointPath: WEIGHTS, dropRate: 0, dropPathRate: 0 });
+    const model = await createModel(NAME, { checkpointPath: B0_WEIGHTS, dropRate: 0, dropPathRate: 0 });
     const T = 'train_step.safetensors';
     const sd = model.stateDict();
     noGrad(() =>
@@ -235,7 +218,7 @@ describe('the training mode has one source: Module.train()/eval()', () => {
   });
 
   it('eval() gives timm eval logits on fresh weights; one child in eval keeps its statistics in a training model', async () => {
-    const model = await createModel(NAME, { checkpointPath: WEIGHTS, dropRate: 0, dropPathRate: 0 });
+    const model = await createModel(NAME, { checkpointPath: B0_WEIGHTS, dropRate: 0, dropPathRate: 0 });
     const sd = model.stateDict();
     noGrad(() =>
       scope(() => {

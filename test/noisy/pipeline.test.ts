@@ -151,37 +151,16 @@ describe('noisy-student run', () => {
     assert.ok(files(runPseudo).includes('index.json') && files(runPseudo).includes('manifest.json'));
     for (const f of files(runPseudo))
       assert.ok(readFileSync(join(byHand, 'pseudo', f)).equals(readFileSync(join(runPseudo, f))), `${f} differs`);
-    const fl = cli([
-      'filter',
-      '--pseudo',
-      join(byHand, 'pseudo'),
-      '--per-class',
-      '20',
-      '--threshold',
-      '0',
-      '--seed',
-      '3',
-      '-o',
-      join(byHand, 'filter'),
-    ]);
+    // The run's filter settings: K = 20, threshold 0, the run's seed.
+    const filterCli = (pseudo: string, out: string) =>
+      cli(['filter', '--pseudo', pseudo, '--per-class', '20', '--threshold', '0', '--seed', '3', '-o', out]);
+    const fl = filterCli(join(byHand, 'pseudo'), join(byHand, 'filter'));
     assert.equal(fl.status, 0, fl.stderr);
     assert.deepEqual(files(join(byHand, 'filter')), ['selection.json', 'stats.json']);
     for (const f of ['selection.json', 'stats.json'])
       assert.ok(readFileSync(join(byHand, 'filter', f)).equals(readFileSync(join(runFilter, f))), `${f} differs`);
     // And the run's own folders feed the stage commands: filter reads the run's pseudo-labels.
-    const fr = cli([
-      'filter',
-      '--pseudo',
-      runPseudo,
-      '--per-class',
-      '20',
-      '--threshold',
-      '0',
-      '--seed',
-      '3',
-      '-o',
-      join(byHand, 'filter2'),
-    ]);
+    const fr = filterCli(runPseudo, join(byHand, 'filter2'));
     assert.equal(fr.status, 0, fr.stderr);
     assert.ok(readFileSync(join(byHand, 'filter2', 'selection.json')).equals(readFileSync(join(runFilter, 'selection.json'))));
   });

@@ -71,9 +71,10 @@ export default function studentCommand(): Command {
       limit: o.unlabeledLimit,
     });
     const pseudo = readPseudoLabels(o.pseudo);
-    if (pseudo.probs.length / pseudo.numClasses !== unlabeled.dataset.length)
+    const covered = pseudo.probs.length / pseudo.numClasses;
+    if (covered !== unlabeled.dataset.length)
       throw new CliError(
-        `the pseudo-labels in ${o.pseudo} cover ${pseudo.probs.length / pseudo.numClasses} images but --unlabeled ${o.unlabeled} resolves to ` +
+        `the pseudo-labels in ${o.pseudo} cover ${covered} images but --unlabeled ${o.unlabeled} resolves to ` +
           `${unlabeled.dataset.length}: give the --labels-per-class, --seed and --unlabeled-limit (pseudo-label’s --limit) given to pseudo-label`,
       );
     const selection = readSelection(o.selection);

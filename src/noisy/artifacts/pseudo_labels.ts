@@ -206,17 +206,18 @@ export function readPseudoLabels(dir: string): PseudoLabels {
   return { probs, numClasses: index.numClasses, records, failed, fingerprint: index.fingerprint };
 }
 
-/** The set as the trainer's target source: image id → its probability row and argmax. */
+/** The set as the trainer's target source: image id → its probability row and argmax (the records' label). */
 export function pseudoLabelTargets(pl: PseudoLabels): TargetSource {
   const C = pl.numClasses;
+  const labels = new Int32Array(pl.probs.length / C).fill(-1);
+  for (const r of pl.records) labels[r.id] = r.label;
   return {
     numClasses: C,
     row: (id, out) => out.set(pl.probs.subarray(id * C, (id + 1) * C)),
     label: (id) => {
-      const row = pl.probs.subarray(id * C, (id + 1) * C);
-      let best = 0;
-      for (let c = 1; c < C; c++) if (row[c]! > row[best]!) best = c;
-      return best;
+      const l = labels[id]!;
+      if (l < 0) throw new RangeError(`image ${id} has no pseudo-label (unreadable, or outside the set)`);
+      return l;
     },
   };
 }

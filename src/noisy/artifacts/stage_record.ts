@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EvalResult } from '../../train/index.js';
-import { readArtifact, writeArtifact } from './format.js';
+import { ArtifactFormatError, readArtifact, writeArtifact } from './format.js';
 
 export interface StageRecord {
   stage: 'teacher' | 'student';
@@ -33,7 +33,11 @@ export function writeStageRecord(dir: string, r: StageRecord): void {
   writeArtifact(join(dir, RECORD), 'stage-record', r);
 }
 
-/** A run directory laid out by an older version (a done.json per stage, no keyed folders). */
-export function isOldLayoutStage(dir: string): boolean {
-  return existsSync(join(dir, 'done.json'));
+/** A run directory made before runs were keyed by content (a done.json per stage) cannot be resumed by this version. */
+export function refuseOldLayout(runDir: string): void {
+  if (existsSync(join(runDir, 'teacher', 'done.json')))
+    throw new ArtifactFormatError(
+      `${runDir} was made by an older noisy-student (stages recorded in done.json, folders not keyed by content): ` +
+        'run into a new output folder (its finished stages cannot be reused by this version)',
+    );
 }

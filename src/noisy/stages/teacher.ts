@@ -1,6 +1,7 @@
 // The teacher stage: a model trained on the labeled images only (the one trainer), or given weights
 // (teacher.checkpoint), copied into the stage folder so the run is self-contained and relocatable.
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { atomicWriteJson } from '../../util/atomic_write.js';
 import { join } from 'node:path';
 import { checkpointFiles } from '../../models/index.js';
 import { trainModel, type ProgressListener } from '../../train/index.js';
@@ -42,11 +43,12 @@ export async function teacherStage(
   const t = cfg.teacher;
   if (t.pretrained && !t.checkpoint)
     throw new Error('teacher.pretrained needs a checkpoint path for the data set classes (or leave it out to train one)');
+  const inputs = teacherStageInputs(cfg, data);
   return modelStage({
     parent: join(runDir, 'teacher'),
     stage: 'teacher',
     model: t.model,
-    inputs: teacherStageInputs(cfg, data),
+    inputs,
     test: data.test.dataset,
     workers: cfg.workers,
     device: o.device,
@@ -57,8 +59,7 @@ export async function teacherStage(
         const files = checkpointFiles(t.checkpoint);
         mkdirSync(modelDir, { recursive: true });
         copyFileSync(files.weights, join(modelDir, 'model.safetensors'));
-        const cfgFile = join(files.weights, '..', 'config.json');
-        if (existsSync(cfgFile)) copyFileSync(cfgFile, join(modelDir, 'config.json'));
+        if (files.config) atomicWriteJson(join(modelDir, 'config.json'), files.config);
         return [];
       }
       o.log?.(`teacher: training ${t.model} on ${data.labeled.dataset.length} labeled images`);
@@ -76,7 +77,7 @@ export async function teacherStage(
         device: o.device,
         output: dir,
         resume: true,
-        key: teacherStageInputs(cfg, data),
+        key: inputs,
         stage: 'teacher',
         signal: o.signal,
         onEvent: o.onEvent,
