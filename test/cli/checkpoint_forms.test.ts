@@ -6,19 +6,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SHARED } from '../helpers/paths.js';
-import { runCli } from './run_cli.js';
+import { TRAIN_TINY_FMNIST, runCli } from './run_cli.js';
 
 let dir: string;
 let trainArgs: string[];
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ns-ckpt-forms-'));
   trainArgs = [
-    'train',
-    '--quiet',
-    '--model',
-    'tinynet_e',
-    '--data',
-    'fashion-mnist',
+    ...TRAIN_TINY_FMNIST,
     '--labels-per-class',
     '3',
     '--epochs',

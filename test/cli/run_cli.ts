@@ -22,3 +22,6 @@ export function runCli(args: readonly string[], opts: { env?: NodeJS.ProcessEnv 
     );
   });
 }
+
+/** `train --quiet` of the tests' tiny model on the embedded Fashion-MNIST; the test adds the rest. */
+export const TRAIN_TINY_FMNIST: readonly string[] = ['train', '--quiet', '--model', 'tinynet_e', '--data', 'fashion-mnist'];

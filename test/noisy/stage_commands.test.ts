@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { labeledSplit, resolveDataSpec } from '../../src/index.js';
-import { runCli, type CliResult } from '../cli/run_cli.js';
+import { TRAIN_TINY_FMNIST, runCli, type CliResult } from '../cli/run_cli.js';
 
 const PER_CLASS = 5;
 const LIMIT = 200;
@@ -56,12 +56,7 @@ describe('the stage commands chained', () => {
   it('train → pseudo-label (rerun keeps its shards) → filter → evaluate --pseudo', async () => {
     ok(
       await runCli([
-        'train',
-        '--quiet',
-        '--model',
-        'tinynet_e',
-        '--data',
-        'fashion-mnist',
+        ...TRAIN_TINY_FMNIST,
         ...split,
         '--epochs',
         '2',

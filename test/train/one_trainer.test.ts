@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { liveTensorCount, selectData } from '../../src/index.js';
 import { StudentRecipe, StudentSettingsSchema } from '../../src/noisy/config.js';
 import { studentStage, type PseudoLabels, type Selection } from '../../src/noisy/index.js';
-import { runCli } from '../cli/run_cli.js';
+import { TRAIN_TINY_FMNIST, runCli } from '../cli/run_cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ns-one-trainer-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -19,12 +19,7 @@ describe('one trainer', () => {
     const recipe = { epochs: 2, batchSize: 10, lr: 3e-3, warmupEpochs: 0.5, zeroHead: true };
     const trained = join(dir, 'train');
     const r = await runCli([
-      'train',
-      '--quiet',
-      '--model',
-      'tinynet_e',
-      '--data',
-      'fashion-mnist',
+      ...TRAIN_TINY_FMNIST,
       '--labels-per-class',
       '3',
       '--seed',

@@ -12,6 +12,7 @@ import { createModel } from '../../src/models/index.js';
 import { SGD, trainStep } from '../../src/train/index.js';
 import { resolveTrainConfig, runTrainJob } from '../../src/train/index.js';
 import { FIXTURES, REPO_ROOT } from '../helpers/paths.js';
+import { TRAIN_TINY_FMNIST } from '../cli/run_cli.js';
 import { assertClose } from '../helpers/tensors.js';
 
 const dirs: string[] = [];
@@ -96,12 +97,7 @@ describe('training job', () => {
       '--import',
       'tsx',
       'src/cli/main.ts',
-      'train',
-      '--quiet',
-      '--model',
-      'tinynet_e',
-      '--data',
-      'fashion-mnist',
+      ...TRAIN_TINY_FMNIST,
       '--labels-per-class',
       '20',
       '--val-limit',
