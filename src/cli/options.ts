@@ -42,6 +42,8 @@ export interface ModelCliOptions {
   hubCache?: string;
   offline?: boolean;
   device?: string;
+  /** timm validate.py's --num-classes: the classifier size the checkpoint must have. */
+  numClasses?: number;
 }
 
 export function addModelOptions(cmd: Command): Command {
@@ -137,6 +139,7 @@ async function loadFromOptions<T>(
       ...(opts.featuresOnly ? { featuresOnly: true } : {}),
       ...(opts.outIndices ? { outIndices: opts.outIndices } : {}),
       ...(o.device ? { device: o.device } : {}),
+      ...(o.numClasses !== undefined ? { numClasses: o.numClasses } : {}),
       hub,
       onWarning: warn,
     });

@@ -3,7 +3,17 @@
 // weights can be had, it throws; it never falls back to a random init.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { cat, loadSafetensors, noGrad, parseDevice, scope, type Device, type Generator, type Tensor } from '../torch/index.js';
+import {
+  cat,
+  loadSafetensors,
+  noGrad,
+  parseDevice,
+  readSafetensorsHeader,
+  scope,
+  type Device,
+  type Generator,
+  type Tensor,
+} from '../torch/index.js';
 import { loadStateDict } from '../nn/index.js';
 import { EfficientNet } from './efficientnet.js';
 import { resolveModelName } from './names.js';
@@ -32,6 +42,11 @@ export interface CreateModelOptions {
   hub?: HubOptions;
   /** Notices such as a dropped classifier. Default: process.emitWarning. */
   onWarning?: (message: string) => void;
+  /**
+   * The weights' classifier must be loaded: a checkpoint whose classifier does not fit numClasses is
+   * an error instead of a new random head. What predicts, evaluates or pseudo-labels sets it.
+   */
+  requireClassifier?: boolean;
   /**
    * Where the model's parameters and buffers live: 'cpu' (default), 'cuda', 'cuda:1', ... The model
    * is built and its weights loaded on the CPU, then moved; the device is checked first, so a device
@@ -108,10 +123,19 @@ export async function createModel(name: string, opts: CreateModelOptions = {}): 
     if (pc && typeof pc === 'object') cfg = pretrainedCfgFromTimmDict(pc as Record<string, unknown>, cfg).cfg;
     if (typeof files.config['num_classes'] === 'number') ckptClasses = files.config['num_classes'];
   }
+  // A bare .safetensors file (no config.json) still says what it was trained for through its
+  // tensors' shapes: the classifier's rows are its classes, the stem's second dim its input channels.
+  // Without this a fine-tuned 10-class file would get a fresh 1000-class head (and a top-1 of 0).
+  let ckptInChans: number | undefined;
+  if (files && !files.config) {
+    const shapes = checkpointShapes(files.weights);
+    if (!opts.featuresOnly) ckptClasses = shapes.numClasses;
+    ckptInChans = shapes.inChans;
+  }
 
   const numClasses = opts.numClasses ?? ckptClasses ?? cfg.numClasses;
   // A fine-tuned checkpoint's config says how many input channels it was trained on.
-  const inChans = opts.inChans ?? cfg.inputSize[0];
+  const inChans = opts.inChans ?? ckptInChans ?? cfg.inputSize[0];
   if (inChans !== cfg.inputSize[0]) cfg = { ...cfg, inputSize: [inChans, cfg.inputSize[1], cfg.inputSize[2]] };
   const spec = resolveModelSpec(resolved.arch, {
     numClasses,
@@ -125,7 +149,7 @@ export async function createModel(name: string, opts: CreateModelOptions = {}): 
   const model = new EfficientNet(spec, { pretrainedCfg: cfg, ...(opts.generator ? { generator: opts.generator } : {}) });
   if (files) {
     try {
-      loadWeights(model, files.weights, { warn });
+      loadWeights(model, files.weights, { warn, ...(opts.requireClassifier ? { requireClassifier: true } : {}) });
     } catch (e) {
       model.dispose();
       throw e;
@@ -147,7 +171,11 @@ export async function createModel(name: string, opts: CreateModelOptions = {}): 
  * another size is dropped (the model keeps its new head), a stem for other input channels is
  * converted, and a features_only model ignores the head. Everything else must fit exactly.
  */
-export function loadWeights(model: EfficientNet, path: string, opts: { warn?: (m: string) => void } = {}): void {
+export function loadWeights(
+  model: EfficientNet,
+  path: string,
+  opts: { warn?: (m: string) => void; requireClassifier?: boolean } = {},
+): void {
   const warn = opts.warn ?? ((m: string) => process.emitWarning(m));
   const { tensors } = loadSafetensors(path);
   try {
@@ -161,6 +189,12 @@ export function loadWeights(model: EfficientNet, path: string, opts: { warn?: (m
     if (w && !model.spec.featuresOnly) {
       const mine = own.get('classifier.weight');
       if (!mine || mine.shape[0] !== w.shape[0]) {
+        if (opts.requireClassifier) {
+          throw new CheckpointError(
+            `${path}: its classifier has ${w.shape[0]} classes but the model was built with ${model.numClasses}; ` +
+              `predicting or evaluating needs the checkpoint's own classifier: drop --num-classes (or pass ${w.shape[0]})`,
+          );
+        }
         dropHead = true;
         warn(`${path}: classifier has ${w.shape[0]} classes, the model ${model.numClasses}: the classifier was not loaded (new head).`);
         sd.delete('classifier.weight');
@@ -188,6 +222,17 @@ export function loadWeights(model: EfficientNet, path: string, opts: { warn?: (m
   } finally {
     for (const t of tensors.values()) t.dispose();
   }
+}
+
+/** Classes and input channels a weights file's tensors were shaped for (undefined where absent). */
+function checkpointShapes(weights: string): { numClasses?: number; inChans?: number } {
+  const { entries } = readSafetensorsHeader(weights);
+  const head = entries.get('classifier.weight');
+  const stem = entries.get('conv_stem.weight');
+  return {
+    ...(head && head.shape.length === 2 ? { numClasses: head.shape[0] } : {}),
+    ...(stem && stem.shape.length === 4 ? { inChans: stem.shape[1] } : {}),
+  };
 }
 
 /**

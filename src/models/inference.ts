@@ -210,7 +210,8 @@ export async function loadInferenceModel(name: string, opts: LoadInferenceOption
   const { backend = 'torch', ...create } = opts;
   if (backend !== 'torch') throw new Error(`unknown inference backend "${String(backend)}" (available: torch)`);
   const fullName = resolveModelName(name).fullName;
-  const model = await createModel(name, create);
+  // A model that predicts must predict with its own trained head, never a fresh random one.
+  const model = await createModel(name, { requireClassifier: create.featuresOnly !== true, ...create });
   try {
     if (model.labelNames === null) {
       const names = await checkpointLabelNames(resolveModelName(name).pretrainedCfg, create);

@@ -2,7 +2,7 @@
 // weights is the one source of its classes, channels, preprocessing and class names.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SHARED } from '../helpers/paths.js';
@@ -60,6 +60,29 @@ describe('a model folder or its model.safetensors', () => {
       a[0]!.topk.every((t) => cfg.label_names.includes(t.label)),
       JSON.stringify(a[0]),
     );
+  });
+});
+
+describe('a bare .safetensors file without config.json', () => {
+  it("is built with its tensors' classes and channels, and never evaluated with a new head", async () => {
+    const folder = join(dir, 'run', 'model');
+    const bare = join(dir, 'bare.safetensors');
+    copyFileSync(join(folder, 'model.safetensors'), bare);
+    const validate = (ckpt: string, ...more: string[]) =>
+      runCli(['validate', '-m', 'tinynet_e', '--checkpoint', ckpt, '--data', 'fashion-mnist:test', '--limit', '64', '--json', ...more]);
+    const [v1, v2, v3] = await Promise.all([validate(folder), validate(bare), validate(bare, '--num-classes', '10')]);
+    assert.equal(v1.code, 0, v1.stderr);
+    assert.equal(v2.code, 0, v2.stderr);
+    assert.equal(v3.code, 0, v3.stderr);
+    // 10 classes from the classifier's rows, 1 channel from the stem: no dropped head, no adapted stem.
+    assert.doesNotMatch(v2.stderr, /classifier was not loaded|adapted|cannot adapt/);
+    assert.deepEqual(JSON.parse(v2.stdout), JSON.parse(v1.stdout));
+    assert.deepEqual(JSON.parse(v3.stdout), JSON.parse(v1.stdout));
+    // Asking for another classifier size than the checkpoint's is an error, not a random 1000-way head.
+    const wrong = await validate(bare, '--num-classes', '1000');
+    assert.equal(wrong.code, 1, wrong.stderr);
+    assert.match(wrong.stderr, /classifier has 10 classes but the model was built with 1000/);
+    assert.equal(wrong.stdout, '');
   });
 });
 

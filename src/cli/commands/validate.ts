@@ -24,6 +24,7 @@ export default function validateCommand(): Command {
     .requiredOption('--data <spec>', "labeled data: folder, list file, or 'fashion-mnist:test'")
     .option('-b, --batch-size <n>', 'batch size', intArg({ min: 1 }), 256)
     .option('--limit <n>', 'only the first N images', intArg({ min: 1 }))
+    .option('--num-classes <n>', "classes of the checkpoint's classifier (default: its config.json, else its shapes)", intArg({ min: 1 }))
     .option('--in-chans <n>', 'input channels', intArg({ min: 1 }))
     .option('--img-size <n>', 'input size', intArg({ min: 1 }))
     .option('--workers <n>', 'loader worker threads', intArg({ min: 0 }), 0);
