@@ -14,6 +14,12 @@ export interface ProgressPrinter {
 const pct = (v: number): string => `${(v * 100).toFixed(2)}%`;
 
 /**
+ * Off a terminal, an epoch of at least this many batches also gets a line every ~10% of it (timm's
+ * train.py logs every log_interval batches): a long epoch is minutes of otherwise silent output.
+ */
+export const LONG_EPOCH_BATCHES = 100;
+
+/**
  * `epochLines`: 'always' (train, student: the epoch lines are the command's output) or
  * 'off-terminal' (run: on a terminal the bars show progress; --quiet drops the lines).
  */
@@ -37,9 +43,21 @@ export function progressPrinter(o: { quiet: boolean; epochLines?: 'always' | 'of
         if (barKey !== key) {
           stopBar();
           barKey = key;
+          lastTenth = 0;
           bar = createProgress({ total: e.batches, label: `${e.stage} epoch ${e.epoch + 1}/${e.epochs}`, unit: 'batch', quiet: o.quiet });
         }
         bar!.tick(1, { loss: e.loss.toFixed(3), lr: e.lr.toExponential(2), ips: (e.samples / e.seconds).toFixed(0) });
+        if (!tty && !o.quiet && e.batches >= LONG_EPOCH_BATCHES) {
+          // e.batch counts the batches done in this epoch (a resumed epoch starts past 0).
+          const tenth = Math.floor((10 * e.batch) / e.batches);
+          if (tenth > lastTenth && e.batch < e.batches) {
+            process.stderr.write(
+              `${e.stage} epoch ${e.epoch + 1}/${e.epochs}: ${e.batch}/${e.batches} batches, loss ${e.loss.toFixed(4)}, ` +
+                `lr ${e.lr.toExponential(2)}, ${(e.samples / Math.max(e.seconds, 1e-9)).toFixed(0)} img/s\n`,
+            );
+          }
+          lastTenth = Math.max(lastTenth, tenth);
+        }
         return;
       }
       case 'epoch': {

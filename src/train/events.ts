@@ -9,6 +9,7 @@ export type ProgressEvent =
       readonly stage: string;
       readonly epoch: number;
       readonly epochs: number;
+      /** Batches done in this epoch, this step's included (1..batches). */
       readonly batch: number;
       readonly batches: number;
       readonly loss: number;
