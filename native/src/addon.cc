@@ -29,7 +29,37 @@ double Addon::Store(at::Tensor t) {
   s.tensor = std::move(t);
   s.used = true;
   ++live_;
+  CountStorage(s);
   return static_cast<double>(s.gen) * static_cast<double>(1u << kSlotBits) + static_cast<double>(slot);
+}
+
+void Addon::CountStorage(Slot& s) {
+  s.counted_storage = nullptr;
+  const at::Tensor& t = s.tensor;
+  if (!t.defined() || !t.has_storage() || !t.is_cpu()) return;
+  const c10::Storage& storage = t.storage();
+  // No allocator: memory libtorch wraps but does not own (at::from_blob over a JS buffer).
+  if (storage.allocator() == nullptr || storage.nbytes() == 0) return;
+  const void* key = storage.unsafeGetStorageImpl();
+  CountedStorage& c = counted_[key];
+  if (c.handles++ == 0) {
+    c.bytes = static_cast<int64_t>(storage.nbytes());
+    external_bytes_ += c.bytes;
+    Napi::MemoryManagement::AdjustExternalMemory(env_, c.bytes);
+  }
+  s.counted_storage = key;
+}
+
+void Addon::UncountStorage(Slot& s) {
+  if (s.counted_storage == nullptr) return;
+  auto it = counted_.find(s.counted_storage);
+  s.counted_storage = nullptr;
+  if (it == counted_.end()) return;
+  if (--it->second.handles == 0) {
+    external_bytes_ -= it->second.bytes;
+    Napi::MemoryManagement::AdjustExternalMemory(env_, -it->second.bytes);
+    counted_.erase(it);
+  }
 }
 
 static bool Decode(double h, uint32_t& slot, uint32_t& gen) {
@@ -56,6 +86,7 @@ bool Addon::Release(double h) {
   if (!Decode(h, slot, gen) || slot >= slots_.size()) return false;
   Slot& s = slots_[slot];
   if (!s.used || s.gen != gen) return false;
+  UncountStorage(s);
   s.tensor = at::Tensor();
   s.used = false;
   s.gen = (s.gen + 1) & kGenMask;

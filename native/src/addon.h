@@ -52,6 +52,10 @@ constexpr uint32_t kGenMask = (1u << 28) - 1;
 
 struct Slot {
   at::Tensor tensor;
+  // The storage this handle was counted against in the external-memory tally (null: not counted).
+  // Kept as it was at Store time, so Release undoes exactly what Store did even if an in-place op
+  // (set_, resize_) later gave the tensor another storage.
+  const void* counted_storage = nullptr;
   uint32_t gen = 0;
   bool used = false;
 };
@@ -100,13 +104,15 @@ class ComputeThread {
 
 class Addon {
  public:
-  explicit Addon(Napi::Env env) : compute(this) { (void)env; }
+  explicit Addon(Napi::Env env) : compute(this), env_(env) {}
 
   // --- tensor table
   double Store(at::Tensor t);
   at::Tensor& Get(Napi::Env env, const Napi::Value& v);
   bool Release(double handle);
   size_t Live() const { return live_; }
+  // Bytes of CPU tensor storage that live handles keep alive, as reported to V8.
+  int64_t ExternalBytes() const { return external_bytes_; }
 
   // --- generators (id 0 is libtorch's default CPU generator)
   at::Generator& GetGenerator(Napi::Env env, const Napi::Value& v);
@@ -139,6 +145,23 @@ class Addon {
   std::vector<Slot> slots_;
   std::vector<uint32_t> free_;
   size_t live_ = 0;
+
+  // --- external memory: V8 sees a tensor handle as a few bytes of JS object, so without this a
+  // leaked 100 MB tensor is no reason to collect it and run its finalizer (the GC backstop). Each
+  // CPU storage reachable from a handle is counted once, however many handles (views) share it,
+  // with its nbytes at the time the first handle was made; it is uncounted when the last handle
+  // goes. Storage that libtorch did not allocate (zero-copy imports of JS buffers, which V8 already
+  // counts) and non-CPU storage (not host memory) are not counted. Store/Release run on the JS
+  // thread only (results of compute-thread work are stored in their finish step), so no lock.
+  struct CountedStorage {
+    size_t handles = 0;
+    int64_t bytes = 0;
+  };
+  Napi::Env env_;
+  std::unordered_map<const void*, CountedStorage> counted_;
+  int64_t external_bytes_ = 0;
+  void CountStorage(Slot& s);
+  void UncountStorage(Slot& s);
   std::vector<std::optional<at::Generator>> gens_;
 };
 

@@ -161,6 +161,18 @@ static Napi::Value LiveCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(GetAddon(info.Env()).Live()));
 }
 
+// Bytes of CPU tensor storage live handles hold, as the addon reports them to V8
+// (napi_adjust_external_memory): each storage once, zero-copy imports of JS buffers not at all.
+static Napi::Value ExternalBytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(GetAddon(info.Env()).ExternalBytes()));
+}
+
+// What V8 itself now counts as external memory (napi_adjust_external_memory(0) returns its total):
+// proof that the reports arrive, since process.memoryUsage().external does not include them.
+static Napi::Value V8ExternalMemory(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(Napi::MemoryManagement::AdjustExternalMemory(info.Env(), 0)));
+}
+
 static Napi::Value Shape(const Napi::CallbackInfo& info) {
   return Guard(info, [&] {
     Napi::Env env = info.Env();
@@ -309,6 +321,8 @@ void InitTensors(Napi::Env env, Napi::Object exports) {
   exports.Set("toExternal", Napi::Function::New(env, ToExternal));
   exports.Set("release", Napi::Function::New(env, Release));
   exports.Set("liveCount", Napi::Function::New(env, LiveCount));
+  exports.Set("externalBytes", Napi::Function::New(env, ExternalBytes));
+  exports.Set("v8ExternalMemory", Napi::Function::New(env, V8ExternalMemory));
   exports.Set("shape", Napi::Function::New(env, Shape));
   exports.Set("strides", Napi::Function::New(env, Strides));
   exports.Set("dtype", Napi::Function::New(env, DType));

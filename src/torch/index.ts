@@ -56,6 +56,15 @@ export {
   type SafetensorsDType,
   type RawTensor,
 } from './safetensors_format.js';
-export { liveTensorCount, setNumThreads, getNumThreads, buildInfo, blasInUse, environmentInfo, type EnvironmentInfo } from './runtime.js';
+export {
+  liveTensorCount,
+  externalTensorBytes,
+  setNumThreads,
+  getNumThreads,
+  buildInfo,
+  blasInUse,
+  environmentInfo,
+  type EnvironmentInfo,
+} from './runtime.js';
 export { parseDevice, cudaAvailable, cudaDeviceCount, DeviceError, type Device } from './device.js';
 export { callOp, callOpAsync } from './dispatch.js';

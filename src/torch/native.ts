@@ -37,6 +37,10 @@ export interface NativeBinding {
   toExternal(h: Handle): ArrayBuffer;
   release(h: Handle): boolean;
   liveCount(): number;
+  /** Bytes of CPU tensor storage live handles hold, as reported to V8 (napi_adjust_external_memory). */
+  externalBytes(): number;
+  /** V8's own external-memory total (napi_adjust_external_memory(0)): what the GC heuristics see. */
+  v8ExternalMemory(): number;
   shape(h: Handle): number[];
   strides(h: Handle): number[];
   dtype(h: Handle): number;

@@ -9,6 +9,17 @@ export function liveTensorCount(): number {
   return native.liveCount();
 }
 
+/**
+ * Bytes of CPU tensor storage that live tensor handles keep alive, as the addon reports them to V8
+ * (napi_adjust_external_memory; they show in process.memoryUsage().external). Each storage counts
+ * once however many tensors view it; tensors sharing a JS buffer (fromTypedArray with copy: false)
+ * and GPU tensors are not counted. V8 weighs this when deciding to collect, so an undisposed large
+ * tensor makes the GC (and the tensor's finalizer, the backstop) run sooner.
+ */
+export function externalTensorBytes(): number {
+  return native.externalBytes();
+}
+
 /** Intra-op threads. Defaults to every core (or OMP_NUM_THREADS), not ATen's half of them. */
 export function setNumThreads(n: number): void {
   native.setNumThreads(n);
