@@ -36,17 +36,29 @@ export interface LoadedSafetensors {
   metadata: Readonly<Record<string, string>>;
 }
 
-/** Load every tensor (or only `names`) of a .safetensors file, validating the file first. */
+/**
+ * Load every tensor (or only `names`) of a .safetensors file, validating the file first. All or
+ * nothing: a tensor refused part-way (BOOL bytes other than 0/1, a failed copy into libtorch)
+ * frees the ones already made before the error reaches the caller.
+ */
 export function loadSafetensors(path: string, opts: { names?: readonly string[] } = {}): LoadedSafetensors {
   const { tensors: raw, metadata } = readSafetensorsRaw(path, opts.names);
-  const tensors = new Map<string, Tensor>();
+  // Every check that needs only the bytes runs before the first tensor exists.
+  const dtypes = new Map<string, DType>();
   for (const [name, r] of raw) {
     const dtype = TO_DTYPE[r.dtype];
     if (dtype === undefined)
       throw new SafetensorsError(path, `tensor "${name}" has dtype ${r.dtype}, which has no libtorch equivalent here`);
     if (dtype === 'bool' && r.bytes.some((b) => b > 1))
       throw new SafetensorsError(path, `tensor "${name}" is BOOL but holds bytes other than 0/1`);
-    tensors.set(name, wrap(native.fromBuffer(r.bytes, r.shape, DTYPE_CODE[dtype], true)));
+    dtypes.set(name, dtype);
+  }
+  const tensors = new Map<string, Tensor>();
+  try {
+    for (const [name, r] of raw) tensors.set(name, wrap(native.fromBuffer(r.bytes, r.shape, DTYPE_CODE[dtypes.get(name)!], true)));
+  } catch (e) {
+    for (const t of tensors.values()) t.dispose();
+    throw e;
   }
   return { tensors, metadata };
 }
