@@ -61,6 +61,7 @@ export { imageList, parseCsv, type ImageListDataset, type ImageListOptions } fro
 export { fashionMnist, FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, type FashionMnistDataset } from './datasets/fashion_mnist.js';
 export { labeledSplit, type LabeledSplit } from './datasets/split.js';
 export { naturalCompare } from './datasets/natural_sort.js';
+export { mapClassesByName, type ClassMapping } from './datasets/class_map.js';
 export {
   DataLoader,
   LoaderError,

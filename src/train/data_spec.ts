@@ -16,6 +16,7 @@ import {
   imageFolder,
   imageList,
   labeledSplit,
+  mapClassesByName,
   resolveDataConfig,
   subset,
   type DataConfig,
@@ -43,6 +44,8 @@ export interface ResolvedData {
   readonly defaults: DataDefaults | null;
   /** What the images are, without paths (see the file comment). */
   readonly key: Readonly<Record<string, unknown>>;
+  /** Warnings for the user about the set (empty class folders, ignored non-image files). */
+  readonly notes: readonly string[];
 }
 
 // Fashion-MNIST statistics over the train split (pixel/255).
@@ -70,6 +73,7 @@ export function resolveDataSpec(spec: string): ResolvedData {
       defaultValSpec: split === 'train' ? 'fashion-mnist:test' : null,
       defaults: FMNIST_DEFAULTS,
       key: { set: 'fashion-mnist', split },
+      notes: [],
     };
   }
   if (!existsSync(spec)) throw new Error(`data ${spec}: no such file or folder (or use 'fashion-mnist')`);
@@ -81,10 +85,54 @@ export function resolveDataSpec(spec: string): ResolvedData {
     defaultValSpec: null,
     defaults: null,
     key: filesKey(root, ds.paths, (i) => ds.label(i), ds.classes),
+    notes: 'ignoredFiles' in ds ? folderNotes(spec, ds) : [],
   });
   if (statSync(spec).isDirectory()) return fromFiles(imageFolder(spec), resolve(spec));
   if (/\.(csv|jsonl)$/i.test(spec)) return fromFiles(imageList(spec), dirname(resolve(spec)));
   throw new Error(`data ${spec}: expected 'fashion-mnist', a folder of class folders, or a .csv/.jsonl list`);
+}
+
+const firstNames = (names: readonly string[], n = 5): string =>
+  names.slice(0, n).join(', ') + (names.length > n ? `, ... (${names.length - n} more)` : '');
+
+/** What a user should hear about a folder: class folders without images, files that are not images. */
+function folderNotes(spec: string, ds: { readonly emptyClasses?: readonly string[]; readonly ignoredFiles: readonly string[] }): string[] {
+  const notes: string[] = [];
+  const empty = ds.emptyClasses ?? [];
+  if (empty.length > 0)
+    notes.push(
+      `data ${spec}: ${empty.length} empty class folder(s) (no images): ${firstNames(empty)}; ` +
+        'each keeps its class index (the classes after it are not renumbered) but has nothing to train or score on',
+    );
+  const ign = ds.ignoredFiles;
+  if (ign.length > 0) notes.push(`data ${spec}: ignored ${ign.length} non-image file(s): ${firstNames(ign)}`);
+  return notes;
+}
+
+/**
+ * `sel` with its labels in the indices of `classes` (a model's label_names), matched by name: a
+ * class the model does not have is an error naming it, a class of the model without images is a
+ * note. Without names on either side the set is returned as it is (indices are all there is).
+ */
+export function mapSelectedClasses(sel: SelectedData, classes: readonly string[] | null | undefined, what: string): SelectedData {
+  if (!classes || !sel.classes) return sel;
+  const m = mapClassesByName(sel.dataset, classes, what);
+  const notes = [...sel.notes];
+  if (m.missing.length > 0)
+    notes.push(
+      `${what}: no images of ${m.missing.length} of the model's ${classes.length} classes: ${firstNames(m.missing)} ` +
+        '(the score covers the classes it has)',
+    );
+  if (m.dataset === sel.dataset) return notes.length === sel.notes.length ? sel : { ...sel, notes };
+  const ds = m.dataset;
+  return {
+    ...sel,
+    dataset: ds,
+    classes,
+    trueLabel: sel.trueLabel ? (i) => ds.label(i) : null,
+    key: { ...sel.key, classesAs: classes },
+    notes,
+  };
 }
 
 /** The first `n` images of a data set (all of them when it has fewer). */
@@ -115,6 +163,8 @@ export interface SelectedData {
   readonly trueLabel: ((i: number) => number) | null;
   readonly key: Readonly<Record<string, unknown>>;
   readonly resolved: ResolvedData | null;
+  /** Warnings for the user about the set (ResolvedData.notes, class mapping). */
+  readonly notes: readonly string[];
 }
 
 /**
@@ -136,6 +186,7 @@ export function selectData(sel: DataSelection): SelectedData {
       trueLabel: null,
       key: { ...filesKey(resolve(sel.spec), f.paths, () => -1, null), part, ...limitKey },
       resolved: null,
+      notes: folderNotes(sel.spec, f),
     };
   }
   const r = resolveDataSpec(sel.spec);
@@ -153,6 +204,7 @@ export function selectData(sel: DataSelection): SelectedData {
     trueLabel: part !== 'unlabeled' || r.classes ? (i) => base.label(i) : null,
     key: { ...r.key, part, ...splitKey, ...limitKey },
     resolved: r,
+    notes: r.notes,
   };
 }
 

@@ -47,8 +47,14 @@ test('ImageFolder: leaf folder labels, timm extensions, natural order', () => {
   );
   assert.deepEqual([...ds.labels], [0, 2, 1, 3, 3, 3]);
   assert.deepEqual(ds.source(0), { kind: 'file', path: join(root, 'cat2/b.PNG') });
-  const fixed = imageFolder(root, { classes: ['dog', 'cat2'] });
-  assert.deepEqual([...fixed.labels], [1, 0, 0, 0]);
+  // A fixed class list maps by name; images of classes left out of it are an error, not dropped.
+  const fixed = imageFolder(root, { classes: ['dog', 'cat2', 'deep', 'cat10'] });
+  assert.deepEqual([...fixed.labels], [1, 2, 3, 0, 0, 0]);
+  assert.throws(
+    () => imageFolder(root, { classes: ['dog', 'cat2'] }),
+    (e: unknown) => e instanceof DatasetError && e.message.includes('"cat10"') && e.message.includes('"deep"'),
+  );
+  assert.deepEqual(ds.ignoredFiles, ['cat2/d.webp', 'cat2/notes.txt']);
   assert.throws(() => imageFolder(join(dir, 'nope')), DatasetError);
   assert.throws(() => ds.label(99), RangeError);
 });
