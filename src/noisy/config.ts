@@ -254,3 +254,29 @@ export function runConfig(o: { preset?: string; file?: Record<string, unknown>; 
   if (o.seed !== undefined) input['seed'] = o.seed;
   return resolveNoisyStudentConfig(input);
 }
+
+/**
+ * What fixes a run folder's subject: its data, and the seed that picks the labeled images. Stages
+ * are keyed by content, so other students, pseudo-label settings or a teacher recipe train beside
+ * the finished stages in the same folder; other data would make its summary, report and
+ * evaluation mix two experiments.
+ */
+export const RUN_IDENTITY_KEYS = ['labeled', 'unlabeled', 'test', 'inChans', 'imgSize', 'seed'] as const;
+
+/** The identity fields two configs differ in, as `path: old -> new` lines (empty: the same run). */
+export function runIdentityDifferences(before: NoisyStudentConfig, after: NoisyStudentConfig): string[] {
+  const out: string[] = [];
+  const walk = (path: string, a: unknown, b: unknown): void => {
+    if (isPlainObject(a) && isPlainObject(b)) {
+      for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) walk(`${path}.${k}`, a[k], b[k]);
+    } else if (JSON.stringify(a) !== JSON.stringify(b)) {
+      out.push(`${path}: ${JSON.stringify(a) ?? 'unset'} -> ${JSON.stringify(b) ?? 'unset'}`);
+    }
+  };
+  for (const k of RUN_IDENTITY_KEYS) walk(k, before[k], after[k]);
+  return out;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

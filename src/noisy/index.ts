@@ -29,4 +29,4 @@ export { evaluateRun, type RunEvaluation, type ModelEvaluation, type EvaluateRun
 export { resolveRunData, type RunData } from './run_data.js';
 export * from './filter.js';
 export { writeRunReport, type RunReportOptions } from './run_report.js';
-export { openRun, type OpenedRun, type RunGeneration } from './run_dir.js';
+export { openRun, claimRunDir, type OpenedRun, type RunGeneration } from './run_dir.js';

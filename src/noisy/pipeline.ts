@@ -3,11 +3,9 @@
 // student becomes the next teacher. Every stage writes the same artifacts as its stage command,
 // into a folder named by the key of its inputs (run_plan.ts), and is skipped (or resumed) when the
 // same command runs again, also after the run folder was moved.
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createModel } from '../models/index.js';
 import { inferenceDataConfig, type ProgressListener } from '../train/index.js';
-import { atomicWriteJson } from '../util/atomic_write.js';
 import { withElapsed } from '../util/elapsed.js';
 import { generationStudent, type NoisyStudentConfig } from './config.js';
 import { pseudoLabelAccuracy } from './filter.js';
@@ -15,7 +13,7 @@ import { resolveRunData } from './run_data.js';
 import { generationDir, pseudoLabelStageDir, runFilterSettings } from './run_plan.js';
 import { filterStage, filterStageDir, pseudoLabel, studentStage, teacherStage } from './stages/index.js';
 import { writeArtifact } from './artifacts/format.js';
-import { refuseOldLayout } from './artifacts/stage_record.js';
+import { claimRunDir } from './run_dir.js';
 import { writeRunReport } from './run_report.js';
 
 export interface ModelScore {
@@ -45,9 +43,8 @@ export interface RunOptions {
 
 export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, o: RunOptions = {}): Promise<Summary> {
   const log = o.log ?? (() => {});
-  refuseOldLayout(out);
-  mkdirSync(out, { recursive: true });
-  atomicWriteJson(join(out, 'config.json'), cfg);
+  // config.json is replaced only by a config of the same run (run_dir.ts); other data is refused.
+  claimRunDir(out, cfg);
   const seconds: Record<string, number> = {};
   const data = resolveRunData(cfg);
   const { classes, labeled, unlabeled, test } = data;

@@ -2,9 +2,10 @@
 // generation with its pseudo-labels, selection and student. Every folder is found from the config
 // and the records (content keys, run_plan.ts), never from a stored path, so `evaluate` and `report`
 // work on any finished (or partly finished) run, also after it was moved or copied.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generationStudent, resolveNoisyStudentConfig, type NoisyStudentConfig } from './config.js';
+import { atomicWriteJson } from '../util/atomic_write.js';
+import { generationStudent, resolveNoisyStudentConfig, runIdentityDifferences, type NoisyStudentConfig } from './config.js';
 import { resolveRunData, type RunData } from './run_data.js';
 import { generationDir, pseudoLabelStageDir, runFilterSettings } from './run_plan.js';
 import { filterStageDir, studentStageInputs, stageDir, teacherStageDir } from './stages/index.js';
@@ -113,4 +114,34 @@ export function openRun(runDir: string): OpenedRun {
     ? ((JSON.parse(readFileSync(summaryFile, 'utf8')) as { seconds?: Record<string, number> }).seconds ?? null)
     : null;
   return { dir: runDir, cfg, data, teacher, generations, unfinished: cfg.students.length - generations.length, seconds };
+}
+
+/**
+ * Make `runDir` the folder of a run of `cfg` before anything is written: a new folder gets its
+ * config.json; a folder holding a run keeps everything (its config.json included) unless `cfg` is
+ * the same run (the same data: RUN_IDENTITY_KEYS), which then records the new config and goes on
+ * beside the finished stages.
+ */
+export function claimRunDir(runDir: string, cfg: NoisyStudentConfig): void {
+  refuseOldLayout(runDir);
+  const cfgFile = join(runDir, 'config.json');
+  const elsewhere = `use another --output for this config, or delete ${runDir} to start over`;
+  if (existsSync(cfgFile)) {
+    let old: NoisyStudentConfig;
+    try {
+      old = resolveNoisyStudentConfig(JSON.parse(readFileSync(cfgFile, 'utf8')));
+    } catch (e) {
+      throw new Error(
+        `${runDir} is not a Noisy Student run folder (its config.json is not a run config: ${(e as Error).message.slice(0, 200)}); ${elsewhere}`,
+      );
+    }
+    const diffs = runIdentityDifferences(old, cfg);
+    if (diffs.length)
+      throw new Error(
+        `${runDir} holds a run on other data (${diffs.join('; ')}); a run folder holds one run's data, so nothing was changed: ${elsewhere}`,
+      );
+    if (JSON.stringify(old) === JSON.stringify(cfg)) return;
+  }
+  mkdirSync(runDir, { recursive: true });
+  atomicWriteJson(cfgFile, cfg);
 }
