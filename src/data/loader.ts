@@ -6,13 +6,14 @@
 // drawn on the main thread) and every sample's augmentation uses Rng.forSample(seed, epoch, index),
 // so 0, 1 or N workers produce bitwise-identical batches. Workers return Float32Arrays (transferred,
 // not copied); turning them into tensors is the caller's job on the main thread.
-import { Worker } from 'node:worker_threads';
 import { Rng } from './rng.js';
 import type { LoadImageOptions } from './image_io.js';
 import type { ImageDataset, SampleSource } from './datasets/dataset.js';
 import { type BatchRequest, type BatchResult, type SampleError, type TransformSpec, makeBatchRunner } from './loader_batch.js';
+import { DEFAULT_MAX_WORKER_CRASHES, LoaderError, WorkerPool } from './loader_pool.js';
 
 export type { BatchResult, SampleError, TransformSpec } from './loader_batch.js';
+export { LoaderError } from './loader_pool.js';
 
 export interface LoaderOptions {
   readonly batchSize: number;
@@ -30,6 +31,12 @@ export interface LoaderOptions {
   readonly decode?: LoadImageOptions;
   /** Called for every skipped sample (after it is counted in stats). */
   readonly onSampleError?: (e: SampleError) => void;
+  /**
+   * Worker deaths in a row (no batch completing in between) tolerated before the loader fails with
+   * a LoaderError. A dead worker is replaced and its batch retried item by item; a sample that kills
+   * a worker twice is skipped and reported like a corrupt file. Default 8.
+   */
+  readonly maxWorkerCrashes?: number;
 }
 
 export interface LoaderStats {
@@ -38,79 +45,6 @@ export interface LoaderStats {
   samples: number;
   skipped: number;
   readonly errors: SampleError[];
-}
-
-export class LoaderError extends Error {
-  readonly code = 'E_LOADER';
-  constructor(message: string) {
-    super(message);
-    this.name = 'LoaderError';
-  }
-}
-
-interface Task {
-  readonly req: BatchRequest;
-  readonly resolve: (r: BatchResult) => void;
-  readonly reject: (e: Error) => void;
-}
-
-/** A fixed pool; each worker handles one batch at a time. */
-class WorkerPool {
-  private readonly workers: { w: Worker; task: Task | null }[] = [];
-  private readonly queue: Task[] = [];
-  private closed = false;
-
-  constructor(n: number, spec: TransformSpec, decode: LoadImageOptions) {
-    // Running from TypeScript sources (tests, tsx): the worker needs the tsx loader too.
-    const fromTs = import.meta.url.endsWith('.ts');
-    const url = new URL(`./loader_worker${fromTs ? '.ts' : '.js'}`, import.meta.url);
-    // (tsx's hooks are per thread, so a worker registers them itself before importing the module.)
-    const boot = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })`;
-    const make = (): Worker =>
-      fromTs ? new Worker(boot, { eval: true, workerData: { spec, decode } }) : new Worker(url, { workerData: { spec, decode } });
-    for (let i = 0; i < n; i++) {
-      const slot: { w: Worker; task: Task | null } = { w: make(), task: null };
-      slot.w.on('message', (m: { ok: true; res: BatchResult } | { ok: false; message: string }) => {
-        const t = slot.task;
-        slot.task = null;
-        if (t) {
-          if (m.ok) t.resolve(m.res);
-          else t.reject(new LoaderError(`worker failed on batch ${t.req.batch}: ${m.message}`));
-        }
-        this.pump();
-      });
-      slot.w.on('error', (e) => {
-        const t = slot.task;
-        slot.task = null;
-        t?.reject(new LoaderError(`loader worker crashed: ${e.message}`));
-        for (const q of this.queue.splice(0)) q.reject(new LoaderError(`loader worker crashed: ${e.message}`));
-      });
-      this.workers.push(slot);
-    }
-  }
-
-  run(req: BatchRequest): Promise<BatchResult> {
-    if (this.closed) return Promise.reject(new LoaderError('loader is closed'));
-    return new Promise((resolve, reject) => {
-      this.queue.push({ req, resolve, reject });
-      this.pump();
-    });
-  }
-
-  private pump(): void {
-    for (const slot of this.workers) {
-      if (slot.task || this.queue.length === 0) continue;
-      const t = this.queue.shift()!;
-      slot.task = t;
-      slot.w.postMessage(t.req);
-    }
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    for (const q of this.queue.splice(0)) q.reject(new LoaderError('loader closed'));
-    await Promise.all(this.workers.map((s) => s.w.terminate()));
-  }
 }
 
 export class DataLoader implements AsyncDisposable {
@@ -141,6 +75,7 @@ export class DataLoader implements AsyncDisposable {
       ordered: opts.ordered ?? true,
       decode: opts.decode,
       onSampleError: opts.onSampleError,
+      maxWorkerCrashes: opts.maxWorkerCrashes ?? DEFAULT_MAX_WORKER_CRASHES,
     };
   }
 
@@ -163,7 +98,7 @@ export class DataLoader implements AsyncDisposable {
 
   private runBatch(req: BatchRequest): Promise<BatchResult> {
     if (this.opts.numWorkers > 0) {
-      this.pool ??= new WorkerPool(this.opts.numWorkers, this.opts.transform, this.opts.decode ?? {});
+      this.pool ??= new WorkerPool(this.opts.numWorkers, this.opts.transform, this.opts.decode ?? {}, this.opts.maxWorkerCrashes);
       return this.pool.run(req);
     }
     this.local ??= makeBatchRunner(this.opts.transform, this.opts.decode ?? {});

@@ -1,5 +1,6 @@
 // Worker-thread side of the loader: builds the transform once from workerData, then answers batch
 // requests, transferring the float buffer back (no copy).
+import { writeFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { type BatchRequest, type TransformSpec, makeBatchRunner } from './loader_batch.js';
 import type { LoadImageOptions } from './image_io.js';
@@ -9,7 +10,44 @@ const run = makeBatchRunner(spec, decode);
 const port = parentPort;
 if (!port) throw new Error('loader_worker must run in a worker thread');
 
+/**
+ * TEST-ONLY fault injection (test/data/loader_crash.test.ts): a real worker crash cannot be caused
+ * from outside on demand, so when NS_TEST_LOADER_CRASH holds JSON
+ * `{ "match": "<regex>", "how": "exit" | "throw", "once"?: "<marker file>" }`, a worker given a batch
+ * with a file path matching `match` dies instead of answering: `exit` ends the thread
+ * (process.exit in a worker), `throw` raises an uncaught exception outside any promise chain. With
+ * `once`, only the first worker to create the marker file dies (a one-off crash). Never set in
+ * production; the variable is read once per worker.
+ */
+interface CrashHook {
+  readonly match: string;
+  readonly how: 'exit' | 'throw';
+  readonly once?: string;
+}
+const hookEnv = process.env['NS_TEST_LOADER_CRASH'];
+const hook: CrashHook | null = hookEnv ? (JSON.parse(hookEnv) as CrashHook) : null;
+
+function crashesOn(req: BatchRequest): boolean {
+  if (!hook) return false;
+  const re = new RegExp(hook.match);
+  if (!req.sources.some((s) => s.kind === 'file' && re.test(s.path))) return false;
+  if (hook.once === undefined) return true;
+  try {
+    writeFileSync(hook.once, '', { flag: 'wx' });
+    return true;
+  } catch {
+    return false; // someone already crashed once
+  }
+}
+
 port.on('message', (req: BatchRequest) => {
+  if (crashesOn(req)) {
+    if (hook!.how === 'exit') process.exit(70);
+    setImmediate(() => {
+      throw new Error(`test-injected loader worker crash on batch ${req.batch}`);
+    });
+    return;
+  }
   run(req).then(
     (res) =>
       port.postMessage({ ok: true, res }, [
