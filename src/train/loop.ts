@@ -67,14 +67,21 @@ export function trainStep(model: TrainableModel, micro: readonly TrainBatch[], o
   const ctx: ForwardContext = { ...o.context, ...(generator ? { generator } : {}) };
   assertContextSupported(ctx, 'trainStep');
   let total = 0;
-  for (const b of micro) {
-    total += scope(() => {
-      const x = o.channelsLast ? b.x.contiguous('channelsLast') : b.x;
-      const loss = o.lossFn(model.forward(x, ctx), b);
-      const scaled = micro.length > 1 ? loss.div(micro.length) : loss;
-      scaled.backward();
-      return loss.item();
-    });
+  try {
+    for (const b of micro) {
+      total += scope(() => {
+        const x = o.channelsLast ? b.x.contiguous('channelsLast') : b.x;
+        const loss = o.lossFn(model.forward(x, ctx), b);
+        const scaled = micro.length > 1 ? loss.div(micro.length) : loss;
+        scaled.backward();
+        return loss.item();
+      });
+    }
+  } catch (e) {
+    // The gradients of the micro-batches done so far are this step's: free them rather than leave
+    // a half-accumulated update on the parameters for whoever steps next.
+    o.optimizer.zeroGrad();
+    throw e;
   }
   const params = [...o.optimizer.namedParams()].map(([, p]) => p);
   o.afterBackward?.(params);
@@ -133,8 +140,11 @@ export async function evaluate(model: TrainableModel, batches: AsyncIterable<Tra
   model.eval();
   try {
     for await (const b of batches) {
-      noGrad(() => scope(() => score.add(model.forward(b.x), b.target)));
-      releaseBatch(b); // evaluate owns the batches it is given, as fit does
+      try {
+        noGrad(() => scope(() => score.add(model.forward(b.x), b.target)));
+      } finally {
+        releaseBatch(b); // evaluate owns the batches it is given, as fit does, also when scoring throws
+      }
     }
   } finally {
     if (wasTraining) model.train();
@@ -219,8 +229,12 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       ...(o.configHash !== undefined ? { expectConfigHash: o.configHash } : {}),
     });
     if (resumed) {
-      loadStateDict(o.model, resumed.model, { strict: true });
-      for (const t of resumed.model.values()) t.dispose();
+      try {
+        loadStateDict(o.model, resumed.model, { strict: true });
+      } finally {
+        // Copied into the model, or refused (weights of another model): either way not kept.
+        for (const t of resumed.model.values()) t.dispose();
+      }
       state.step = resumed.step;
       const pos = resumed.dataPosition as { epoch: number; batch: number; history?: FitResult['history'] };
       startEpoch = pos.epoch;
@@ -251,6 +265,9 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     if (r.isBest) bestPath = r.path;
   };
 
+  // The batches fit holds between the loader and an update (more than one with accumulation):
+  // released when a step, a callback or the loader throws, as after each update.
+  let pending: TrainBatch[] = [];
   try {
     for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
       o.model.train();
@@ -258,18 +275,19 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       let lossSum = 0;
       let lossN = 0;
       let batch = epoch === startEpoch ? startBatch : 0;
-      let pending: TrainBatch[] = [];
+      pending = [];
       let samples = 0;
       for await (const b of o.trainBatches(epoch, batch)) {
         pending.push(b);
         if (pending.length < accum) continue;
         const loss = trainStep(o.model, pending, o, state);
-        for (const p of pending) {
+        const done = pending;
+        pending = [];
+        for (const p of done) {
           samples += p.n ?? p.x.shape[0]!;
           releaseBatch(p);
         }
-        batch += pending.length;
-        pending = [];
+        batch += done.length;
         lossSum += loss;
         lossN += 1;
         const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -278,7 +296,9 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         o.onStep?.({ epoch, batch, batches: o.batchesPerEpoch, step: state.step, loss, lr, samples, seconds });
         if (o.checkpointEvery && state.step % o.checkpointEvery === 0 && batch < o.batchesPerEpoch) save(epoch, batch);
       }
-      for (const p of pending) releaseBatch(p);
+      const leftover = pending;
+      pending = [];
+      for (const p of leftover) releaseBatch(p);
       o.scheduler?.step(epoch + 1);
       const evalResult = o.validate ? await withEmaWeights(o.model, o.ema, async () => o.validate!(o.model)) : null;
       const trainLoss = lossN ? lossSum / lossN : NaN;
@@ -293,6 +313,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       o.onEpoch?.({ epoch, trainLoss, eval: evalResult, seconds: Number(process.hrtime.bigint() - t0) / 1e9 });
     }
   } finally {
+    for (const p of pending) releaseBatch(p);
     log?.close();
   }
   return { steps: state.step, history, bestPath };
