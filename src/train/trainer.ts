@@ -5,7 +5,7 @@
 // over both); given no pseudo-labeled images it IS a `train` run, bit for bit.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Generator, cat, fromTypedArray, noGrad, readSafetensorsHeader, type Tensor } from '../torch/index.js';
+import { Generator, cat, fromTypedArray, noGrad, readSafetensorsHeader, scope, type Tensor } from '../torch/index.js';
 import { checkpointFiles, createModel, resolveModelName, saveModel, type EfficientNet } from '../models/index.js';
 import { DataLoader, type DataConfig, type ImageDataset } from '../data/index.js';
 import { fileHash, contentHash } from '../util/hash.js';
@@ -210,29 +210,21 @@ export async function trainModel(job: TrainJob): Promise<TrainResult> {
         lab.fetch(epoch, step, b.labeled),
         u && b.unlabeled ? unl!.fetch(epoch, step, b.unlabeled) : Promise.resolve(null),
       ]);
-      const target = fromTypedArray(
-        BigInt64Array.from(rl.labels, (l) => BigInt(l)),
-        [rl.labels.length],
-      );
-      if (!ru || !u) return { x: fromTypedArray(rl.data, rl.shape), target };
+      const labels = BigInt64Array.from(rl.labels, (l) => BigInt(l));
+      if (!ru || !u) return { x: fromTypedArray(rl.data, rl.shape), target: fromTypedArray(labels, [labels.length]) };
+      // The pseudo-targets are looked up before any tensor exists: an image without one throws
+      // with nothing to free.
       const n = ru.indices.length;
-      let pseudo: Tensor;
-      if (u.kind === 'hard')
-        pseudo = fromTypedArray(
-          BigInt64Array.from(ru.indices, (id) => BigInt(u.targets.label(id))),
-          [n],
-        );
-      else {
-        const soft = new Float32Array(n * C);
-        ru.indices.forEach((id, i) => u.targets.row(id, soft.subarray(i * C, (i + 1) * C)));
-        pseudo = fromTypedArray(soft, [n, C]);
-      }
-      const xl = fromTypedArray(rl.data, rl.shape);
-      const xu = fromTypedArray(ru.data, ru.shape);
-      const x = cat([xl, xu]);
-      xl.dispose();
-      xu.dispose();
-      return { x, target, extra: { unlabeled: pseudo } };
+      const hard = u.kind === 'hard' ? BigInt64Array.from(ru.indices, (id) => BigInt(u.targets.label(id))) : null;
+      const soft = hard ? null : new Float32Array(n * C);
+      if (soft) ru.indices.forEach((id, i) => u.targets.row(id, soft.subarray(i * C, (i + 1) * C)));
+      return scope(() => {
+        // Only the batch leaves this scope; the halves, or everything if cat throws, are freed.
+        const x = cat([fromTypedArray(rl.data, rl.shape), fromTypedArray(ru.data, ru.shape)]);
+        const target = fromTypedArray(labels, [labels.length]);
+        const pseudo = hard ? fromTypedArray(hard, [n]) : fromTypedArray(soft!, [n, C]);
+        return { x, target, extra: { unlabeled: pseudo } };
+      });
     };
     // Decode and augment ahead while the model trains: one step per loader worker (at least one).
     const ahead = Math.max(1, job.workers);
