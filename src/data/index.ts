@@ -62,6 +62,7 @@ export { fashionMnist, FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, type FashionMni
 export { labeledSplit, type LabeledSplit } from './datasets/split.js';
 export { naturalCompare } from './datasets/natural_sort.js';
 export { mapClassesByName, type ClassMapping } from './datasets/class_map.js';
+export { SkipReport, SKIPPED_FILE, TooManySkippedError, type SkippedImage, type SkipReportOptions } from './skip_report.js';
 export {
   DataLoader,
   LoaderError,

@@ -57,6 +57,15 @@ export const TrainConfigSchema = RecipeSchema.extend({
   labelsPerClass: z.number().int().positive().optional().describe('keep N labeled images per class (chosen by seed)'),
   valLimit: z.number().int().positive().optional().describe('validate on the first N validation images'),
   workers: z.number().int().min(0).default(0).describe('data loader worker threads'),
+  maxSkipped: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(0.01)
+    .describe(
+      'stop when more than this fraction of the images cannot be read (each skipped image is listed in OUTPUT/skipped.jsonl; ' +
+        'its batch is one image shorter, the same in every epoch, so --resume stays exact)',
+    ),
   seed: z.number().int().min(0).default(0).describe('seed'),
   device: z.string().default('cpu').describe('cpu or cuda[:N]'),
   output: z.string().describe('run directory'),

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { parseDevice } from '../torch/index.js';
 import { atomicWriteJson } from '../util/atomic_write.js';
 import { recipeOf, type TrainConfig } from './config.js';
-import { selectData } from './data_spec.js';
+import { mapSelectedClasses, selectData } from './data_spec.js';
+import { SkipReport } from '../data/index.js';
 import { trainModel, type TrainResult } from './trainer.js';
 import type { ProgressListener } from './events.js';
 
@@ -31,8 +32,21 @@ export async function runTrainJob(cfg: TrainConfig, hooks: TrainJobHooks = {}): 
   const numClasses = cfg.numClasses ?? classes?.length;
   if (!numClasses) throw new Error('numClasses is needed (the data spec has no class list)');
   const valSpec = cfg.valData ?? labeled.resolved?.defaultValSpec ?? null;
-  const val = valSpec ? selectData({ spec: valSpec, limit: cfg.valLimit }) : null;
-  return trainModel({
+  // The validation set is scored in the training classes' indices, matched by name.
+  const val = valSpec
+    ? mapSelectedClasses(selectData({ spec: valSpec, limit: cfg.valLimit }), classes, `validation data ${valSpec}`)
+    : null;
+  const log = hooks.log ?? (() => {});
+  for (const note of [...labeled.notes, ...(val?.notes ?? [])]) log(`warning: ${note}`);
+  // Unreadable images: listed once each in OUTPUT/skipped.jsonl (a resumed run keeps the earlier list), bounded by maxSkipped.
+  const skips = new SkipReport({
+    total: labeled.dataset.length + (val?.dataset.length ?? 0),
+    maxSkipped: cfg.maxSkipped,
+    dir: cfg.output,
+    resume: cfg.resume,
+  });
+  const onEvent = hooks.onEvent;
+  const result = await trainModel({
     model: cfg.model,
     recipe: recipeOf(cfg),
     ...(cfg.checkpoint ? { init: { checkpoint: cfg.checkpoint } } : cfg.pretrained ? { init: { pretrained: true } } : {}),
@@ -49,14 +63,22 @@ export async function runTrainJob(cfg: TrainConfig, hooks: TrainJobHooks = {}): 
     resume: cfg.resume,
     key: { labeled: labeled.key, val: val?.key ?? null, inChans: cfg.inChans ?? null, imgSize: cfg.imgSize ?? null },
     stage: 'train',
-    ...(hooks.onEvent ? { onEvent: hooks.onEvent } : {}),
+    // The list is brought up to date at each epoch's end, so a killed run leaves it behind too.
+    onEvent: (e) => {
+      if (e.type === 'epoch') skips.write();
+      onEvent?.(e);
+    },
+    onSampleError: (e, set) => skips.add(e, set),
     ...(hooks.log ? { log: hooks.log } : {}),
     ...(hooks.signal ? { signal: hooks.signal } : {}),
-  });
+  }).finally(() => skips.write());
+  const summary = skips.finish();
+  if (summary) log(summary);
+  return result;
 }
 
 /** What a train run writes in its output folder (and all that --overwrite removes). */
-const RUN_FILES = ['checkpoints', 'metrics.jsonl', 'model', 'config.json'];
+const RUN_FILES = ['checkpoints', 'metrics.jsonl', 'model', 'config.json', 'skipped.jsonl'];
 
 /**
  * A second run into a folder that holds one would restart its metrics and prune its checkpoints:

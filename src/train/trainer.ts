@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Generator, cat, fromTypedArray, noGrad, readSafetensorsHeader, scope, type Tensor } from '../torch/index.js';
 import { checkpointFiles, createModel, resolveModelName, saveModel, type EfficientNet } from '../models/index.js';
-import { DataLoader, type DataConfig, type ImageDataset } from '../data/index.js';
+import { DataLoader, type DataConfig, type ImageDataset, type SampleError } from '../data/index.js';
 import { fileHash, contentHash } from '../util/hash.js';
 import { AdamW, RMSpropTF, SGD } from './optim/index.js';
 import { paramGroupsWeightDecay } from './param_groups.js';
@@ -71,6 +71,11 @@ export interface TrainJob {
   readonly signal?: AbortSignal | undefined;
   readonly onEvent?: ProgressListener | undefined;
   readonly log?: ((line: string) => void) | undefined;
+  /**
+   * Each image that could not be read (its batch goes on one image shorter; the same file fails in
+   * every epoch, so a resumed run stays exact). May throw to stop the run (--max-skipped).
+   */
+  readonly onSampleError?: ((e: SampleError, set: 'train' | 'unlabeled' | 'val') => void) | undefined;
 }
 
 export interface TrainResult {
@@ -200,7 +205,15 @@ export async function trainModel(job: TrainJob): Promise<TrainResult> {
           }),
         )
       : labeledPlan(lab);
-    const val = job.val ? new DataLoader(job.val, { batchSize: 256, numWorkers: job.workers, transform: { config: dc } }) : null;
+    const onValError = job.onSampleError;
+    const val = job.val
+      ? new DataLoader(job.val, {
+          batchSize: 256,
+          numWorkers: job.workers,
+          transform: { config: dc },
+          ...(onValError ? { onSampleError: (e: SampleError) => onValError(e, 'val') } : {}),
+        })
+      : null;
     if (val) loaders.push(val);
 
     const C = job.numClasses;
@@ -210,6 +223,8 @@ export async function trainModel(job: TrainJob): Promise<TrainResult> {
         lab.fetch(epoch, step, b.labeled),
         u && b.unlabeled ? unl!.fetch(epoch, step, b.unlabeled) : Promise.resolve(null),
       ]);
+      for (const e of rl.errors) job.onSampleError?.(e, 'train');
+      for (const e of ru?.errors ?? []) job.onSampleError?.(e, 'unlabeled');
       const labels = BigInt64Array.from(rl.labels, (l) => BigInt(l));
       if (!ru || !u) return { x: fromTypedArray(rl.data, rl.shape), target: fromTypedArray(labels, [labels.length]) };
       // The pseudo-targets are looked up before any tensor exists: an image without one throws
