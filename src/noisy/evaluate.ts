@@ -5,6 +5,7 @@ import { join, relative } from 'node:path';
 import { firstN } from '../train/index.js';
 import { atomicWriteJson } from '../util/atomic_write.js';
 import { pseudoLabelAccuracy, type PseudoLabelAccuracy } from './filter.js';
+import { readPseudoLabelIndex } from './artifacts/pseudo_labels.js';
 import { openRun } from './run_dir.js';
 import { evaluateModelDir } from './stages/index.js';
 
@@ -55,7 +56,8 @@ export async function evaluateRun(runDir: string, o: EvaluateRunOptions = {}): P
   for (const g of run.generations) {
     let pseudoLabels: RunEvaluation['generations'][number]['pseudoLabels'] = null;
     if (data.unlabeled.trueLabel) {
-      const pl = g.pseudoLabels();
+      // The index's records are all this needs: the probabilities are not read.
+      const pl = readPseudoLabelIndex(g.pseudoDir);
       const sel = g.filtered();
       const accuracy = pseudoLabelAccuracy(pl.records, data.unlabeled.trueLabel, sel);
       pseudoLabels = { ...accuracy, images: pl.records.length, kept: sel.stats.kept };

@@ -158,35 +158,79 @@ function gridValue(i: number): number {
   return i / THRESHOLD_GRID;
 }
 
-function compareRecords(a: PseudoLabelRecord, b: PseudoLabelRecord): number {
-  return b.confidence - a.confidence || a.id - b.id;
+/**
+ * The records as columns: what a pseudo-label set read from its shards holds (12 bytes per image
+ * instead of a ~70-byte object each), and what the filter walks without building per-image objects.
+ */
+export interface RecordColumns {
+  readonly ids: Int32Array;
+  readonly labels: Int32Array;
+  /** The confidences are float32 probabilities, so a Float32Array holds them exactly. */
+  readonly confidences: Float32Array;
 }
 
-function validate(records: readonly PseudoLabelRecord[], opts: FilterOptions): void {
+/** Records given as a list of objects or as columns. */
+export type PseudoLabelRecords = readonly PseudoLabelRecord[] | RecordColumns;
+
+/** Uniform access to either form, by position. */
+interface RecordView {
+  readonly length: number;
+  id(i: number): number;
+  label(i: number): number;
+  confidence(i: number): number;
+}
+
+function view(records: PseudoLabelRecords): RecordView {
+  if (Array.isArray(records)) {
+    const list = records as readonly PseudoLabelRecord[];
+    return { length: list.length, id: (i) => list[i]!.id, label: (i) => list[i]!.label, confidence: (i) => list[i]!.confidence };
+  }
+  const c = records as RecordColumns;
+  if (c.labels.length !== c.ids.length || c.confidences.length !== c.ids.length)
+    throw new FilterError(
+      `record columns of different lengths: ${c.ids.length} ids, ${c.labels.length} labels, ${c.confidences.length} confidences`,
+    );
+  return { length: c.ids.length, id: (i) => c.ids[i]!, label: (i) => c.labels[i]!, confidence: (i) => c.confidences[i]! };
+}
+
+function validate(records: RecordView, opts: FilterOptions): void {
   if (!Number.isInteger(opts.numClasses) || opts.numClasses < 1) throw new RangeError(`numClasses must be a positive integer`);
   if (!Number.isInteger(opts.perClass) || opts.perClass < 1) {
     throw new RangeError(`perClass (K) must be a positive integer, got ${opts.perClass}`);
   }
   if (!Number.isSafeInteger(opts.seed)) throw new RangeError(`seed must be a safe integer, got ${opts.seed}`);
-  const seen = new Set<number>();
-  for (const r of records) {
-    if (!Number.isSafeInteger(r.id)) throw new FilterError(`record id must be an integer, got ${r.id}`);
-    if (seen.has(r.id)) throw new FilterError(`duplicate record id ${r.id}`);
-    seen.add(r.id);
-    if (!Number.isInteger(r.label) || r.label < 0 || r.label >= opts.numClasses) {
-      throw new FilterError(`record ${r.id}: label ${r.label} is not a class in [0, ${opts.numClasses})`);
+  // Ids in ascending order (as a set read from its shards lists them) are distinct without a Set
+  // of every id; any other order is checked with one.
+  let seen: Set<number> | null = null;
+  for (let i = 0; i < records.length; i++) {
+    const id = records.id(i);
+    if (!Number.isSafeInteger(id)) throw new FilterError(`record id must be an integer, got ${id}`);
+    if (seen === null && i > 0 && !(id > records.id(i - 1))) {
+      seen = new Set<number>();
+      for (let j = 0; j < i; j++) seen.add(records.id(j));
     }
-    if (!Number.isFinite(r.confidence) || r.confidence < 0) {
-      throw new FilterError(`record ${r.id}: confidence ${r.confidence} is not a finite non-negative number`);
+    if (seen !== null) {
+      if (seen.has(id)) throw new FilterError(`duplicate record id ${id}`);
+      seen.add(id);
+    }
+    const label = records.label(i);
+    if (!Number.isInteger(label) || label < 0 || label >= opts.numClasses) {
+      throw new FilterError(`record ${id}: label ${label} is not a class in [0, ${opts.numClasses})`);
+    }
+    const confidence = records.confidence(i);
+    if (!Number.isFinite(confidence) || confidence < 0) {
+      throw new FilterError(`record ${id}: confidence ${confidence} is not a finite non-negative number`);
     }
   }
 }
 
 /**
  * Filter pseudo-labels by confidence and balance them to K images per class, as filter_unlabel.py
- * does (see the header of this file). Pure and deterministic in (records, options).
+ * does (see the header of this file). Pure and deterministic in (records, options); the records may
+ * be objects or columns, with the same result.
  */
-export function filterAndBalance(records: readonly PseudoLabelRecord[], opts: FilterOptions): FilterResult {
+export function filterAndBalance(input: PseudoLabelRecords, opts: FilterOptions): FilterResult {
+  const records = view(input);
   validate(records, opts);
   const minIdx = thresholdGridIndex(opts.threshold ?? DEFAULT_THRESHOLD);
   const minThreshold = gridValue(minIdx);
@@ -200,23 +244,31 @@ export function filterAndBalance(records: readonly PseudoLabelRecord[], opts: Fi
     throw new RangeError(`unknown upsampleRounding ${String(upsampleRounding)}`);
   }
 
-  const byClass: PseudoLabelRecord[][] = Array.from({ length: opts.numClasses }, () => []);
-  for (const r of records) byClass[r.label]!.push(r);
+  // Positions of the records grouped by class (a counting sort: two Int32Arrays, not a list per class).
+  const start = new Int32Array(opts.numClasses + 1);
+  for (let i = 0; i < records.length; i++) start[records.label(i) + 1]!++;
+  for (let c = 0; c < opts.numClasses; c++) start[c + 1]! += start[c]!;
+  const byClass = new Int32Array(records.length);
+  const fill = start.slice(0, opts.numClasses);
+  for (let i = 0; i < records.length; i++) byClass[fill[records.label(i)]!++] = i;
+  // Confidence descending, then id ascending.
+  const compare = (a: number, b: number): number => records.confidence(b) - records.confidence(a) || records.id(a) - records.id(b);
 
   const entries: FilterEntry[] = [];
   const classes: ClassFilterStats[] = [];
   for (let c = 0; c < opts.numClasses; c++) {
-    const items = byClass[c]!.sort(compareRecords);
+    const items = byClass.subarray(start[c]!, start[c + 1]!).sort(compare);
+    const conf = (k: number): number => records.confidence(items[k]!);
     const n = items.length;
     let passed = 0;
-    while (passed < n && items[passed]!.confidence >= minThreshold) passed++;
+    while (passed < n && conf(passed) >= minThreshold) passed++;
 
     // The grid walk (get_threshold): from 1.00 down, cumulative count of images >= i/100.
     let cum = 0;
     let thrIdx = minIdx;
     for (let i = THRESHOLD_GRID; i >= minIdx; i--) {
       const g = gridValue(i);
-      while (cum < n && items[cum]!.confidence >= g) cum++;
+      while (cum < n && conf(cum) >= g) cum++;
       if (!useAll && cum >= K) {
         thrIdx = i;
         break;
@@ -226,7 +278,7 @@ export function filterAndBalance(records: readonly PseudoLabelRecord[], opts: Fi
     const total = cum; // images at or above the class threshold (a prefix of `items`)
 
     // The copies (get_keep_image_idx).
-    const copies = new Array<number>(total).fill(0);
+    const copies = new Int32Array(total);
     let action: ClassAction;
     if (total === 0) action = 'empty';
     else if (useAll || total === K) action = 'keep';
@@ -256,10 +308,10 @@ export function filterAndBalance(records: readonly PseudoLabelRecord[], opts: Fi
       const cp = copies[k]!;
       if (cp === 0) continue;
       const r = items[k]!;
-      entries.push({ id: r.id, label: c, confidence: r.confidence, copies: cp });
+      entries.push({ id: records.id(r), label: c, confidence: records.confidence(r), copies: cp });
       kept += cp;
       uniqueKept++;
-      lowest = r.confidence; // items are in descending confidence
+      lowest = records.confidence(r); // items are in descending confidence
     }
     classes.push({
       label: c,
@@ -340,11 +392,7 @@ function acc(correct: number, total: number): AccuracyCount {
  * result) over the images that passed the threshold and over the balanced set, where a duplicated
  * image counts once per copy. A true label that is undefined or negative means "unknown".
  */
-export function pseudoLabelAccuracy(
-  records: readonly PseudoLabelRecord[],
-  trueLabels: TrueLabels,
-  result?: FilterResult,
-): PseudoLabelAccuracy {
+export function pseudoLabelAccuracy(input: PseudoLabelRecords, trueLabels: TrueLabels, result?: FilterResult): PseudoLabelAccuracy {
   const truth = lookup(trueLabels);
   const known = (id: number): number | undefined => {
     const t = truth(id);
@@ -356,16 +404,17 @@ export function pseudoLabelAccuracy(
   let pCorrect = 0;
   let pTotal = 0;
   const minThreshold = result?.stats.minThreshold;
-  for (const r of records) {
-    const t = known(r.id);
+  const records = view(input);
+  for (let i = 0; i < records.length; i++) {
+    const t = known(records.id(i));
     if (t === undefined) {
       unknown++;
       continue;
     }
-    const ok = t === r.label ? 1 : 0;
+    const ok = t === records.label(i) ? 1 : 0;
     correct += ok;
     total++;
-    if (minThreshold !== undefined && r.confidence >= minThreshold) {
+    if (minThreshold !== undefined && records.confidence(i) >= minThreshold) {
       pCorrect += ok;
       pTotal++;
     }
@@ -408,7 +457,7 @@ export interface ConfidenceHistogram {
  * `to` go to the last bin, below `from` to the first.
  */
 export function confidenceHistogram(
-  confidences: Iterable<number> | readonly PseudoLabelRecord[],
+  confidences: Iterable<number> | readonly PseudoLabelRecord[] | RecordColumns,
   opts: { bins?: number; from?: number; to?: number } = {},
 ): ConfidenceHistogram {
   const bins = opts.bins ?? 20;
@@ -419,7 +468,8 @@ export function confidenceHistogram(
   const edge = (i: number): number => from + ((to - from) * i) / bins;
   const edges = Array.from({ length: bins + 1 }, (_, i) => edge(i));
   const counts = new Array<number>(bins).fill(0);
-  for (const item of confidences as Iterable<number | PseudoLabelRecord>) {
+  const items = 'confidences' in confidences ? confidences.confidences : (confidences as Iterable<number | PseudoLabelRecord>);
+  for (const item of items) {
     const c = typeof item === 'number' ? item : item.confidence;
     if (!Number.isFinite(c)) continue;
     let i = Math.floor(((c - from) / (to - from)) * bins);

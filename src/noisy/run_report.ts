@@ -5,6 +5,7 @@ import { loadSample, type ImageU8 } from '../data/index.js';
 import { studentTrainingKey, studentsWithoutNoise, type NoisyStudentConfig } from './config.js';
 import { confidenceHistogram } from './filter.js';
 import { writeReport, type ReportCurve, type ReportGeneration, type ReportSample } from './report.js';
+import { readPseudoLabelIndex } from './artifacts/pseudo_labels.js';
 import { openRun, type OpenedRun } from './run_dir.js';
 import { pseudoLabelAccuracy } from './filter.js';
 import type { StageRecord } from './artifacts/stage_record.js';
@@ -56,7 +57,8 @@ export async function writeRunReport(runDir: string, o: RunReportOptions = {}): 
   let teacherScore = score(cfg.teacher.model, run.teacher.record);
   let last: { ids: readonly number[]; entries: readonly { id: number; label: number; confidence: number }[] } | null = null;
   for (const g of run.generations) {
-    const pl = g.pseudoLabels();
+    // The index's records are all this needs: the probabilities are not read.
+    const pl = readPseudoLabelIndex(g.pseudoDir);
     const sel = g.filtered();
     const accuracy = data.unlabeled.trueLabel ? pseudoLabelAccuracy(pl.records, data.unlabeled.trueLabel, sel) : null;
     const studentScore = score(g.model, g.student.record);

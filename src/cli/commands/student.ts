@@ -71,7 +71,7 @@ export default function studentCommand(): Command {
       limit: o.unlabeledLimit,
     });
     const pseudo = readPseudoLabels(o.pseudo);
-    const covered = pseudo.probs.length / pseudo.numClasses;
+    const covered = pseudo.images;
     if (covered !== unlabeled.dataset.length)
       throw new CliError(
         `the pseudo-labels in ${o.pseudo} cover ${covered} images but --unlabeled ${o.unlabeled} resolves to ` +

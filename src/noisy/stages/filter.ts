@@ -14,17 +14,20 @@ export function filterSettings(o: Partial<FilterSettings> & Pick<FilterSettings,
 export const filterStageDir = (genDir: string, pseudoFingerprint: string, s: FilterSettings): string =>
   join(genDir, 'filter', contentHash({ pseudoLabels: pseudoFingerprint, settings: s }));
 
-/** Filter and balance `pl` into `dir` (selection.json, stats.json); a finished folder is read back. */
+/**
+ * Filter and balance `pl` into `dir` (selection.json, stats.json); a finished folder is read back.
+ * A set read from disk is filtered from its record columns: no object per image is built.
+ */
 export function filterStage(
   dir: string,
-  pl: Pick<PseudoLabels, 'records' | 'numClasses' | 'fingerprint'>,
+  pl: Pick<PseudoLabels, 'records' | 'numClasses' | 'fingerprint' | 'columns'>,
   s: FilterSettings,
 ): FilterResult & { selection: Selection } {
   if (existsSync(join(dir, 'selection.json')) && existsSync(join(dir, 'stats.json'))) {
     const done = readFilterResult(dir);
     if (done.selection.pseudoLabels === pl.fingerprint && contentHash(done.selection.settings) === contentHash(s)) return done;
   }
-  const r = filterAndBalance(pl.records, {
+  const r = filterAndBalance(pl.columns ?? pl.records, {
     numClasses: pl.numClasses,
     perClass: s.perClass,
     threshold: s.threshold,
