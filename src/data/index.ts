@@ -62,7 +62,14 @@ export { fashionMnist, FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, type FashionMni
 export { labeledSplit, type LabeledSplit } from './datasets/split.js';
 export { naturalCompare } from './datasets/natural_sort.js';
 export { mapClassesByName, type ClassMapping } from './datasets/class_map.js';
-export { SkipReport, SKIPPED_FILE, TooManySkippedError, type SkippedImage, type SkipReportOptions } from './skip_report.js';
+export {
+  SkipReport,
+  SKIPPED_FILE,
+  DEFAULT_MAX_SKIPPED,
+  TooManySkippedError,
+  type SkippedImage,
+  type SkipReportOptions,
+} from './skip_report.js';
 export {
   DataLoader,
   LoaderError,

@@ -11,6 +11,8 @@ import { atomicWriteFile } from '../util/atomic_write.js';
 import type { SampleError } from './loader_batch.js';
 
 export const SKIPPED_FILE = 'skipped.jsonl';
+/** The default of every command's --max-skipped: one unreadable image in a hundred. */
+export const DEFAULT_MAX_SKIPPED = 0.01;
 
 export interface SkippedImage {
   readonly path: string | null;

@@ -5,7 +5,7 @@
 // between them and a flag cannot drift from the config (cli/schema_options.ts builds the flags).
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { parseRandAugment } from '../data/index.js';
+import { DEFAULT_MAX_SKIPPED, parseRandAugment } from '../data/index.js';
 
 export const RecipeSchema = z
   .object({
@@ -61,7 +61,7 @@ export const TrainConfigSchema = RecipeSchema.extend({
     .number()
     .min(0)
     .max(1)
-    .default(0.01)
+    .default(DEFAULT_MAX_SKIPPED)
     .describe(
       'stop when more than this fraction of the images cannot be read (each skipped image is listed in OUTPUT/skipped.jsonl; ' +
         'its batch is one image shorter, the same in every epoch, so --resume stays exact)',

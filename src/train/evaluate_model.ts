@@ -2,7 +2,7 @@
 // the Noisy Student stages and `evaluate` score with, whichever backend runs the model.
 import { fromTypedArray, noGrad, scope } from '../torch/index.js';
 import { inferenceDataConfig } from './data_spec.js';
-import { DataLoader, type DataConfig, type ImageDataset } from '../data/index.js';
+import { DataLoader, type DataConfig, type ImageDataset, type SampleError } from '../data/index.js';
 import type { InferenceModel } from '../models/index.js';
 import { throwIfAborted, type ProgressListener } from './events.js';
 import { ClassificationScore, type EvalResult } from './loop.js';
@@ -15,12 +15,19 @@ export interface EvaluateModelOptions {
   readonly signal?: AbortSignal | undefined;
   readonly stage?: string;
   readonly onEvent?: ProgressListener | undefined;
+  /** Each image that could not be read (left out of the score); may throw to stop (--max-skipped). */
+  readonly onSampleError?: ((e: SampleError) => void) | undefined;
 }
 
 export async function evaluateModel(model: InferenceModel, data: ImageDataset, o: EvaluateModelOptions = {}): Promise<EvalResult> {
   const config = o.dataConfig ?? inferenceDataConfig(model);
   const stage = o.stage ?? 'evaluate';
-  const loader = new DataLoader(data, { batchSize: o.batchSize ?? 256, numWorkers: o.workers ?? 0, transform: { config } });
+  const loader = new DataLoader(data, {
+    batchSize: o.batchSize ?? 256,
+    numWorkers: o.workers ?? 0,
+    transform: { config },
+    ...(o.onSampleError ? { onSampleError: o.onSampleError } : {}),
+  });
   const score = new ClassificationScore();
   try {
     for await (const b of loader.epoch(0)) {

@@ -79,6 +79,7 @@ export {
 export {
   resolveDataSpec,
   selectData,
+  mapSelectedClasses,
   firstN,
   isBuiltInSpec,
   trainingDataConfig,

@@ -4,9 +4,11 @@
 import { Command } from 'commander';
 import { join } from 'node:path';
 import { inferenceDataConfig, selectData } from '../../train/index.js';
+import { DEFAULT_MAX_SKIPPED, SkipReport } from '../../data/index.js';
 import { pseudoLabel } from '../../noisy/index.js';
 import { addModelOptions, globalOptions, loadModelFromOptions, type ModelCliOptions } from '../options.js';
-import { intArg } from '../args.js';
+import { intArg, numberArg } from '../args.js';
+import { warn } from '../errors.js';
 import { progressPrinter } from '../progress_events.js';
 
 interface Options extends ModelCliOptions {
@@ -18,6 +20,7 @@ interface Options extends ModelCliOptions {
   topk?: number;
   batchSize: number;
   workers: number;
+  maxSkipped: number;
   output: string;
 }
 
@@ -37,11 +40,24 @@ export default function pseudoLabelCommand(): Command {
     .option('--topk <k>', 'keep each image’s k largest probabilities, renormalised (for many classes)', intArg({ min: 1 }))
     .option('-b, --batch-size <n>', 'batch size', intArg({ min: 1 }), 256)
     .option('--workers <n>', 'loader worker threads', intArg({ min: 0 }), 1)
+    .option(
+      '--max-skipped <fraction>',
+      'stop when more than this fraction of the images cannot be read (the list: OUTPUT/skipped.jsonl)',
+      numberArg({ min: 0, max: 1 }),
+      DEFAULT_MAX_SKIPPED,
+    )
     .requiredOption('-o, --output <dir>', 'output folder (shards + index.json)');
   addModelOptions(cmd);
   return cmd.action(async (o: Options) => {
     const g = globalOptions(cmd);
     const data = selectData({ spec: o.data, labelsPerClass: o.labelsPerClass, part: 'unlabeled', seed: o.seed, limit: o.limit });
+    for (const note of data.notes) warn(note);
+    // Shards of an earlier attempt hold their own errors (pl.failed): the list is rebuilt from them at the end.
+    const skips = new SkipReport({ total: data.dataset.length, maxSkipped: o.maxSkipped, dir: o.output });
+    const pathOf = (id: number): string | null => {
+      const s = data.dataset.source(id);
+      return s.kind === 'file' ? s.path : null;
+    };
     const model = await loadModelFromOptions(o, { command: 'pseudo-label', requireWeights: true });
     const progress = progressPrinter({ quiet: g.quiet });
     try {
@@ -53,9 +69,12 @@ export default function pseudoLabelCommand(): Command {
         topk: o.topk,
         inputs: data.key,
         onEvent: progress.onEvent,
+        onSampleError: (e) => skips.add(e, 'unlabeled'),
       });
       progress.stop();
-      for (const f of pl.failed) process.stderr.write(`skipped unreadable image ${f.id}: ${f.message}\n`);
+      for (const f of pl.failed) skips.add({ index: f.id, path: pathOf(f.id), message: f.message }, 'unlabeled');
+      const summary = skips.finish();
+      if (summary) warn(summary);
       process.stdout.write(`${pl.records.length} images labeled (${pl.failed.length} skipped); ${join(o.output, 'index.json')}\n`);
     } finally {
       progress.stop();

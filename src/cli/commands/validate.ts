@@ -1,11 +1,15 @@
 // `noisy-student validate`: top-1/top-5 and loss of a model on a labeled data set (timm's validate.py),
 // through the InferenceModel seam. The preprocessing is the checkpoint's own (its config.json);
-// without one, a built-in set's defaults, as when it was trained.
+// without one, a built-in set's defaults, as when it was trained. The set's classes are matched to
+// the model's class names (label_names) by name, so a folder with fewer classes is still scored in
+// the model's indices, and one with a class the model does not know is refused.
 import { Command } from 'commander';
 import { checkpointFiles } from '../../models/index.js';
-import { evaluateModel, inferenceDataConfig, selectData, trainingDataConfig } from '../../train/index.js';
+import { DEFAULT_MAX_SKIPPED, SkipReport } from '../../data/index.js';
+import { evaluateModel, inferenceDataConfig, mapSelectedClasses, selectData, trainingDataConfig } from '../../train/index.js';
 import { addJsonOption, addModelOptions, loadInferenceFromOptions, printJson, type ModelCliOptions } from '../options.js';
-import { intArg } from '../args.js';
+import { intArg, numberArg } from '../args.js';
+import { warn } from '../errors.js';
 
 interface ValidateOptions extends ModelCliOptions {
   data: string;
@@ -14,31 +18,52 @@ interface ValidateOptions extends ModelCliOptions {
   inChans?: number;
   imgSize?: number;
   workers: number;
+  maxSkipped: number;
   json?: boolean;
 }
 
 export default function validateCommand(): Command {
   const cmd = new Command('validate')
     .summary('evaluate a model on labeled data')
-    .description("Top-1/top-5 accuracy and mean cross-entropy of a model on a labeled data set (folder, list, or 'fashion-mnist:test').")
+    .description(
+      "Top-1/top-5 accuracy and mean cross-entropy of a model on a labeled data set (folder, list, or 'fashion-mnist:test'). " +
+        "The set's classes are matched to the model's (label_names in its config.json) by name: classes the model lacks are an " +
+        'error, classes the set lacks a warning. Unreadable images are reported and left out of the score.',
+    )
     .requiredOption('--data <spec>', "labeled data: folder, list file, or 'fashion-mnist:test'")
     .option('-b, --batch-size <n>', 'batch size', intArg({ min: 1 }), 256)
     .option('--limit <n>', 'only the first N images', intArg({ min: 1 }))
     .option('--num-classes <n>', "classes of the checkpoint's classifier (default: its config.json, else its shapes)", intArg({ min: 1 }))
     .option('--in-chans <n>', 'input channels', intArg({ min: 1 }))
     .option('--img-size <n>', 'input size', intArg({ min: 1 }))
-    .option('--workers <n>', 'loader worker threads', intArg({ min: 0 }), 0);
+    .option('--workers <n>', 'loader worker threads', intArg({ min: 0 }), 0)
+    .option(
+      '--max-skipped <fraction>',
+      'stop when more than this fraction of the images cannot be read',
+      numberArg({ min: 0, max: 1 }),
+      DEFAULT_MAX_SKIPPED,
+    );
   addModelOptions(cmd);
   addJsonOption(cmd);
   return cmd.action(async (o: ValidateOptions) => {
-    const data = selectData({ spec: o.data, limit: o.limit });
+    const selected = selectData({ spec: o.data, limit: o.limit });
     const model = await loadInferenceFromOptions(o, { command: 'validate', requireWeights: true });
     try {
+      const data = mapSelectedClasses(selected, model.labelNames, `data ${o.data}`);
+      for (const note of data.notes) warn(note);
       const sizes = { inChans: o.inChans, imgSize: o.imgSize };
       const ownConfig = o.pretrained || (o.checkpoint !== undefined && checkpointFiles(o.checkpoint).config !== null);
       const dataConfig = ownConfig ? inferenceDataConfig(model, sizes) : trainingDataConfig(model, data.defaults, sizes);
-      const r = await evaluateModel(model, data.dataset, { dataConfig, batchSize: o.batchSize, workers: o.workers });
-      if (o.json) printJson(r);
+      const skips = new SkipReport({ total: data.dataset.length, maxSkipped: o.maxSkipped, dir: null });
+      const r = await evaluateModel(model, data.dataset, {
+        dataConfig,
+        batchSize: o.batchSize,
+        workers: o.workers,
+        onSampleError: (e) => skips.add(e, 'val'),
+      });
+      const summary = skips.finish();
+      if (summary) warn(summary);
+      if (o.json) printJson({ ...r, skipped: skips.images });
       else
         process.stdout.write(
           `top1 ${(r.top1 * 100).toFixed(2)}%  top5 ${(r.top5 * 100).toFixed(2)}%  loss ${r.loss.toFixed(4)}  (${r.n} images)\n`,

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { fromTypedArray, noGrad, scope } from '../../torch/index.js';
 import { EfficientNet, inferenceModelFrom, type InferenceModel } from '../../models/index.js';
-import { DataLoader, type DataConfig, type ImageDataset } from '../../data/index.js';
+import { DataLoader, type DataConfig, type ImageDataset, type SampleError } from '../../data/index.js';
 import { throwIfAborted, type ProgressListener } from '../../train/index.js';
 import {
   claimPseudoLabelDir,
@@ -32,6 +32,8 @@ export interface PseudoLabelOptions {
   signal?: AbortSignal | undefined;
   stage?: string;
   onEvent?: ProgressListener | undefined;
+  /** Each image that could not be read (recorded in its shard's errors); may throw to stop (--max-skipped). */
+  onSampleError?: ((e: SampleError) => void) | undefined;
 }
 
 /** A short hash of a model's state dict: which weights made a set of pseudo-labels. */
@@ -92,7 +94,10 @@ export async function pseudoLabel(
         throwIfAborted(o.signal, stage);
         const idx = Array.from({ length: Math.min(o.batchSize, hi - b) }, (_, i) => b + i);
         const r = await loader.fetch(0, b, idx);
-        for (const e of r.errors) errors.push({ id: e.index, message: e.message });
+        for (const e of r.errors) {
+          errors.push({ id: e.index, message: e.message });
+          o.onSampleError?.(e);
+        }
         if (r.indices.length > 0) {
           const logits = await model.run({ data: r.data, shape: r.shape }, 'logits');
           noGrad(() =>
