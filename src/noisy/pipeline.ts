@@ -5,7 +5,7 @@
 // same command runs again, also after the run folder was moved.
 import { join } from 'node:path';
 import { createModel } from '../models/index.js';
-import { inferenceDataConfig, type ProgressListener } from '../train/index.js';
+import { inferenceDataConfig, removeJobLeftovers, type ProgressListener } from '../train/index.js';
 import { withElapsed } from '../util/elapsed.js';
 import { generationStudent, type NoisyStudentConfig } from './config.js';
 import { pseudoLabelAccuracy } from './filter.js';
@@ -45,6 +45,8 @@ export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, o: R
   const log = o.log ?? (() => {});
   // config.json is replaced only by a config of the same run (run_dir.ts); other data is refused.
   claimRunDir(out, cfg);
+  // A killed run's temporary files and checkpoint folders go before anything else is written.
+  removeJobLeftovers(out);
   const seconds: Record<string, number> = {};
   const data = resolveRunData(cfg);
   const { classes, labeled, unlabeled, test } = data;

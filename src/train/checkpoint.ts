@@ -13,11 +13,16 @@
 // A checkpoint counts only if its directory has the final name AND a manifest whose files match, so
 // a crash at any point leaves either the previous checkpoints or the new complete one: a torn write
 // (a temporary directory, or files without a manifest) is never picked up and is cleaned up later.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+//
+// Corruption after the fact (a checkpoint whose files no longer match their SHA-256, e.g. a disk
+// error): resuming from a directory falls back to the previous complete checkpoint with a warning,
+// and the bad one is renamed aside (ckpt-<step>.corrupt-<time>), never deleted: it may be evidence.
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { loadSafetensors, saveSafetensors, type Generator, type Tensor } from '../torch/index.js';
-import { atomicWriteJson } from '../util/atomic_write.js';
+import { atomicWriteJson, fsyncDir, processGone, removeStaleTemps } from '../util/atomic_write.js';
+import { faultPoint } from '../util/fault_points.js';
 import type { BaseHyper, Optimizer, OptimizerScalars } from './optim/optimizer.js';
 import type { ModelEma, EmaState } from './ema.js';
 import type { Scheduler, SchedulerState } from './schedule.js';
@@ -30,6 +35,13 @@ const STATE_FILE = 'train_state.safetensors';
 const STATE_META_KEY = 'noisy_student.train_state';
 const DIR_RE = /^ckpt-(\d+)$/;
 const TMP_PREFIX = '.tmp-ckpt-';
+/** .tmp-ckpt-<step>-<pid>-<time>, and the `.old` copy of a re-saved step moved aside. */
+const TMP_RE = /^\.tmp-ckpt-\d+-(\d+)-\d+(\.old)?$/;
+
+/** Where warnings about a checkpoint go by default (a resumed run must say it fell back). */
+const stderrWarning = (message: string): void => {
+  process.stderr.write(`warning: ${message}\n`);
+};
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -62,6 +74,8 @@ export interface CheckpointOptions {
   keepLast?: number;
   /** Also write the EMA weights as model_ema.safetensors (timm-loadable). Default true when there is an EMA. */
   writeEmaModel?: boolean;
+  /** Told about corrupt checkpoints set aside while pruning (default: stderr). */
+  onWarning?: (message: string) => void;
 }
 
 export interface ManifestFile {
@@ -98,15 +112,6 @@ export interface CheckpointInfo {
   path: string;
   step: number;
   manifest: CheckpointManifest;
-}
-
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 function fileDigest(path: string): ManifestFile {
@@ -236,10 +241,14 @@ export function saveCheckpoint(dir: string, input: CheckpointInput, opts: Checkp
       // directory cannot be renamed over a non-empty one. Between the renames the old copy is only
       // under a temporary name; a crash there loses that one checkpoint, never a newer one.
       const aside = `${tmp}.old`;
+      faultPoint(`rename ${finalPath}`);
       renameSync(finalPath, aside);
+      faultPoint(`rename ${tmp}`);
       renameSync(tmp, finalPath);
+      faultPoint(`remove ${aside}`);
       rmSync(aside, { recursive: true, force: true });
     } else {
+      faultPoint(`rename ${tmp}`);
       renameSync(tmp, finalPath);
     }
     fsyncDir(dir);
@@ -251,23 +260,88 @@ export function saveCheckpoint(dir: string, input: CheckpointInput, opts: Checkp
   const finalPath = join(dir, finalName);
   // Checkpoints past this step belong to a timeline that was abandoned (a run resumed from an
   // earlier checkpoint, e.g. the best one): drop them first, or 'last' would point into it.
-  for (const c of listCheckpoints(dir)) if (c.step > input.step) rmSync(c.path, { recursive: true, force: true });
+  for (const c of listCheckpoints(dir))
+    if (c.step > input.step) {
+      faultPoint(`remove ${c.path}`);
+      rmSync(c.path, { recursive: true, force: true });
+    }
   const best = opts.bestMetric ? bestCheckpoint(dir, opts.bestMetric, opts.mode ?? 'max') : null;
-  prune(dir, opts.keepLast ?? 1, best?.path ?? null, finalPath);
+  prune(dir, opts.keepLast ?? 1, best?.path ?? null, finalPath, opts.onWarning ?? stderrWarning);
   return { path: finalPath, isBest: best?.path === finalPath };
 }
 
-function prune(dir: string, keepLast: number, bestPath: string | null, justWritten: string): void {
+function prune(dir: string, keepLast: number, bestPath: string | null, justWritten: string, warn: (m: string) => void): void {
   const all = listCheckpoints(dir);
   const keep = new Set(all.slice(-Math.max(1, keepLast)).map((c) => c.path));
   keep.add(justWritten);
   if (bestPath) keep.add(bestPath);
-  for (const c of all) if (!keep.has(c.path)) rmSync(c.path, { recursive: true, force: true });
-  // Leftovers of interrupted saves: temporary directories and final-named ones without a manifest.
+  for (const c of all)
+    if (!keep.has(c.path)) {
+      faultPoint(`remove ${c.path}`);
+      rmSync(c.path, { recursive: true, force: true });
+    }
+  removeCheckpointLeftovers(dir, warn);
+}
+
+/**
+ * Leftovers of interrupted saves in a checkpoint directory, seen at a job's start (and after each
+ * save): temporary directories of a process that is gone are removed; a re-saved step's old copy
+ * moved aside by a save killed between its two renames is put back when the step has no checkpoint.
+ * A final-named directory was renamed only once complete, so one whose manifest or file sizes do not
+ * match is damaged after the fact: it is set aside with a warning, not deleted.
+ */
+export function removeCheckpointLeftovers(dir: string, warn: (message: string) => void = stderrWarning): void {
+  if (!existsSync(dir)) return;
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
-    if (name.startsWith(TMP_PREFIX) || (DIR_RE.test(name) && readManifest(p) === null)) rmSync(p, { recursive: true, force: true });
+    const tmp = TMP_RE.exec(name);
+    if (tmp) {
+      const pid = Number(tmp[1]);
+      if (pid !== process.pid && !processGone(pid)) continue; // another live job's save in flight
+      const step = tmp[2] ? Number(/^\.tmp-ckpt-(\d+)-/.exec(name)![1]) : -1;
+      const home = step >= 0 ? join(dir, checkpointDirName(step)) : '';
+      if (step >= 0 && !existsSync(home) && readManifest(p, { verifyHashes: true }) !== null) {
+        faultPoint(`rename ${p}`);
+        renameSync(p, home);
+        fsyncDir(dir);
+      } else {
+        faultPoint(`remove ${p}`);
+        rmSync(p, { recursive: true, force: true });
+      }
+    } else if (DIR_RE.test(name) && readManifest(p) === null) {
+      setAside(p, 'its manifest is missing or its files do not match it', warn);
+    }
   }
+}
+
+/**
+ * At a job's start: the leftovers a killed process left anywhere under `root` (a run or output
+ * folder): atomicWriteFile's temporary files, and in each checkpoint directory its temporary
+ * checkpoint directories (removeCheckpointLeftovers). Only our own naming patterns, only of
+ * processes that are gone; a lock file or anything else is left alone.
+ */
+export function removeJobLeftovers(root: string, warn: (message: string) => void = stderrWarning): void {
+  removeStaleTemps(root);
+  const walk = (dir: string): void => {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    if (entries.some((e) => e.isDirectory() && TMP_RE.test(e.name))) removeCheckpointLeftovers(dir, warn);
+    for (const e of entries) if (e.isDirectory() && !TMP_RE.test(e.name)) walk(join(dir, e.name));
+  };
+  walk(root);
+}
+
+/** Rename a damaged checkpoint out of the way (kept for inspection) and say so. */
+function setAside(path: string, why: string, warn: (message: string) => void): void {
+  const aside = `${path}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  faultPoint(`rename ${path}`);
+  renameSync(path, aside);
+  fsyncDir(resolve(path, '..'));
+  warn(`checkpoint ${path} is corrupt (${why}); set aside as ${aside}`);
 }
 
 export interface LoadCheckpointOptions {
@@ -284,6 +358,8 @@ export interface LoadCheckpointOptions {
   expectConfigHash?: string;
   /** Check the SHA-256 of every file against the manifest (default true). */
   verifyHashes?: boolean;
+  /** Told when a corrupt checkpoint is set aside and an earlier one used instead (default: stderr). */
+  onWarning?: (message: string) => void;
 }
 
 export interface LoadedCheckpoint {
@@ -302,19 +378,36 @@ export interface LoadedCheckpoint {
 /**
  * Load a checkpoint — `path` is either one checkpoint (ckpt-<step>) or a directory of them — and
  * restore optimizer, EMA, scheduler and generator states into the objects given. Returns null when
- * a directory holds no complete checkpoint (a fresh run).
+ * a directory holds no complete checkpoint (a fresh run). In a directory, the leftovers of a killed
+ * save are cleaned first, and a corrupt latest (or best) checkpoint is set aside with a warning and
+ * the previous complete one loaded instead.
  */
 export function loadCheckpoint(path: string, opts: LoadCheckpointOptions = {}): LoadedCheckpoint | null {
   path = resolve(path);
+  const verifyHashes = opts.verifyHashes ?? true;
+  const warn = opts.onWarning ?? stderrWarning;
   let ckpt: string;
-  if (existsSync(join(path, MANIFEST))) ckpt = path;
-  else {
-    const info = opts.which === 'best' ? bestCheckpoint(path, opts.bestMetric ?? 'top1', opts.mode ?? 'max') : latestCheckpoint(path);
-    if (info === null) return null;
-    ckpt = info.path;
+  let manifest: CheckpointManifest | null;
+  if (existsSync(join(path, MANIFEST))) {
+    ckpt = path;
+    manifest = readManifest(ckpt, { verifyHashes });
+    if (manifest === null)
+      throw new Error(
+        `loadCheckpoint: ${ckpt} is incomplete or corrupt (its files do not match its manifest); give its directory to fall back to an earlier checkpoint`,
+      );
+  } else {
+    removeCheckpointLeftovers(path, warn);
+    for (;;) {
+      const info = opts.which === 'best' ? bestCheckpoint(path, opts.bestMetric ?? 'top1', opts.mode ?? 'max') : latestCheckpoint(path);
+      if (info === null) return null;
+      manifest = readManifest(info.path, { verifyHashes });
+      if (manifest !== null) {
+        ckpt = info.path;
+        break;
+      }
+      setAside(info.path, 'its files do not match the SHA-256 in its manifest; resuming from the previous complete one', warn);
+    }
   }
-  const manifest = readManifest(ckpt, { verifyHashes: opts.verifyHashes ?? true });
-  if (manifest === null) throw new Error(`loadCheckpoint: ${ckpt} is incomplete or corrupt (manifest missing or files do not match it)`);
   if (opts.expectConfigHash !== undefined && manifest.configHash !== opts.expectConfigHash) {
     throw new Error(
       `loadCheckpoint: ${ckpt} was written with config ${manifest.configHash}, this run's config is ${opts.expectConfigHash}`,

@@ -36,6 +36,7 @@ export {
   listCheckpoints,
   latestCheckpoint,
   bestCheckpoint,
+  removeJobLeftovers,
   readManifest,
   CHECKPOINT_FORMAT,
   type CheckpointInput,

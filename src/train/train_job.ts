@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDevice } from '../torch/index.js';
 import { atomicWriteJson } from '../util/atomic_write.js';
+import { removeJobLeftovers } from './checkpoint.js';
 import { recipeOf, type TrainConfig } from './config.js';
 import { mapSelectedClasses, selectData } from './data_spec.js';
 import { SkipReport } from '../data/index.js';
@@ -20,6 +21,8 @@ export interface TrainJobHooks {
 export async function runTrainJob(cfg: TrainConfig, hooks: TrainJobHooks = {}): Promise<TrainResult> {
   parseDevice(cfg.device); // a device this libtorch lacks fails before anything is written
   claimOutput(cfg);
+  // A killed run's temporary files and checkpoint folders go before anything else is written.
+  removeJobLeftovers(cfg.output);
   mkdirSync(cfg.output, { recursive: true });
   atomicWriteJson(join(cfg.output, 'config.json'), cfg);
   const labeled = selectData({

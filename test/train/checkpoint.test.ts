@@ -3,6 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { F, Generator, liveTensorCount, noGrad, randint, randn, readSafetensorsHeader, scope, type Tensor } from '../../src/torch/index.js';
@@ -182,13 +183,17 @@ describe('checkpoints', () => {
     ]);
     assert.equal(header.metadata.format, 'pt');
 
-    // A torn save of step 9: its temporary directory, and a final-named one without a manifest.
-    mkdirSync(join(dir, '.tmp-ckpt-9-1-1'));
-    writeFileSync(join(dir, '.tmp-ckpt-9-1-1', 'model.safetensors'), 'partial');
+    // A torn save of step 9 by a process that was killed (its pid is gone): its temporary
+    // directory; and a final-named one without a manifest (damaged after the fact).
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+    const torn = `.tmp-ckpt-9-${dead}-1`;
+    mkdirSync(join(dir, torn));
+    writeFileSync(join(dir, torn, 'model.safetensors'), 'partial');
     mkdirSync(join(dir, 'ckpt-0000000009'));
     writeFileSync(join(dir, 'ckpt-0000000009', 'model.safetensors'), 'partial');
     assert.equal(latestCheckpoint(dir)!.step, 4, 'torn checkpoints are not picked up');
-    const loaded = loadCheckpoint(dir)!;
+    const warnings: string[] = [];
+    const loaded = loadCheckpoint(dir, { onWarning: (m) => warnings.push(m) })!;
     assert.equal(loaded.step, 4);
     for (const t of loaded.model.values()) t.dispose();
     // Corrupt a file of the last checkpoint behind its manifest's back: refused on load.
@@ -203,7 +208,10 @@ describe('checkpoints', () => {
     for (const t of best.model.values()) t.dispose();
     run.trainStep();
     saveCheckpoint(dir, { step: run.step, epoch: 9, model: run.model, metrics: { top1: 1 } }, { bestMetric: 'top1' });
-    assert.ok(!existsSync(join(dir, '.tmp-ckpt-9-1-1')) && !existsSync(join(dir, 'ckpt-0000000009')));
+    assert.ok(!existsSync(join(dir, torn)) && !existsSync(join(dir, 'ckpt-0000000009')));
+    // The manifest-less one was set aside with a warning when the directory was loaded, not deleted.
+    assert.match(warnings.join('\n'), /ckpt-0000000009 is corrupt/);
+    assert.equal(readdirSync(dir).filter((n) => n.startsWith('ckpt-0000000009.corrupt-')).length, 1);
     assert.deepEqual(
       listCheckpoints(dir).map((c) => c.step),
       [2, 5],
