@@ -36,7 +36,14 @@ function checkGenerator(opts: RandomOptions, what: string): void {
 }
 
 function finish(t: Tensor, opts: FactoryOptions): Tensor {
-  if (opts.requiresGrad) t.requiresGrad = true;
+  if (opts.requiresGrad) {
+    try {
+      t.requiresGrad = true;
+    } catch (e) {
+      t.dispose(); // libtorch refuses it for integer dtypes: the tensor is ours to free, not the GC's
+      throw e;
+    }
+  }
   return t;
 }
 
