@@ -2,6 +2,7 @@
 // defaults of the original code where they apply (NOISY_STUDENT.md) and presets for the demos.
 import { z } from 'zod';
 import { RecipeSchema, formatIssues, type Recipe } from '../train/config.js';
+import { DEFAULT_MAX_SKIPPED } from '../data/index.js';
 
 // The teacher's and the students' recipes are the one training recipe (train/config.ts); a student
 // takes its noise (RandAugment, dropout, stochastic depth) from the `student` settings instead.
@@ -84,6 +85,8 @@ export const NoisyStudentConfigSchema = z
     /** Images evaluated after each epoch for the curves (the final evaluation uses the whole test set). */
     curveEvalLimit: z.number().int().positive().default(2000),
     workers: z.number().int().min(0).default(1),
+    /** Stop when more than this fraction of the images the run reads cannot be decoded (each is listed in OUTPUT/skipped.jsonl). */
+    maxSkipped: z.number().min(0).max(1).default(DEFAULT_MAX_SKIPPED),
   })
   .strict();
 

@@ -14,6 +14,7 @@ import { generationDir, pseudoLabelStageDir, runFilterSettings } from './run_pla
 import { filterStage, filterStageDir, pseudoLabel, studentStage, teacherStage } from './stages/index.js';
 import { writeArtifact } from './artifacts/format.js';
 import { claimRunDir } from './run_dir.js';
+import { SkipReport, type SampleError } from '../data/index.js';
 import { writeRunReport } from './run_report.js';
 
 export interface ModelScore {
@@ -53,8 +54,18 @@ export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, o: R
   log(
     `labeled ${labeled.dataset.length} images, unlabeled ${unlabeled.dataset.length}, test ${test.dataset.length}; ${classes.length} classes`,
   );
+  for (const note of data.notes) log(`warning: ${note}`);
+  // Unreadable images of every stage, once each in OUTPUT/skipped.jsonl; past cfg.maxSkipped the run stops.
+  const skips = new SkipReport({
+    total: labeled.dataset.length + unlabeled.dataset.length + test.dataset.length,
+    maxSkipped: cfg.maxSkipped,
+    dir: out,
+    resume: true,
+    option: 'maxSkipped',
+  });
+  const onSampleError = (e: SampleError, set: string): void => skips.add(e, set);
 
-  const t = await teacherStage(out, cfg, data, { device: o.device, signal: o.signal, onEvent: o.onEvent, log });
+  const t = await teacherStage(out, cfg, data, { device: o.device, signal: o.signal, onEvent: o.onEvent, log, onSampleError });
   seconds['teacher'] = t.record.seconds;
   const teacherScore: ModelScore = { model: cfg.teacher.model, top1: t.record.eval.top1, top5: t.record.eval.top5 };
   log(`teacher ${t.record.model}: top1 ${pct(teacherScore.top1)} top5 ${pct(teacherScore.top5)}${t.skipped ? ' (done before)' : ''}`);
@@ -81,14 +92,18 @@ export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, o: R
           signal: o.signal,
           stage: `pseudo-label ${g + 1}`,
           ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+          onSampleError: (e) => skips.add(e, 'unlabeled'),
         });
       } finally {
         model.dispose();
       }
     });
     seconds[`gen${g + 1}.pseudoLabel`] = plSeconds;
-    if (pl.failed.length)
-      log(`  ${pl.failed.length} unlabeled images could not be read and were skipped (first: ${pl.failed[0]!.message})`);
+    for (const f of pl.failed) {
+      const src = unlabeled.dataset.source(f.id);
+      skips.add({ index: f.id, path: src.kind === 'file' ? src.path : null, message: f.message }, 'unlabeled');
+    }
+    if (pl.failed.length) log(`  ${pl.failed.length} unlabeled images could not be read and were skipped`);
     const settings = runFilterSettings(cfg);
     const sel = filterStage(filterStageDir(genDir, pl.fingerprint, settings), pl, settings);
     const accuracy = unlabeled.trueLabel ? pseudoLabelAccuracy(pl.records, unlabeled.trueLabel, sel) : null;
@@ -122,6 +137,7 @@ export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, o: R
       signal: o.signal,
       onEvent: o.onEvent,
       stage: `student ${g + 1}`,
+      onSampleError,
     });
     seconds[`gen${g + 1}.student`] = st.record.seconds;
     const score: ModelScore = { model: s.model, top1: st.record.eval.top1, top5: st.record.eval.top5 };
@@ -142,6 +158,8 @@ export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, o: R
     prevScore = score;
   }
 
+  const skipped = skips.finish();
+  if (skipped) log(skipped);
   const summary: Summary = { teacher: teacherScore, generations, config: cfg, seconds };
   writeArtifact(join(out, 'summary.json'), 'summary', summary);
   await writeRunReport(out);

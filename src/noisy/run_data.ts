@@ -2,8 +2,16 @@
 // (train/data_spec.ts): the labeled split, the unlabeled images (with their true labels when they
 // are the rest of a labeled set), the test set and the curve set. The pipeline, `evaluate` and
 // `report` resolve it the same way, and the stage commands given the same spec and options get the
-// same images and content keys.
-import { firstN, selectData, type DataConfigOverrides, type DataDefaults, type SelectedData } from '../train/data_spec.js';
+// same images and content keys. The test set is scored in the labeled classes' indices, matched by
+// name (a test folder with a class the labeled data lacks is an error naming it).
+import {
+  firstN,
+  mapSelectedClasses,
+  selectData,
+  type DataConfigOverrides,
+  type DataDefaults,
+  type SelectedData,
+} from '../train/data_spec.js';
 import type { NoisyStudentConfig } from './config.js';
 
 export interface RunData {
@@ -15,6 +23,8 @@ export interface RunData {
   curve: SelectedData;
   defaults: DataDefaults | null;
   sizes: DataConfigOverrides;
+  /** Warnings about the sets (empty class folders, ignored files, test classes without images). */
+  notes: readonly string[];
 }
 
 export function resolveRunData(cfg: NoisyStudentConfig): RunData {
@@ -30,7 +40,7 @@ export function resolveRunData(cfg: NoisyStudentConfig): RunData {
   } else unlabeled = selectData({ spec: cfg.unlabeled.data, part: 'unlabeled', limit: cfg.unlabeled.limit });
   const testSpec = cfg.test.data === 'default' ? labeled.resolved?.defaultValSpec : cfg.test.data;
   if (!testSpec) throw new Error(`no test set: give test.data (the labeled data ${cfg.labeled.data} has no held-out split)`);
-  const test = selectData({ spec: testSpec, limit: cfg.test.limit });
+  const test = mapSelectedClasses(selectData({ spec: testSpec, limit: cfg.test.limit }), classes, `test data ${testSpec}`);
   const curveLimit = Math.min(cfg.curveEvalLimit, cfg.test.limit ?? Infinity);
   const curve: SelectedData = {
     ...test,
@@ -41,5 +51,6 @@ export function resolveRunData(cfg: NoisyStudentConfig): RunData {
     ...(cfg.inChans !== undefined ? { inChans: cfg.inChans } : {}),
     ...(cfg.imgSize !== undefined ? { imgSize: cfg.imgSize } : {}),
   };
-  return { classes, labeled, unlabeled, test, curve, defaults: labeled.defaults, sizes };
+  const notes = [...labeled.notes, ...(unlabeled.resolved === labeled.resolved ? [] : unlabeled.notes), ...test.notes];
+  return { classes, labeled, unlabeled, test, curve, defaults: labeled.defaults, sizes, notes };
 }

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadInferenceModel } from '../../models/index.js';
-import type { ImageDataset } from '../../data/index.js';
+import type { ImageDataset, SampleError } from '../../data/index.js';
 import { evaluateModel, type EvalResult, type ProgressListener } from '../../train/index.js';
 import { contentHash, fileHash } from '../../util/hash.js';
 import { withElapsed } from '../../util/elapsed.js';
@@ -26,11 +26,23 @@ export async function evaluateModelDir(
   modelName: string,
   modelDir: string,
   test: ImageDataset,
-  o: { workers: number; device?: string | undefined; onEvent?: ProgressListener | undefined; stage?: string },
+  o: {
+    workers: number;
+    device?: string | undefined;
+    onEvent?: ProgressListener | undefined;
+    stage?: string;
+    onSampleError?: ((e: SampleError, set: string) => void) | undefined;
+  },
 ): Promise<EvalResult> {
   const model = await loadInferenceModel(modelName, { checkpointPath: modelDir, ...(o.device ? { device: o.device } : {}) });
   try {
-    return await evaluateModel(model, test, { workers: o.workers, onEvent: o.onEvent, ...(o.stage ? { stage: o.stage } : {}) });
+    const onErr = o.onSampleError;
+    return await evaluateModel(model, test, {
+      workers: o.workers,
+      onEvent: o.onEvent,
+      ...(o.stage ? { stage: o.stage } : {}),
+      ...(onErr ? { onSampleError: (e: SampleError) => onErr(e, 'test') } : {}),
+    });
   } finally {
     await model.dispose();
   }
@@ -47,6 +59,7 @@ export async function modelStage(o: {
   workers: number;
   device?: string | undefined;
   onEvent?: ProgressListener | undefined;
+  onSampleError?: ((e: SampleError, set: string) => void) | undefined;
 }): Promise<ModelStageResult> {
   const key = contentHash(o.inputs);
   const dir = join(o.parent, key);
@@ -60,6 +73,7 @@ export async function modelStage(o: {
       workers: o.workers,
       device: o.device,
       onEvent: o.onEvent,
+      onSampleError: o.onSampleError,
       stage: `${o.stage} test`,
     });
     return { history, eval: ev, weights: fileHash(join(modelDir, 'model.safetensors')) };

@@ -7,6 +7,7 @@
 // labeled and test data, and the seed.
 import { join } from 'node:path';
 import { fileHash } from '../../util/hash.js';
+import type { SampleError } from '../../data/index.js';
 import { trainModel, type DataConfigOverrides, type DataDefaults, type ProgressListener, type SelectedData } from '../../train/index.js';
 import { studentRecipe, type GenerationStudent } from '../config.js';
 import { pseudoLabelTargets, type PseudoLabels } from '../artifacts/pseudo_labels.js';
@@ -36,11 +37,13 @@ export interface StudentStageArgs {
   signal?: AbortSignal | undefined;
   onEvent?: ProgressListener | undefined;
   stage?: string;
+  /** Each image that could not be read (training or test); may throw to stop the run (maxSkipped). */
+  onSampleError?: ((e: SampleError, set: string) => void) | undefined;
 }
 
 /** Content keys of everything the student depends on (no paths). */
 export function studentStageInputs(
-  a: Omit<StudentStageArgs, 'parent' | 'signal' | 'onEvent' | 'stage' | 'workers' | 'device' | 'pseudo'> & {
+  a: Omit<StudentStageArgs, 'parent' | 'signal' | 'onEvent' | 'stage' | 'workers' | 'device' | 'pseudo' | 'onSampleError'> & {
     pseudo: { fingerprint: string };
   },
 ): unknown {
@@ -80,6 +83,7 @@ export async function studentStage(a: StudentStageArgs): Promise<ModelStageResul
     workers: a.workers,
     device: a.device,
     onEvent: a.onEvent,
+    onSampleError: a.onSampleError,
     train: async (dir) => {
       const r = await trainModel({
         model: s.model,
@@ -108,6 +112,7 @@ export async function studentStage(a: StudentStageArgs): Promise<ModelStageResul
         stage: a.stage ?? 'student',
         signal: a.signal,
         onEvent: a.onEvent,
+        onSampleError: a.onSampleError,
       });
       return r.fit.history;
     },

@@ -5,6 +5,7 @@ import { atomicWriteJson } from '../../util/atomic_write.js';
 import { join } from 'node:path';
 import { checkpointFiles } from '../../models/index.js';
 import { trainModel, type ProgressListener } from '../../train/index.js';
+import type { SampleError } from '../../data/index.js';
 import { fileHash } from '../../util/hash.js';
 import type { NoisyStudentConfig } from '../config.js';
 import type { RunData } from '../run_data.js';
@@ -15,6 +16,8 @@ export interface TeacherStageOptions {
   signal?: AbortSignal | undefined;
   onEvent?: ProgressListener | undefined;
   log?: ((line: string) => void) | undefined;
+  /** Each image that could not be read (training or test); may throw to stop the run (maxSkipped). */
+  onSampleError?: ((e: SampleError, set: string) => void) | undefined;
 }
 
 /** What the teacher depends on: its model, recipe, starting weights, data and seed (content keys only). */
@@ -53,6 +56,7 @@ export async function teacherStage(
     workers: cfg.workers,
     device: o.device,
     onEvent: o.onEvent,
+    onSampleError: o.onSampleError,
     train: async (dir) => {
       const modelDir = join(dir, 'model');
       if (t.checkpoint) {
@@ -82,6 +86,7 @@ export async function teacherStage(
         signal: o.signal,
         onEvent: o.onEvent,
         log: o.log,
+        onSampleError: o.onSampleError,
       });
       return r.fit.history;
     },
