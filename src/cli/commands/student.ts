@@ -2,14 +2,15 @@
 // folder and a filter folder, from the stage commands or a run), into OUTPUT/<key>: the key covers
 // every input, so other pseudo-labels train a new student beside the old one. Resumable.
 import { Command } from 'commander';
-import { selectData, type Recipe } from '../../train/index.js';
+import { mapSelectedClasses, selectData, type Recipe } from '../../train/index.js';
+import { DEFAULT_MAX_SKIPPED, SkipReport } from '../../data/index.js';
 import { StudentRecipe, StudentSettingsSchema, type GenerationStudent } from '../../noisy/config.js';
 import { readPseudoLabels, readSelection, studentStage } from '../../noisy/index.js';
 import { deviceOption, globalOptions } from '../options.js';
 import { intArg, numberArg } from '../args.js';
 import { addSchemaOptions, readSchemaOptions } from '../schema_options.js';
 import { progressPrinter } from '../progress_events.js';
-import { CliError } from '../errors.js';
+import { CliError, warn } from '../errors.js';
 
 interface Options extends Record<string, unknown> {
   model: string;
@@ -25,6 +26,7 @@ interface Options extends Record<string, unknown> {
   temperature: number;
   seed: number;
   workers: number;
+  maxSkipped: number;
   output: string;
 }
 
@@ -50,6 +52,12 @@ export default function studentCommand(): Command {
     .option('--temperature <t>', 'soft-label temperature', numberArg({ gt: 0 }), 1)
     .option('--seed <n>', 'seed', intArg({ min: 0 }), 0)
     .option('--workers <n>', 'loader worker threads', intArg({ min: 0 }), 1)
+    .option(
+      '--max-skipped <fraction>',
+      'stop when more than this fraction of the images cannot be read (the list: OUTPUT/skipped.jsonl; a skipped image makes its batch one shorter, the same in every epoch)',
+      numberArg({ min: 0, max: 1 }),
+      DEFAULT_MAX_SKIPPED,
+    )
     .addOption(deviceOption())
     .requiredOption('-o, --output <dir>', 'output folder (the student goes to OUTPUT/<key>/)');
   addSchemaOptions(cmd, StudentRecipe, { names: { batchSize: '-b, --batch-size' } });
@@ -87,6 +95,15 @@ export default function studentCommand(): Command {
     const settings = StudentSettingsSchema.parse(given);
     const recipe = StudentRecipe.parse(readSchemaOptions(o, StudentRecipe)) as Omit<Recipe, 'aug' | 'dropRate' | 'dropPathRate'>;
     const student: GenerationStudent = { ...settings, train: recipe, warmStart: o.warmStart !== undefined, model: o.model };
+    // The test set is scored in the labeled classes' indices, matched by name.
+    const test = mapSelectedClasses(selectData({ spec: testSpec }), labeled.classes, `test data ${testSpec}`);
+    for (const note of [...labeled.notes, ...unlabeled.notes, ...test.notes]) warn(note);
+    const skips = new SkipReport({
+      total: labeled.dataset.length + unlabeled.dataset.length + test.dataset.length,
+      maxSkipped: o.maxSkipped,
+      dir: o.output,
+      resume: true,
+    });
     const progress = progressPrinter({ quiet: g.quiet });
     try {
       const r = await studentStage({
@@ -99,7 +116,7 @@ export default function studentCommand(): Command {
         pseudo,
         selection,
         teacher: { model: o.model, modelDir: o.warmStart ?? '' },
-        test: selectData({ spec: testSpec }),
+        test,
         curve: null,
         defaults: labeled.defaults,
         sizes: {},
@@ -107,7 +124,10 @@ export default function studentCommand(): Command {
         workers: o.workers,
         ...(typeof o['device'] === 'string' ? { device: o['device'] } : {}),
         onEvent: progress.onEvent,
-      });
+        onSampleError: (e, set) => skips.add(e, set),
+      }).finally(() => skips.write());
+      const skipped = skips.finish();
+      if (skipped) progress.log(skipped);
       const ev = r.record.eval;
       progress.log(
         `student ${o.model}: top1 ${(ev.top1 * 100).toFixed(2)}% top5 ${(ev.top5 * 100).toFixed(2)}%${r.skipped ? ' (done before)' : ''}; model in ${r.modelDir}`,
