@@ -1,8 +1,12 @@
 // `noisy-student features IMAGE... --model NAME --output out.safetensors`: embeddings (timm's
 // forward_head(pre_logits=True)) or the multi-scale feature maps of a features_only model, one row
-// per image, written atomically with the image list in the file's metadata.
+// per image, written atomically with the image list in the file's metadata. Rows are streamed to disk
+// as batches complete (one spool file per output tensor beside the destination), and the file is
+// assembled from them at the end: memory holds one batch, whatever the number of images.
+import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { fromTypedArray, saveSafetensors, scope, stack, type Tensor } from '../../torch/index.js';
+import { scope, stack } from '../../torch/index.js';
+import { AtomicFileStream, tempPathBeside } from '../../util/atomic_stream.js';
 import { createTransform, resolveDataConfig } from '../../data/index.js';
 import { inferenceBatch, resolveModelName, type InferenceArray } from '../../models/index.js';
 import { CliError, warn } from '../errors.js';
@@ -31,28 +35,78 @@ interface FeaturesOptions extends ModelCliOptions {
   json?: boolean;
 }
 
-/** Rows of one output, gathered batch by batch (the model's outputs are float32 whatever it computed in). */
-class Rows {
-  private readonly chunks: Float32Array[] = [];
-  private rows = 0;
-  private rowShape: readonly number[] | null = null;
+/** Rows of one output, appended to a spool file batch by batch (the model's outputs are float32 whatever it computed in). */
+class SpooledRows {
+  readonly path: string;
+  private fd: number | null;
+  rows = 0;
+  rowShape: readonly number[] | null = null;
+
+  constructor(
+    output: string,
+    readonly name: string,
+  ) {
+    this.path = tempPathBeside(output, name);
+    this.fd = openSync(this.path, 'w');
+  }
 
   add(t: InferenceArray): void {
     const [n, ...rest] = t.shape;
+    if (this.rowShape && rest.join() !== this.rowShape.join())
+      throw new Error(`${this.name}: rows of shape [${rest.join(', ')}] after [${this.rowShape.join(', ')}]`);
     this.rowShape ??= rest;
     this.rows += n!;
-    this.chunks.push(t.data);
+    const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    for (let off = 0; off < bytes.byteLength;) off += writeSync(this.fd!, bytes, off, bytes.byteLength - off);
   }
 
-  toTensor(): Tensor {
-    const total = this.chunks.reduce((s, c) => s + c.length, 0);
-    const data = new Float32Array(total);
-    let off = 0;
-    for (const c of this.chunks) {
-      data.set(c, off);
-      off += c.length;
+  get shape(): number[] {
+    return [this.rows, ...(this.rowShape ?? [])];
+  }
+
+  get byteLength(): number {
+    return this.shape.reduce((a, b) => a * b, 1) * 4;
+  }
+
+  close(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+  }
+
+  remove(): void {
+    this.close();
+    rmSync(this.path, { force: true });
+  }
+}
+
+/**
+ * Write the spooled float32 tensors as one .safetensors file, atomically, in the layout
+ * saveSafetensors (encodeSafetensors) writes: the same bytes, the data copied from the spools in
+ * pieces instead of through memory. All tensors are F32: the order is by name.
+ */
+function writeSpooledSafetensors(path: string, tensors: readonly SpooledRows[], metadata: Record<string, string>): void {
+  const sorted = [...tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  let offset = 0;
+  for (const t of sorted) {
+    header[t.name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + t.byteLength] };
+    offset += t.byteLength;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+  const out = new AtomicFileStream(path);
+  try {
+    out.write(len);
+    out.write(json);
+    for (const t of sorted) {
+      t.close();
+      out.append(t.path);
     }
-    return fromTypedArray(data, [this.rows, ...(this.rowShape ?? [])]);
+    out.commit();
+  } finally {
+    out.abort();
   }
 }
 
@@ -89,11 +143,12 @@ export default function featuresCommand(): Command {
     try {
       const transform = createTransform(resolveDataConfig({}, model));
       const names = maps ? model.featureInfo.map((_, i) => `feature_maps.${i}`) : ['pre_logits'];
-      const rows = names.map(() => new Rows());
+      const rows: SpooledRows[] = [];
       const done: string[] = [];
       let failed = 0;
       const progress = createProgress({ total: files.length, label: 'features', unit: 'img', quiet });
       try {
+        for (const n of names) rows.push(new SpooledRows(output, n));
         for await (const batch of imageBatches(files, o.batchSize)) {
           for (const f of batch.failed) warn(`skipped: ${f.error.message}`);
           failed += batch.failed.length;
@@ -105,21 +160,10 @@ export default function featuresCommand(): Command {
           }
           progress.tick(batch.decoded.length + batch.failed.length);
         }
-      } finally {
         progress.stop();
-      }
-      if (done.length === 0) throw new CliError('no image could be decoded; nothing written');
-
-      const shapes: Record<string, number[]> = {};
-      scope(() => {
-        const tensors = new Map<string, Tensor>();
-        names.forEach((n, i) => {
-          const t = rows[i]!.toTensor();
-          tensors.set(n, t);
-          shapes[n] = [...t.shape];
-        });
+        if (done.length === 0) throw new CliError('no image could be decoded; nothing written');
         // Metadata values must be strings: JSON-encode the lists so a reader maps rows back to images.
-        saveSafetensors(output, tensors, {
+        writeSpooledSafetensors(output, rows, {
           files: JSON.stringify(done),
           model: resolveModelName(o.model).fullName,
           kind: maps ? 'feature_maps' : 'pre_logits',
@@ -138,7 +182,11 @@ export default function featuresCommand(): Command {
               }
             : {}),
         });
-      });
+      } finally {
+        progress.stop();
+        for (const r of rows) r.remove();
+      }
+      const shapes: Record<string, number[]> = Object.fromEntries(rows.map((r) => [r.name, r.shape]));
       if (o.json) printJson({ output, files: done, failed, tensors: shapes });
       if (failed > 0 || !quiet) {
         const what = Object.entries(shapes)

@@ -1,9 +1,13 @@
 // `noisy-student predict IMAGE... --model NAME`: top-k classes per image, like timm's inference.py.
+// Results are written as each batch completes (text lines, --jsonl lines, or --json's array element
+// by element), never gathered for the end: a folder of a million images needs no more memory than
+// one of ten.
 import { readFileSync } from 'node:fs';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { scope, stack } from '../../torch/index.js';
 import { IMAGENET_CLASSES, inferenceBatch, softmaxRows, topkRows } from '../../models/index.js';
 import { createTransform, resolveDataConfig } from '../../data/index.js';
+import { AtomicFileStream } from '../../util/atomic_stream.js';
 import { CliError, warn } from '../errors.js';
 import { expandImageInputs, imageBatches } from '../inputs.js';
 import {
@@ -12,7 +16,7 @@ import {
   globalOptions,
   intArg,
   loadInferenceFromOptions,
-  printJson,
+  prepareOutputFile,
   validateModelOptions,
   type ModelCliOptions,
 } from '../options.js';
@@ -23,6 +27,8 @@ interface PredictOptions extends ModelCliOptions {
   classMap?: string;
   batchSize: number;
   json?: boolean;
+  jsonl?: boolean;
+  output?: string;
 }
 
 export interface TopkEntry {
@@ -66,10 +72,19 @@ export default function predictCommand(): Command {
     .option('--class-map <file>', 'class names, one per line in class-index order (ImageNet names are built in)')
     .option('-b, --batch-size <n>', 'images per forward pass', intArg(1), 16);
   addJsonOption(cmd);
+  cmd
+    .addOption(
+      new Option('--jsonl', 'print one JSON object { file, topk } per line, as each batch completes (messages stay on stderr)').conflicts(
+        'json',
+      ),
+    )
+    .option('-o, --output <file>', 'write the --json or --jsonl output to this file (atomically: a temp file renamed into place)');
   return cmd.action(async (inputs: string[], o: PredictOptions, self: Command) => {
     const { quiet } = globalOptions(self);
     validateModelOptions(o, { command: 'predict', requireWeights: true });
+    if (o.output !== undefined && !o.json && !o.jsonl) throw new CliError('--output needs --json or --jsonl', 2);
     const files = expandImageInputs(inputs);
+    const outputPath = o.output !== undefined ? prepareOutputFile(o.output) : null;
     const mapped = o.classMap ? readClassMap(o.classMap) : null;
     const model = await loadInferenceFromOptions(o, { command: 'predict', requireWeights: true, quiet });
     try {
@@ -81,9 +96,13 @@ export default function predictCommand(): Command {
       const k = Math.min(o.topk, model.numClasses);
       const transform = createTransform(resolveDataConfig({}, model));
 
-      const predictions: Prediction[] = [];
+      let predicted = 0;
       let failed = 0;
       const progress = createProgress({ total: files.length, label: 'predict', unit: 'img', quiet });
+      // To a file: streamed into a temporary one, renamed into place once every image is done.
+      const file = outputPath ? new AtomicFileStream(outputPath) : null;
+      const sink = file ? (text: string) => file.write(text) : (text: string) => void process.stdout.write(text);
+      const out = o.jsonl ? jsonLines(sink) : o.json ? jsonArray(sink) : null;
       try {
         for await (const batch of imageBatches(files, o.batchSize)) {
           for (const f of batch.failed) warn(`skipped: ${f.error.message}`);
@@ -97,26 +116,55 @@ export default function predictCommand(): Command {
                 const index = indices[i * k + j]!;
                 return { index, label: names ? names[index]! : null, prob: probs[i * k + j]! };
               });
-              predictions.push({ file: d.file, topk });
-              if (!o.json) progress.log(formatPrediction(d.file, topk));
+              predicted++;
+              if (out) out.add({ file: d.file, topk });
+              else progress.log(formatPrediction(d.file, topk));
             });
           }
           progress.tick(batch.decoded.length + batch.failed.length);
         }
+        out?.end();
+        // Nothing predicted: no file (an empty one would read as "no images").
+        if (file && predicted > 0) file.commit();
       } finally {
+        file?.abort();
         progress.stop();
       }
-      if (o.json) printJson(predictions);
       if (failed > 0 || !quiet) {
         process.stderr.write(
-          `predicted ${predictions.length} of ${files.length} images${failed > 0 ? `, ${failed} failed (skipped)` : ''}\n`,
+          `predicted ${predicted} of ${files.length} images${failed > 0 ? `, ${failed} failed (skipped)` : ''}` +
+            `${file && predicted > 0 ? `; wrote ${outputPath}` : ''}\n`,
         );
       }
-      if (predictions.length === 0) throw new CliError('no image could be decoded');
+      if (predicted === 0) throw new CliError('no image could be decoded');
     } finally {
       await model.dispose();
     }
   });
+}
+
+interface PredictionWriter {
+  add(p: Prediction): void;
+  end(): void;
+}
+
+/** One JSON object per line. */
+function jsonLines(write: (text: string) => void): PredictionWriter {
+  return { add: (p) => write(`${JSON.stringify(p)}\n`), end: () => {} };
+}
+
+/**
+ * A JSON array written element by element: the same text as JSON.stringify(all, null, 2) + '\n'
+ * (what --json printed when it gathered every prediction first), without holding them.
+ */
+function jsonArray(write: (text: string) => void): PredictionWriter {
+  let n = 0;
+  return {
+    add(p) {
+      write(`${n++ === 0 ? '[\n' : ',\n'}${JSON.stringify(p, null, 2).replace(/^/gm, '  ')}`);
+    },
+    end: () => write(n === 0 ? '[]\n' : '\n]\n'),
+  };
 }
 
 function formatPrediction(file: string, topk: readonly TopkEntry[]): string {
