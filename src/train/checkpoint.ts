@@ -20,7 +20,8 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import { loadSafetensors, saveSafetensors, type Generator, type Tensor } from '../torch/index.js';
+import { DTYPE_BYTES, loadSafetensors, saveSafetensors, type Generator, type Tensor } from '../torch/index.js';
+import { ensureFreeSpace, formatBytes } from '../util/disk.js';
 import { atomicWriteJson, fsyncDir, processGone, removeStaleTemps } from '../util/atomic_write.js';
 import { faultPoint } from '../util/fault_points.js';
 import type { BaseHyper, Optimizer, OptimizerScalars } from './optim/optimizer.js';
@@ -342,6 +343,34 @@ function setAside(path: string, why: string, warn: (message: string) => void): v
   renameSync(path, aside);
   fsyncDir(resolve(path, '..'));
   warn(`checkpoint ${path} is corrupt (${why}); set aside as ${aside}`);
+}
+
+/**
+ * The most a training job's checkpoints occupy at once: the kept last and best ones and the one
+ * being written, each the model (and the EMA's copy and state when there is one) plus optimizer
+ * state of up to two slots per trainable parameter (momentum, second moments), and the final
+ * model/ folder.
+ */
+export function checkpointBytesEstimate(model: ReadonlyMap<string, Tensor>, o: { ema?: boolean; keepLast?: number } = {}): number {
+  let all = 0;
+  let trainable = 0;
+  for (const t of model.values()) {
+    const b = t.numel() * DTYPE_BYTES[t.dtype];
+    all += b;
+    if (t.requiresGrad) trainable += b;
+  }
+  const one = all * (o.ema ? 3 : 1) + 2 * trainable;
+  return one * (Math.max(1, o.keepLast ?? 1) + 2) + all;
+}
+
+/** Before training starts: stop unless the disk holding `dir` can take its checkpoints (those already there count as room). */
+export function ensureCheckpointSpace(dir: string, model: ReadonlyMap<string, Tensor>, o: { ema?: boolean; keepLast?: number } = {}): void {
+  let present = 0;
+  for (const c of listCheckpoints(dir)) for (const f of Object.values(c.manifest.files)) present += f.bytes;
+  const needed = Math.max(0, checkpointBytesEstimate(model, o) - present);
+  let modelBytes = 0;
+  for (const t of model.values()) modelBytes += t.numel() * DTYPE_BYTES[t.dtype];
+  ensureFreeSpace(dir, needed, `checkpoints of a ${formatBytes(modelBytes)} model (the last and best kept, one being written, and model/)`);
 }
 
 export interface LoadCheckpointOptions {

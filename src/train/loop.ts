@@ -13,7 +13,7 @@ import type { Scheduler } from './schedule.js';
 import type { ModelEma } from './ema.js';
 import { clipGradNorm_ } from './optim/index.js';
 import { accuracy, MetricsLog } from './metrics.js';
-import { loadCheckpoint, saveCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
+import { ensureCheckpointSpace, loadCheckpoint, saveCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
 import { loadStateDict } from '../nn/index.js';
 
 export interface TrainableModel extends Module {
@@ -242,6 +242,8 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       history.push(...(pos.history ?? []));
     }
   }
+  // A disk that cannot hold the checkpoints stops the job now, not at its first save (util/disk.ts).
+  if (ckptDir) ensureCheckpointSpace(ckptDir, o.model.stateDict(), { ema: o.ema !== undefined });
   const log = o.output ? MetricsLog.open(`${o.output}/metrics.jsonl`, { resumeStep: state.step }) : null;
   let bestPath: string | null = null;
   const save = (epoch: number, batch: number, metrics?: Record<string, number>): void => {

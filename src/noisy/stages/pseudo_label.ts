@@ -6,6 +6,8 @@
 // their classes, and the raw top-1 probability, which is what filtering compares with the threshold.
 import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { ensureFreeSpace, pseudoLabelBytes } from '../../util/disk.js';
 import { fromTypedArray, noGrad, scope } from '../../torch/index.js';
 import { EfficientNet, inferenceModelFrom, type InferenceModel } from '../../models/index.js';
 import { DataLoader, type DataConfig, type ImageDataset, type SampleError } from '../../data/index.js';
@@ -76,6 +78,7 @@ export async function pseudoLabel(
     dataConfig,
     inputs: o.inputs ?? null,
   });
+  ensurePseudoLabelSpace(o.dir, n, C, k, o.shardSize);
   const loader = new DataLoader(unlabeled, { batchSize: o.batchSize, numWorkers: o.workers, transform: { config: dataConfig } });
   try {
     for (let s = 0; s < shardCount(n, o.shardSize); s++) {
@@ -131,6 +134,20 @@ export async function pseudoLabel(
     await loader.close();
   }
   return finishPseudoLabelDir(o.dir);
+}
+
+/** Stop before labelling anything when the shards still to write (and the index) cannot fit on the disk. */
+function ensurePseudoLabelSpace(dir: string, n: number, C: number, k: number, shardSize: number): void {
+  let images = 0;
+  let shards = 0;
+  for (let s = 0; s < shardCount(n, shardSize); s++)
+    if (!existsSync(shardFile(dir, s))) {
+      images += Math.min(n, (s + 1) * shardSize) - s * shardSize;
+      shards++;
+    }
+  if (shards === 0 && existsSync(join(dir, 'index.json'))) return;
+  const bytes = pseudoLabelBytes({ images, numClasses: C, topk: k, shards, indexed: n });
+  ensureFreeSpace(dir, bytes, `pseudo-labels for ${images.toLocaleString('en-US')} images${k ? ` (top-${k})` : ` (${C} classes)`}`);
 }
 
 function joined<T extends Float32Array | BigInt64Array>(parts: T[], make: (len: number) => T): T {
