@@ -76,7 +76,7 @@ export async function runTrainJob(cfg: TrainConfig, hooks: TrainJobHooks = {}): 
     ...(hooks.signal ? { signal: hooks.signal } : {}),
   }).finally(() => skips.write());
   const summary = skips.finish();
-  if (summary) log(summary);
+  if (summary) log(`${summary}; each made its batch one image shorter, the same in every epoch (so --resume stays exact)`);
   return result;
 }
 

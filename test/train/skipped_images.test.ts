@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { runCli } from '../cli/run_cli.js';
+import { SkipReport, TooManySkippedError } from '../../src/data/skip_report.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ns-skipped-'));
 const COLORS: Record<string, [number, number, number]> = { a: [220, 30, 30], b: [30, 200, 40], c: [40, 40, 220] };
@@ -65,7 +66,7 @@ describe('unreadable images are reported and bounded', () => {
     const r = await runCli([...TRAIN, '--epochs', '2', '--data', good, '--max-skipped', '0.2', '--output', out]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /skipped 1 unreadable image\(s\): .*broken0\.jpg/);
-    assert.match(r.stderr, /skipped\.jsonl/);
+    assert.match(r.stderr, /skipped\.jsonl\); each made its batch one image shorter, the same in every epoch/);
     assert.doesNotMatch(r.stderr, /notes\.txt.*(unreadable|corrupt|decode)/);
     assert.match(r.stderr, /ignored 1 non-image file\(s\): a\/notes\.txt/);
     const list = skippedList(out);
@@ -116,5 +117,44 @@ describe('unreadable images are reported and bounded', () => {
     const no = await runCli(['pseudo-label', '--model', 'tinynet_e', '--checkpoint', model, '--data', bad, '-o', join(root, 'pseudo-bad')]);
     assert.equal(no.code, 1, no.stderr);
     assert.match(no.stderr, /could not be read, more than --max-skipped 0\.01 allows/);
+  });
+});
+
+describe('SkipReport', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ns-skipreport-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const err = (path: string, index: number) => ({ path, index, message: `cannot decode image ${path}` });
+
+  it('counts an image once however often it fails, also across a resumed job; a fresh job starts a new list', () => {
+    const first = new SkipReport({ total: 100, maxSkipped: 0.05, dir });
+    for (let epoch = 0; epoch < 3; epoch++) first.add(err('/data/a/x.jpg', 3), 'train');
+    first.add(err('/data/b/y.jpg', 7), 'val');
+    assert.equal(first.count, 2);
+    first.write();
+    const resumed = new SkipReport({ total: 100, maxSkipped: 0.05, dir, resume: true });
+    resumed.add(err('/data/a/x.jpg', 3), 'train');
+    resumed.add(err('/data/c/z.jpg', 9), 'train');
+    assert.match(
+      resumed.finish()!,
+      /^skipped 3 unreadable image\(s\): \/data\/a\/x\.jpg, \/data\/b\/y\.jpg, \/data\/c\/z\.jpg \(full list in .*skipped\.jsonl\)$/,
+    );
+    assert.equal(skippedList(dir).length, 3);
+    const fresh = new SkipReport({ total: 100, maxSkipped: 0.05, dir });
+    assert.equal(fresh.count, 0);
+    assert.equal(fresh.finish(), null);
+  });
+
+  it('stops past maxSkipped, naming the count, the fraction, the files and the option, with the list written', () => {
+    const out = join(dir, 'bounded');
+    const r = new SkipReport({ total: 10, maxSkipped: 0.1, dir: out });
+    r.add(err('/d/1.jpg', 1), 'train'); // 1 of 10: allowed
+    assert.throws(
+      () => r.add(err('/d/2.jpg', 2), 'train'),
+      (e: unknown) =>
+        e instanceof TooManySkippedError &&
+        e.message.startsWith('2 of 10 images (20.0%) could not be read, more than --max-skipped 0.1 allows: /d/1.jpg, /d/2.jpg') &&
+        e.message.endsWith('raise --max-skipped'),
+    );
+    assert.equal(skippedList(out).length, 2);
   });
 });
