@@ -225,6 +225,12 @@ export async function trainModel(job: TrainJob): Promise<TrainResult> {
       ]);
       for (const e of rl.errors) job.onSampleError?.(e, 'train');
       for (const e of ru?.errors ?? []) job.onSampleError?.(e, 'unlabeled');
+      // A step on no labeled image would average over nothing: a NaN loss that poisons the weights.
+      if (rl.indices.length === 0)
+        throw new Error(
+          `no image of training batch ${step + 1} of epoch ${epoch + 1} could be read (${rl.errors.length} skipped, e.g. ` +
+            `${rl.errors[0]?.path ?? 'an in-memory image'}): fix or remove the unreadable files, or train with a larger --batch-size`,
+        );
       const labels = BigInt64Array.from(rl.labels, (l) => BigInt(l));
       if (!ru || !u) return { x: fromTypedArray(rl.data, rl.shape), target: fromTypedArray(labels, [labels.length]) };
       // The pseudo-targets are looked up before any tensor exists: an image without one throws

@@ -85,6 +85,17 @@ describe('unreadable images are reported and bounded', () => {
     assert.equal(existsSync(join(out, 'model', 'model.safetensors')), false);
   });
 
+  it('a batch with no readable image stops the job instead of training on a NaN loss', async () => {
+    const allBad = join(root, 'all-bad');
+    for (const cls of ['a', 'b']) {
+      mkdirSync(join(allBad, cls), { recursive: true });
+      for (let i = 0; i < 2; i++) await truncatedJpeg(join(allBad, cls, `${i}.jpg`));
+    }
+    const r = await runCli([...TRAIN, '--data', allBad, '--max-skipped', '1', '--output', join(root, 'run-all-bad')]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /error: no image of training batch 1 of epoch 1 could be read \(\d skipped, e\.g\. .*\.jpg\)/);
+  });
+
   it('validate reports what it skipped, and refuses a mostly broken folder', async () => {
     const ok = await runCli(['validate', '--model', 'tinynet_e', '--checkpoint', model, '--data', good, '--max-skipped', '0.2']);
     assert.equal(ok.code, 0, ok.stderr);
