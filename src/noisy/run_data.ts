@@ -51,6 +51,6 @@ export function resolveRunData(cfg: NoisyStudentConfig): RunData {
     ...(cfg.inChans !== undefined ? { inChans: cfg.inChans } : {}),
     ...(cfg.imgSize !== undefined ? { imgSize: cfg.imgSize } : {}),
   };
-  const notes = [...labeled.notes, ...(unlabeled.resolved === labeled.resolved ? [] : unlabeled.notes), ...test.notes];
+  const notes = [...labeled.notes, ...(cfg.unlabeled.data === 'rest' ? [] : unlabeled.notes), ...test.notes];
   return { classes, labeled, unlabeled, test, curve, defaults: labeled.defaults, sizes, notes };
 }
