@@ -261,11 +261,7 @@ export function saveCheckpoint(dir: string, input: CheckpointInput, opts: Checkp
   const finalPath = join(dir, finalName);
   // Checkpoints past this step belong to a timeline that was abandoned (a run resumed from an
   // earlier checkpoint, e.g. the best one): drop them first, or 'last' would point into it.
-  for (const c of listCheckpoints(dir))
-    if (c.step > input.step) {
-      faultPoint(`remove ${c.path}`);
-      rmSync(c.path, { recursive: true, force: true });
-    }
+  for (const c of listCheckpoints(dir)) if (c.step > input.step) removeCheckpointDir(dir, c);
   const best = opts.bestMetric ? bestCheckpoint(dir, opts.bestMetric, opts.mode ?? 'max') : null;
   prune(dir, opts.keepLast ?? 1, best?.path ?? null, finalPath, opts.onWarning ?? stderrWarning);
   return { path: finalPath, isBest: best?.path === finalPath };
@@ -276,12 +272,23 @@ function prune(dir: string, keepLast: number, bestPath: string | null, justWritt
   const keep = new Set(all.slice(-Math.max(1, keepLast)).map((c) => c.path));
   keep.add(justWritten);
   if (bestPath) keep.add(bestPath);
-  for (const c of all)
-    if (!keep.has(c.path)) {
-      faultPoint(`remove ${c.path}`);
-      rmSync(c.path, { recursive: true, force: true });
-    }
+  for (const c of all) if (!keep.has(c.path)) removeCheckpointDir(dir, c);
   removeCheckpointLeftovers(dir, warn);
+}
+
+let removals = 0;
+
+/**
+ * Remove a checkpoint by first renaming it to a temporary name: a kill in the middle of deleting its
+ * files then leaves a temporary folder (cleaned up at the next start), never a final-named one with
+ * files missing, which would look corrupt.
+ */
+function removeCheckpointDir(dir: string, c: CheckpointInfo): void {
+  const doomed = join(dir, `${TMP_PREFIX}${c.step}-${process.pid}-${Date.now()}${String(++removals % 1000).padStart(3, '0')}`);
+  faultPoint(`rename ${c.path}`);
+  renameSync(c.path, doomed);
+  faultPoint(`remove ${doomed}`);
+  rmSync(doomed, { recursive: true, force: true });
 }
 
 /**
