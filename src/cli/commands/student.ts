@@ -97,7 +97,7 @@ export default function studentCommand(): Command {
     const student: GenerationStudent = { ...settings, train: recipe, warmStart: o.warmStart !== undefined, model: o.model };
     // The test set is scored in the labeled classes' indices, matched by name.
     const test = mapSelectedClasses(selectData({ spec: testSpec }), labeled.classes, `test data ${testSpec}`);
-    for (const note of [...labeled.notes, ...unlabeled.notes, ...test.notes]) warn(note);
+    for (const note of [...labeled.notes, ...(o.unlabeled === o.labeled ? [] : unlabeled.notes), ...test.notes]) warn(note);
     const skips = new SkipReport({
       total: labeled.dataset.length + unlabeled.dataset.length + test.dataset.length,
       maxSkipped: o.maxSkipped,
