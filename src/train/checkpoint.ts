@@ -22,7 +22,7 @@ import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { DTYPE_BYTES, loadSafetensors, saveSafetensors, type Generator, type Tensor } from '../torch/index.js';
 import { ensureFreeSpace, formatBytes } from '../util/disk.js';
-import { atomicWriteJson, fsyncDir, processGone, removeStaleTemps } from '../util/atomic_write.js';
+import { atomicWriteJson, fsyncDir, isDiskFull, processGone, removeStaleTemps } from '../util/atomic_write.js';
 import { faultPoint } from '../util/fault_points.js';
 import type { BaseHyper, Optimizer, OptimizerScalars } from './optim/optimizer.js';
 import type { ModelEma, EmaState } from './ema.js';
@@ -255,6 +255,12 @@ export function saveCheckpoint(dir: string, input: CheckpointInput, opts: Checkp
     fsyncDir(dir);
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
+    if (isDiskFull(e))
+      throw new Error(
+        `the disk is full: saving checkpoint ${finalName} in ${dir} failed (${(e as Error).message.split(';')[0]}); ` +
+          'the partial checkpoint was removed and the earlier ones are intact. Free space on that disk and resume (the same command, or --resume)',
+        { cause: e },
+      );
     throw e;
   }
 

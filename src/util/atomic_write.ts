@@ -71,6 +71,12 @@ export function diskFullError(e: unknown, path: string, bytesWritten: number): E
   );
 }
 
+/** Whether `e` (or its cause) is a full disk or quota: ENOSPC or EDQUOT. */
+export function isDiskFull(e: unknown): boolean {
+  const codes = [(e as NodeJS.ErrnoException | null)?.code, ((e as Error | null)?.cause as NodeJS.ErrnoException | undefined)?.code];
+  return codes.some((c) => c === 'ENOSPC' || c === 'EDQUOT');
+}
+
 /** Whether a process with this pid is gone (a pid that exists, or ours, is taken as alive). */
 export function processGone(pid: number): boolean {
   if (pid === process.pid) return false;
