@@ -3,6 +3,7 @@
 // (the unlabeled rest of a labeled set). Reads only what the run left on disk.
 import { join, relative } from 'node:path';
 import { firstN } from '../train/index.js';
+import type { SampleError } from '../data/index.js';
 import { atomicWriteJson } from '../util/atomic_write.js';
 import { pseudoLabelAccuracy, type PseudoLabelAccuracy } from './filter.js';
 import { readPseudoLabelIndex } from './artifacts/pseudo_labels.js';
@@ -37,6 +38,8 @@ export interface EvaluateRunOptions {
   /** cpu or cuda[:N]. */
   device?: string;
   log?: (line: string) => void;
+  /** Each test image that could not be read (left out of the scores); may throw to stop. */
+  onSampleError?: ((e: SampleError, set: string) => void) | undefined;
 }
 
 /** Evaluate a run directory written by `runNoisyStudent`; writes `evaluation.json` there. */
@@ -46,7 +49,7 @@ export async function evaluateRun(runDir: string, o: EvaluateRunOptions = {}): P
   const test = firstN(data.test.dataset, o.limit);
   const workers = o.workers ?? run.cfg.workers;
   const score = async (model: string, modelDir: string): Promise<ModelEvaluation> => {
-    const r = await evaluateModelDir(model, modelDir, test, { workers, device: o.device });
+    const r = await evaluateModelDir(model, modelDir, test, { workers, device: o.device, onSampleError: o.onSampleError });
     const rel = relative(runDir, modelDir);
     o.log?.(`${model} (${rel}): top1 ${(r.top1 * 100).toFixed(2)}% top5 ${(r.top5 * 100).toFixed(2)}%`);
     return { model, modelDir: rel, top1: r.top1, top5: r.top5, loss: r.loss, images: r.n };

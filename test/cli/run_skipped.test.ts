@@ -63,6 +63,7 @@ describe('run: unreadable images and class names', () => {
   let unlabeled: string;
   let brokenUnlabeled: string;
   let test: string;
+  let testClean: string;
   before(async () => {
     labeled = join(root, 'labeled');
     for (const [c, rgb] of Object.entries(COLORS)) for (let i = 0; i < 4; i++) await png(join(labeled, c, `${i}.png`), rgb, i);
@@ -77,7 +78,10 @@ describe('run: unreadable images and class names', () => {
     await png(join(brokenUnlabeled, 'u0.png'), COLORS['a']!, 1);
     for (let i = 0; i < 5; i++) await truncatedJpeg(join(brokenUnlabeled, `broken${i}.jpg`));
     test = join(root, 'test');
+    testClean = join(root, 'test-clean');
+    for (const c of ['b', 'c']) for (let i = 0; i < 2; i++) await png(join(testClean, c, `${i}.png`), COLORS[c]!, i + 20);
     for (const c of ['b', 'c']) for (let i = 0; i < 2; i++) await png(join(test, c, `${i}.png`), COLORS[c]!, i + 20);
+    await truncatedJpeg(join(test, 'b', 'broken-test.jpg'));
   });
   after(() => rmSync(root, { recursive: true, force: true }));
 
@@ -86,19 +90,24 @@ describe('run: unreadable images and class names', () => {
     const r = await runCli(['run', '--quiet', '--config', config(labeled, unlabeled, test, 0.2), '--output', out]);
     assert.equal(r.code, 0, r.stderr);
     const all = r.stdout + r.stderr;
-    assert.match(
-      all,
-      /skipped 2 unreadable image\(s\): .*broken-labeled\.jpg.*broken-unlabeled\.jpg|skipped 2 unreadable image\(s\): .*broken-unlabeled\.jpg.*broken-labeled\.jpg/,
-    );
+    const line = /skipped 3 unreadable image\(s\): (.*)/.exec(all)?.[1] ?? '';
+    for (const name of ['broken-labeled.jpg', 'broken-unlabeled.jpg', 'broken-test.jpg']) assert.ok(line.includes(name), all);
     assert.match(all, /warning: test data .*no images of 1 of the model's 3 classes: a/);
     assert.match(all, /ignored 1 non-image file\(s\): a\/notes\.txt/);
     const list = readFileSync(join(out, 'skipped.jsonl'), 'utf8').trim().split('\n');
-    assert.equal(list.length, 2, list.join('\n'));
+    // The teacher's epoch, curve and test evaluations, the student's: each file listed once.
+    assert.equal(list.length, 3, list.join('\n'));
+    const ev = await runCli(['evaluate', '--run', out, '--max-skipped', '0.5']);
+    assert.equal(ev.code, 0, ev.stderr);
+    assert.match(ev.stderr, /skipped 1 unreadable image\(s\): .*broken-test\.jpg/);
+    const bounded = await runCli(['evaluate', '--run', out, '--max-skipped', '0.1']);
+    assert.equal(bounded.code, 1, bounded.stderr);
+    assert.match(bounded.stderr, /1 of 5 images \(20\.0%\) could not be read, more than --max-skipped 0\.1 allows: .*broken-test\.jpg/);
   });
 
   it('stops with an error naming maxSkipped when the unlabeled folder is mostly broken', async () => {
     const out = join(root, 'run-broken');
-    const r = await runCli(['run', '--quiet', '--config', config(labeledClean, brokenUnlabeled, test, 0.01), '--output', out]);
+    const r = await runCli(['run', '--quiet', '--config', config(labeledClean, brokenUnlabeled, testClean, 0.01), '--output', out]);
     assert.equal(r.code, 1, r.stderr);
     assert.match(
       r.stderr,

@@ -4,10 +4,11 @@
 import { Command } from 'commander';
 import { join } from 'node:path';
 import { selectData } from '../../train/index.js';
-import { evaluateRun, pseudoLabelAccuracy, readFilterResult, readPseudoLabelIndex, type FilterResult } from '../../noisy/index.js';
+import { DEFAULT_MAX_SKIPPED, SkipReport } from '../../data/index.js';
+import { evaluateRun, openRun, pseudoLabelAccuracy, readFilterResult, readPseudoLabelIndex, type FilterResult } from '../../noisy/index.js';
 import { addJsonOption, deviceOption, printJson } from '../options.js';
-import { intArg } from '../args.js';
-import { CliError } from '../errors.js';
+import { intArg, numberArg } from '../args.js';
+import { CliError, warn } from '../errors.js';
 
 interface Options {
   run?: string;
@@ -19,6 +20,7 @@ interface Options {
   limit?: number;
   workers?: number;
   device?: string;
+  maxSkipped: number;
   json?: boolean;
 }
 
@@ -40,17 +42,30 @@ export default function evaluateCommand(): Command {
     .option('--selection <dir>', 'with --pseudo: the filter output folder, for the accuracy after balancing')
     .option('--data <spec>', "with --pseudo: the data given to pseudo-label (e.g. 'fashion-mnist')")
     .option('--labels-per-class <n>', 'with --pseudo: as given to pseudo-label', intArg({ min: 1 }))
-    .option('--seed <n>', 'with --pseudo: seed of the labeled split, as given to pseudo-label', intArg({ min: 0 }), 0);
+    .option('--seed <n>', 'with --pseudo: seed of the labeled split, as given to pseudo-label', intArg({ min: 0 }), 0)
+    .option(
+      '--max-skipped <fraction>',
+      'with --run: stop when more than this fraction of the test images cannot be read',
+      numberArg({ min: 0, max: 1 }),
+      DEFAULT_MAX_SKIPPED,
+    );
   cmd.addOption(deviceOption());
   addJsonOption(cmd);
   return cmd.action(async (o: Options) => {
     if (!o.run === !o.pseudo) throw new CliError('give either --run DIR or --pseudo DIR', 2);
     if (o.run) {
+      // Every model reads the same test images: a broken one is reported once (on stderr; the run's
+      // own skipped.jsonl is the run's record and is left as it is).
+      const tests = openRun(o.run).data.test.dataset.length;
+      const skips = new SkipReport({ total: Math.min(tests, o.limit ?? tests), maxSkipped: o.maxSkipped, dir: null });
       const r = await evaluateRun(o.run, {
+        onSampleError: (e) => skips.add(e, 'test'),
         ...(o.limit !== undefined ? { limit: o.limit } : {}),
         ...(o.workers !== undefined ? { workers: o.workers } : {}),
         ...(o.device ? { device: o.device } : {}),
       });
+      const skipped = skips.finish();
+      if (skipped) warn(skipped);
       if (o.json) return printJson(r);
       const lines = [
         `teacher   ${r.teacher.model.padEnd(12)} top1 ${pc(r.teacher.top1)}  top5 ${pc(r.teacher.top5)}  (${r.teacher.images} images)`,
