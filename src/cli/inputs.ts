@@ -4,6 +4,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { flatFolder, ImageDecodeError, loadImage, type ImageU8 } from '../data/index.js';
+import { type LoadImageOptions, readImageHeader } from '../data/image_io.js';
+import { DEFAULT_DECODE_BYTES_IN_FLIGHT } from '../data/decode_budget.js';
 import { CliError } from './errors.js';
 
 /**
@@ -45,31 +47,81 @@ export interface ImageBatch {
   readonly failed: FailedImage[];
 }
 
-async function decodeBatch(files: readonly string[]): Promise<ImageBatch> {
-  const settled = await Promise.allSettled(files.map((f) => loadImage(f)));
-  const decoded: DecodedImage[] = [];
-  const failed: FailedImage[] = [];
-  settled.forEach((r, i) => {
-    const file = files[i]!;
-    if (r.status === 'fulfilled') decoded.push({ file, image: r.value });
-    else if (r.reason instanceof ImageDecodeError) failed.push({ file, error: r.reason });
-    else throw r.reason;
-  });
-  return { decoded, failed };
+export interface ImageBatchOptions {
+  /**
+   * Bytes the batch in use and the batch being decoded may hold together, estimated from each
+   * image's header (decoded pixels plus the 8-bit copy). A batch is cut short rather than go over
+   * it (it always takes at least one image). Default 1 GiB.
+   */
+  readonly maxBytesInFlight?: number;
+  readonly decode?: LoadImageOptions;
+}
+
+interface Decoded {
+  readonly batch: ImageBatch;
+  /** Index of the first file not in this batch. */
+  readonly end: number;
+  /** Bytes of the decoded images the batch holds. */
+  readonly held: number;
 }
 
 /**
- * Decoded batches of `batchSize` files, in order. The next batch is decoded (by sharp, on libuv's
- * threads) while the caller runs the model on the current one.
+ * The files from `start` whose headers fit in `allowance` (at least one; a bomb or an unreadable
+ * header is a failed image at once), then decoded concurrently (sharp, on libuv's threads).
  */
-export async function* imageBatches(files: readonly string[], batchSize: number): AsyncGenerator<ImageBatch> {
-  let next: Promise<ImageBatch> | null = files.length > 0 ? decodeBatch(files.slice(0, batchSize)) : null;
-  for (let start = 0; next; start += batchSize) {
-    const current = next;
-    const following = start + batchSize;
-    next = following < files.length ? decodeBatch(files.slice(following, following + batchSize)) : null;
+async function decodeBatch(
+  files: readonly string[],
+  start: number,
+  batchSize: number,
+  allowance: number,
+  decode?: LoadImageOptions,
+): Promise<Decoded> {
+  const admitted: string[] = [];
+  const failed: FailedImage[] = [];
+  let bytes = 0;
+  let end = start;
+  for (; end < files.length && admitted.length + failed.length < batchSize; end++) {
+    const file = files[end]!;
+    let need: number;
+    try {
+      need = (await readImageHeader(file, decode)).peakBytes;
+    } catch (e) {
+      if (!(e instanceof ImageDecodeError)) throw e;
+      failed.push({ file, error: e });
+      continue;
+    }
+    if (admitted.length > 0 && bytes + need > allowance) break;
+    admitted.push(file);
+    bytes += need;
+  }
+  const settled = await Promise.allSettled(admitted.map((f) => loadImage(f, decode)));
+  const decoded: DecodedImage[] = [];
+  let held = 0;
+  settled.forEach((r, i) => {
+    const file = admitted[i]!;
+    if (r.status === 'fulfilled') {
+      decoded.push({ file, image: r.value });
+      held += r.value.data.length;
+    } else if (r.reason instanceof ImageDecodeError) failed.push({ file, error: r.reason });
+    else throw r.reason;
+  });
+  return { batch: { decoded, failed }, end, held };
+}
+
+/**
+ * Decoded batches of up to `batchSize` files, in order. The next batch is decoded while the caller
+ * runs the model on the current one, within what the current one leaves of `maxBytesInFlight`, so
+ * two batches of large images never add up past it (a decompression bomb is refused from its
+ * header by loadImage's per-image cap and reported as failed).
+ */
+export async function* imageBatches(files: readonly string[], batchSize: number, opts: ImageBatchOptions = {}): AsyncGenerator<ImageBatch> {
+  const max = opts.maxBytesInFlight ?? DEFAULT_DECODE_BYTES_IN_FLIGHT;
+  let next: Promise<Decoded> | null = files.length > 0 ? decodeBatch(files, 0, batchSize, max, opts.decode) : null;
+  while (next) {
+    const current: Decoded = await next;
+    next = current.end < files.length ? decodeBatch(files, current.end, batchSize, max - current.held, opts.decode) : null;
     // An unhandled rejection of the prefetch would kill the process if the consumer stops early.
     next?.catch(() => {});
-    yield await current;
+    yield current.batch;
   }
 }

@@ -14,9 +14,17 @@
 //   colour under alpha 0; the RGB of fully transparent GIF pixels can differ from PIL.
 // JPEG decoding with sharp's libjpeg-turbo-derived decoder matched Pillow 9.4 (libjpeg-turbo) bit for
 // bit on the fixture image (same ISLOW IDCT and fancy upsampling).
+//
+// Decompression bombs: a small file can promise gigabytes of pixels (a constant 16000x16000 16-bit
+// RGBA PNG is 22 MB and decodes to 1.9 GiB). The header is read first and the image refused when its
+// pixel count (maxPixels) or its decoded size (maxDecodedBytes: width x height x channels x bytes
+// per sample; only the first page of a multi-page file is ever decoded) is over the limit, before
+// anything is allocated. A DecodeBudget, when given, is reserved for the whole decode so concurrent
+// decodes share a byte limit.
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { type ImageU8, rgbToGray } from './image.js';
+import type { DecodeBudget } from './decode_budget.js';
 
 export type HighBitDepthMode = 'pil' | 'shift';
 
@@ -27,6 +35,28 @@ export interface LoadImageOptions {
   readonly channels?: 1 | 3;
   /** Refuse images with more pixels than this (decompression bombs). Default 2^28 like sharp. */
   readonly maxPixels?: number;
+  /**
+   * Refuse images whose decoded pixels (width x height x channels x bytes per sample, from the
+   * header) are larger than this many bytes. Default 512 MiB.
+   */
+  readonly maxDecodedBytes?: number;
+}
+
+export const DEFAULT_MAX_DECODED_BYTES = 512 * 1024 * 1024;
+
+/** What an image's header says about its decode, read without decoding it. */
+export interface ImageHeader {
+  readonly width: number;
+  readonly height: number;
+  /** Bands in the file (alpha included). */
+  readonly channels: number;
+  readonly bitsPerSample: number;
+  /** width x height x channels x bytes per sample: libvips' decoded buffer (first page). */
+  readonly decodedBytes: number;
+  /** Everything one decode holds at its peak: the decoded buffer plus our 8-bit copy(ies). */
+  readonly peakBytes: number;
+  /** The returned ImageU8's bytes. */
+  readonly outputBytes: number;
 }
 
 export type ImageDecodeErrorCode = 'E_IMAGE_NOT_FOUND' | 'E_IMAGE_DECODE' | 'E_IMAGE_TOO_LARGE';
@@ -45,8 +75,11 @@ export class ImageDecodeError extends Error {
 
 const DEFAULT_MAX_PIXELS = 0x3fff * 0x3fff;
 
-/** Decode a file path or encoded bytes into an 8-bit RGB (or L) image, PIL-style. */
-export async function loadImage(source: string | Uint8Array, opts: LoadImageOptions = {}): Promise<ImageU8> {
+/**
+ * Decode a file path or encoded bytes into an 8-bit RGB (or L) image, PIL-style. With `budget`, the
+ * decode's peak bytes (from the header) are reserved there first and released when it is done.
+ */
+export async function loadImage(source: string | Uint8Array, opts: LoadImageOptions = {}, budget?: DecodeBudget): Promise<ImageU8> {
   const file = typeof source === 'string' ? source : '<buffer>';
   let bytes: Uint8Array;
   if (typeof source === 'string') {
@@ -59,23 +92,95 @@ export async function loadImage(source: string | Uint8Array, opts: LoadImageOpti
   } else {
     bytes = source;
   }
-  return decodeImage(bytes, file, opts);
+  return decodeImage(bytes, file, opts, budget);
+}
+
+const sharpInput = (input: string | Uint8Array, maxPixels: number) =>
+  sharp(input, { failOn: 'truncated', ignoreIcc: true, page: 0, pages: 1, limitInputPixels: maxPixels, sequentialRead: true });
+
+/**
+ * Read only the header of a file (or bytes) and check it against the limits: throws
+ * ImageDecodeError (E_IMAGE_TOO_LARGE for a bomb) without decoding any pixel.
+ */
+export async function readImageHeader(source: string | Uint8Array, opts: LoadImageOptions = {}): Promise<ImageHeader> {
+  const file = typeof source === 'string' ? source : '<buffer>';
+  let meta: sharp.Metadata;
+  try {
+    meta = await sharpInput(source, opts.maxPixels ?? DEFAULT_MAX_PIXELS).metadata();
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    // sharp reports a missing file as a plain error; keep our not-found code for it.
+    const missing = typeof source === 'string' && /Input file is missing/.test(err.message);
+    throw new ImageDecodeError(missing ? 'E_IMAGE_NOT_FOUND' : 'E_IMAGE_DECODE', file, err.message);
+  }
+  return checkHeader(meta, file, opts);
+}
+
+const BYTES_PER_SAMPLE: Readonly<Record<string, number>> = {
+  uchar: 1,
+  char: 1,
+  ushort: 2,
+  short: 2,
+  uint: 4,
+  int: 4,
+  float: 4,
+  complex: 8,
+  double: 8,
+  dpcomplex: 16,
+};
+
+function formatBytes(n: number): string {
+  const [v, unit] = n >= 1024 ** 3 ? [n / 1024 ** 3, 'GiB'] : [n / 1024 ** 2, 'MiB'];
+  return `${v.toFixed(1).replace(/\.0$/, '')} ${unit}`;
+}
+
+function checkHeader(meta: sharp.Metadata, file: string, opts: LoadImageOptions): ImageHeader {
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const maxBytes = opts.maxDecodedBytes ?? DEFAULT_MAX_DECODED_BYTES;
+  const width = meta.width ?? 0;
+  const height = meta.height ?? 0;
+  if (width * height > maxPixels)
+    throw new ImageDecodeError('E_IMAGE_TOO_LARGE', file, `${width}x${height} exceeds the ${maxPixels}-pixel limit`);
+  const channels = meta.channels ?? 3;
+  const bps = BYTES_PER_SAMPLE[meta.depth ?? 'uchar'] ?? 1;
+  const decodedBytes = width * height * channels * bps;
+  if (decodedBytes > maxBytes)
+    throw new ImageDecodeError(
+      'E_IMAGE_TOO_LARGE',
+      file,
+      `${width}x${height}, ${channels} channels of ${bps * 8} bits decode to ${formatBytes(decodedBytes)}, over the ` +
+        `${formatBytes(maxBytes)} per-image limit (a decompression bomb?); downscale the file, or raise LoadImageOptions.maxDecodedBytes`,
+    );
+  const outputBytes = width * height * (opts.channels ?? 3);
+  // The RGB copy always exists; an L output is made from it.
+  const peakBytes = decodedBytes + width * height * 3 + (opts.channels === 1 ? outputBytes : 0);
+  return { width, height, channels, bitsPerSample: bps * 8, decodedBytes, peakBytes, outputBytes };
 }
 
 /** As loadImage, for bytes already in memory; `file` names the source in errors. */
-export async function decodeImage(bytes: Uint8Array, file = '<buffer>', opts: LoadImageOptions = {}): Promise<ImageU8> {
-  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
-  const make = () =>
-    sharp(bytes, { failOn: 'truncated', ignoreIcc: true, page: 0, pages: 1, limitInputPixels: maxPixels, sequentialRead: true });
+export async function decodeImage(
+  bytes: Uint8Array,
+  file = '<buffer>',
+  opts: LoadImageOptions = {},
+  budget?: DecodeBudget,
+): Promise<ImageU8> {
+  const make = () => sharpInput(bytes, opts.maxPixels ?? DEFAULT_MAX_PIXELS);
   let meta: sharp.Metadata;
   try {
     meta = await make().metadata();
   } catch (e) {
     throw new ImageDecodeError('E_IMAGE_DECODE', file, (e as Error).message);
   }
-  const w = meta.width ?? 0;
-  const h = meta.height ?? 0;
-  if (w * h > maxPixels) throw new ImageDecodeError('E_IMAGE_TOO_LARGE', file, `${w}x${h} exceeds the ${maxPixels}-pixel limit`);
+  const header = checkHeader(meta, file, opts);
+  const release = budget ? await budget.reserve(header.peakBytes) : null;
+  try {
+    return await decodeChecked(make, meta, file, opts);
+  } finally {
+    release?.();
+  }
+}
+
+async function decodeChecked(make: () => sharp.Sharp, meta: sharp.Metadata, file: string, opts: LoadImageOptions): Promise<ImageU8> {
   const space = meta.space ?? 'srgb';
   const sixteen = meta.depth === 'ushort';
   // Keep the decoded colour space (no conversion by libvips); we convert below like PIL.

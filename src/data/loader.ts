@@ -6,11 +6,17 @@
 // drawn on the main thread) and every sample's augmentation uses Rng.forSample(seed, epoch, index),
 // so 0, 1 or N workers produce bitwise-identical batches. Workers return Float32Arrays (transferred,
 // not copied); turning them into tensors is the caller's job on the main thread.
+//
+// Memory: each running batch decodes its samples one after another, and all decodes in flight (in
+// every worker, or in the prefetched batches on the calling thread) share one byte budget
+// (maxDecodeBytesInFlight, estimated from each image's header); an image over the per-image cap
+// (decode.maxDecodedBytes) is refused from its header and skipped like a corrupt file.
 import { Rng } from './rng.js';
 import type { LoadImageOptions } from './image_io.js';
 import type { ImageDataset, SampleSource } from './datasets/dataset.js';
 import { type BatchRequest, type BatchResult, type SampleError, type TransformSpec, makeBatchRunner } from './loader_batch.js';
 import { DEFAULT_MAX_WORKER_CRASHES, LoaderError, WorkerPool } from './loader_pool.js';
+import { ByteBudget, DEFAULT_DECODE_BYTES_IN_FLIGHT } from './decode_budget.js';
 
 export type { BatchResult, SampleError, TransformSpec } from './loader_batch.js';
 export { LoaderError } from './loader_pool.js';
@@ -37,6 +43,11 @@ export interface LoaderOptions {
    * a worker twice is skipped and reported like a corrupt file. Default 8.
    */
   readonly maxWorkerCrashes?: number;
+  /**
+   * Bytes that decodes running at the same time may hold (from each image's header: the decoded
+   * pixels plus the 8-bit copy). A decode waits while the others hold the budget. Default 1 GiB.
+   */
+  readonly maxDecodeBytesInFlight?: number;
 }
 
 export interface LoaderStats {
@@ -51,6 +62,7 @@ export class DataLoader implements AsyncDisposable {
   private readonly opts: Required<Omit<LoaderOptions, 'onSampleError' | 'decode'>> & Pick<LoaderOptions, 'onSampleError' | 'decode'>;
   private pool: WorkerPool | null = null;
   private local: ((req: BatchRequest) => Promise<BatchResult>) | null = null;
+  private localBudget: ByteBudget | null = null;
   private running = false;
   /** Stats of the current (or last) epoch. */
   stats: LoaderStats = { epoch: -1, batches: 0, samples: 0, skipped: 0, errors: [] };
@@ -76,7 +88,10 @@ export class DataLoader implements AsyncDisposable {
       decode: opts.decode,
       onSampleError: opts.onSampleError,
       maxWorkerCrashes: opts.maxWorkerCrashes ?? DEFAULT_MAX_WORKER_CRASHES,
+      maxDecodeBytesInFlight: opts.maxDecodeBytesInFlight ?? DEFAULT_DECODE_BYTES_IN_FLIGHT,
     };
+    if (!(this.opts.maxDecodeBytesInFlight > 0))
+      throw new LoaderError(`maxDecodeBytesInFlight must be positive, got ${this.opts.maxDecodeBytesInFlight}`);
   }
 
   /** Batches per epoch (before any corrupt-sample skipping). */
@@ -98,11 +113,23 @@ export class DataLoader implements AsyncDisposable {
 
   private runBatch(req: BatchRequest): Promise<BatchResult> {
     if (this.opts.numWorkers > 0) {
-      this.pool ??= new WorkerPool(this.opts.numWorkers, this.opts.transform, this.opts.decode ?? {}, this.opts.maxWorkerCrashes);
+      this.pool ??= new WorkerPool(
+        this.opts.numWorkers,
+        this.opts.transform,
+        this.opts.decode ?? {},
+        this.opts.maxWorkerCrashes,
+        this.opts.maxDecodeBytesInFlight,
+      );
       return this.pool.run(req);
     }
-    this.local ??= makeBatchRunner(this.opts.transform, this.opts.decode ?? {});
+    this.localBudget ??= new ByteBudget(this.opts.maxDecodeBytesInFlight);
+    this.local ??= makeBatchRunner(this.opts.transform, this.opts.decode ?? {}, this.localBudget);
     return this.local(req);
+  }
+
+  /** The most decode bytes held at once so far (by the current worker pool, or on this thread). */
+  get decodePeakBytes(): number {
+    return (this.opts.numWorkers > 0 ? this.pool?.budget.peak : this.localBudget?.peak) ?? 0;
   }
 
   private request(epoch: number, b: number, indices: Int32Array): BatchRequest {

@@ -4,8 +4,9 @@
 import { Rng } from './rng.js';
 import type { FloatCHW } from './image.js';
 import type { DataConfig } from './data_config.js';
-import { type LoadImageOptions, ImageDecodeError } from './image_io.js';
-import { type SampleSource, loadSample } from './datasets/dataset.js';
+import { type LoadImageOptions, ImageDecodeError, loadImage } from './image_io.js';
+import type { SampleSource } from './datasets/dataset.js';
+import type { DecodeBudget } from './decode_budget.js';
 import { type TrainTransformOptions, createTransform } from './transforms_factory.js';
 
 /** Plain-data transform description (functions cannot cross to worker threads). */
@@ -40,7 +41,15 @@ export interface BatchResult {
   readonly errors: readonly SampleError[];
 }
 
-export function makeBatchRunner(spec: TransformSpec, decode: LoadImageOptions = {}): (req: BatchRequest) => Promise<BatchResult> {
+/**
+ * The batch function. Samples are decoded one after another (one decoded image alive per running
+ * batch); `budget`, when given, bounds the bytes of decodes in flight across all running batches.
+ */
+export function makeBatchRunner(
+  spec: TransformSpec,
+  decode: LoadImageOptions = {},
+  budget?: DecodeBudget,
+): (req: BatchRequest) => Promise<BatchResult> {
   const transform = createTransform(spec.config, { ...spec.train, isTraining: spec.isTraining === true });
   const [c, h, w] = spec.config.inputSize;
   const per = c * h * w;
@@ -53,7 +62,7 @@ export function makeBatchRunner(spec: TransformSpec, decode: LoadImageOptions = 
       const index = req.indices[k]!;
       const src = req.sources[k]!;
       try {
-        const img = await loadSample(src, decode);
+        const img = src.kind === 'file' ? await loadImage(src.path, decode, budget) : src.image;
         outs.push(transform.toFloat(img, Rng.forSample(req.seed, req.epoch, index)));
         idx.push(index);
         lab.push(req.labels[k]!);

@@ -11,11 +11,24 @@
 // (any batch that completes resets the count); past `maxCrashes` the pool fails with a LoaderError
 // instead of respawning forever (a worker that cannot even start would otherwise loop).
 //
+// Decodes in all workers share one ByteBudget held here: a worker asks for a decode's bytes and
+// waits for the grant; what a dying worker held (or asked for) is given back with it.
+//
 // Limit: worker threads share the process, so a native crash (SIGSEGV, abort() in a codec) still
 // ends the whole process; only the failures above are survivable.
 import { Worker } from 'node:worker_threads';
 import type { LoadImageOptions } from './image_io.js';
 import type { BatchRequest, BatchResult, SampleError, TransformSpec } from './loader_batch.js';
+import { ByteBudget, DEFAULT_DECODE_BYTES_IN_FLIGHT } from './decode_budget.js';
+
+/** Messages from the pool to a worker. */
+export type ToWorker = { readonly type: 'batch'; readonly req: BatchRequest } | { readonly type: 'grant'; readonly id: number };
+/** Messages from a worker to the pool. */
+export type ToPool =
+  | { readonly type: 'result'; readonly ok: true; readonly res: BatchResult }
+  | { readonly type: 'result'; readonly ok: false; readonly message: string }
+  | { readonly type: 'reserve'; readonly id: number; readonly bytes: number }
+  | { readonly type: 'release'; readonly id: number };
 
 export class LoaderError extends Error {
   readonly code = 'E_LOADER';
@@ -37,11 +50,11 @@ interface Task {
 interface Slot {
   readonly w: Worker;
   task: Task | null;
+  /** Budget reservations granted to this worker and not yet given back, by request id. */
+  readonly held: Map<number, () => void>;
   /** Set once the worker is known dead or was terminated by us; later events are ignored. */
   gone: boolean;
 }
-
-type WorkerMessage = { ok: true; res: BatchResult } | { ok: false; message: string };
 
 /** Default for LoaderOptions.maxWorkerCrashes. */
 export const DEFAULT_MAX_WORKER_CRASHES = 8;
@@ -54,13 +67,16 @@ export class WorkerPool {
   private crashesInARow = 0;
   private readonly make: () => Worker;
   private readonly chw: [number, number, number];
+  readonly budget: ByteBudget;
 
   constructor(
     n: number,
     spec: TransformSpec,
     decode: LoadImageOptions,
     private readonly maxCrashes = DEFAULT_MAX_WORKER_CRASHES,
+    decodeBytesInFlight = DEFAULT_DECODE_BYTES_IN_FLIGHT,
   ) {
+    this.budget = new ByteBudget(decodeBytesInFlight);
     this.slots = Array.from({ length: n }, () => null);
     this.chw = [...spec.config.inputSize];
     // Running from TypeScript sources (tests, tsx): the worker needs the tsx loader too.
@@ -108,20 +124,43 @@ export class WorkerPool {
       if (slot.task) continue;
       const t = this.queue.shift()!;
       slot.task = t;
-      slot.w.postMessage(t.req);
+      this.send(slot, { type: 'batch', req: t.req });
     }
   }
 
   private spawn(i: number): Slot {
-    const slot: Slot = { w: this.make(), task: null, gone: false };
-    slot.w.on('message', (m: WorkerMessage) => this.onMessage(slot, m));
+    const slot: Slot = { w: this.make(), task: null, held: new Map(), gone: false };
+    slot.w.on('message', (m: ToPool) => this.onMessage(slot, m));
     slot.w.on('error', (e: Error) => this.onDeath(slot, `crashed (${e.message})`));
     slot.w.on('exit', (code: number) => this.onDeath(slot, `exited with code ${code}`));
     this.slots[i] = slot;
     return slot;
   }
 
-  private onMessage(slot: Slot, m: WorkerMessage): void {
+  private send(slot: Slot, m: ToWorker): void {
+    slot.w.postMessage(m);
+  }
+
+  private onMessage(slot: Slot, m: ToPool): void {
+    if (m.type === 'reserve') {
+      this.budget.reserve(m.bytes).then(
+        (release) => {
+          if (slot.gone) {
+            release(); // died while waiting: nothing to hand it
+            return;
+          }
+          slot.held.set(m.id, release);
+          this.send(slot, { type: 'grant', id: m.id });
+        },
+        () => undefined, // cancelled: the pool is closing or failed, the worker is being stopped
+      );
+      return;
+    }
+    if (m.type === 'release') {
+      slot.held.get(m.id)?.();
+      slot.held.delete(m.id);
+      return;
+    }
     const t = slot.task;
     slot.task = null;
     if (t) {
@@ -134,7 +173,7 @@ export class WorkerPool {
 
   private onDeath(slot: Slot, why: string): void {
     if (slot.gone) return; // 'error' is followed by 'exit'; our own terminate() too
-    slot.gone = true;
+    this.retire(slot);
     const i = this.slots.indexOf(slot);
     if (i >= 0) this.slots[i] = null;
     void slot.w.terminate().catch(() => undefined);
@@ -164,7 +203,15 @@ export class WorkerPool {
   private fail(err: LoaderError): void {
     this.failure = err;
     for (const q of this.queue.splice(0)) q.reject(err);
-    this.stopAll(err);
+    this.budget.cancel(err);
+    void this.stopAll(err);
+  }
+
+  /** Mark a worker gone and give back the decode bytes it held. */
+  private retire(slot: Slot): void {
+    slot.gone = true;
+    for (const release of slot.held.values()) release();
+    slot.held.clear();
   }
 
   private stopAll(err: LoaderError): Promise<unknown> {
@@ -172,7 +219,7 @@ export class WorkerPool {
     for (const [i, slot] of this.slots.entries()) {
       if (!slot) continue;
       this.slots[i] = null;
-      slot.gone = true;
+      this.retire(slot);
       slot.task?.reject(err);
       slot.task = null;
       stopping.push(slot.w.terminate().catch(() => undefined));
@@ -216,6 +263,7 @@ export class WorkerPool {
     this.closed = true;
     const err = new LoaderError('loader closed');
     for (const q of this.queue.splice(0)) q.reject(err);
+    this.budget.cancel(err);
     await this.stopAll(err);
   }
 }

@@ -1,14 +1,30 @@
 // Worker-thread side of the loader: builds the transform once from workerData, then answers batch
-// requests, transferring the float buffer back (no copy).
+// requests, transferring the float buffer back (no copy). Decode bytes are reserved from the
+// pool's budget on the main thread (the pool gives back what a dead worker held).
 import { writeFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { type BatchRequest, type TransformSpec, makeBatchRunner } from './loader_batch.js';
 import type { LoadImageOptions } from './image_io.js';
+import type { DecodeBudget } from './decode_budget.js';
+import type { ToPool, ToWorker } from './loader_pool.js';
 
 const { spec, decode } = workerData as { spec: TransformSpec; decode: LoadImageOptions };
-const run = makeBatchRunner(spec, decode);
 const port = parentPort;
 if (!port) throw new Error('loader_worker must run in a worker thread');
+const post = (m: ToPool, transfer?: ArrayBuffer[]): void => port.postMessage(m, transfer);
+
+/** The pool's byte budget, asked for over the port. */
+const grants = new Map<number, () => void>();
+let nextId = 0;
+const budget: DecodeBudget = {
+  reserve: (bytes) =>
+    new Promise((resolve) => {
+      const id = nextId++;
+      grants.set(id, () => resolve(() => post({ type: 'release', id })));
+      post({ type: 'reserve', id, bytes });
+    }),
+};
+const run = makeBatchRunner(spec, decode, budget);
 
 /**
  * TEST-ONLY fault injection (test/data/loader_crash.test.ts): a real worker crash cannot be caused
@@ -40,7 +56,14 @@ function crashesOn(req: BatchRequest): boolean {
   }
 }
 
-port.on('message', (req: BatchRequest) => {
+port.on('message', (m: ToWorker) => {
+  if (m.type === 'grant') {
+    const grant = grants.get(m.id);
+    grants.delete(m.id);
+    grant?.();
+    return;
+  }
+  const req = m.req;
   if (crashesOn(req)) {
     if (hook!.how === 'exit') process.exit(70);
     setImmediate(() => {
@@ -50,11 +73,11 @@ port.on('message', (req: BatchRequest) => {
   }
   run(req).then(
     (res) =>
-      port.postMessage({ ok: true, res }, [
+      post({ type: 'result', ok: true, res }, [
         res.data.buffer as ArrayBuffer,
         res.indices.buffer as ArrayBuffer,
         res.labels.buffer as ArrayBuffer,
       ]),
-    (e: unknown) => port.postMessage({ ok: false, batch: req.batch, message: (e as Error).stack ?? String(e) }),
+    (e: unknown) => post({ type: 'result', ok: false, message: (e as Error).stack ?? String(e) }),
   );
 });
