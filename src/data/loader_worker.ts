@@ -32,13 +32,15 @@ const run = makeBatchRunner(spec, decode, budget);
  * `{ "match": "<regex>", "how": "exit" | "throw", "once"?: "<marker file>" }`, a worker given a batch
  * with a file path matching `match` dies instead of answering: `exit` ends the thread
  * (process.exit in a worker), `throw` raises an uncaught exception outside any promise chain. With
- * `once`, only the first worker to create the marker file dies (a one-off crash). Never set in
- * production; the variable is read once per worker.
+ * `once`, only the first worker to create the marker file dies (a one-off crash). With
+ * `"at": "decode"` it dies later, holding its first decode-budget grant of that batch (to show the
+ * pool gives a dead worker's bytes back). Never set in production; read once per worker.
  */
 interface CrashHook {
   readonly match: string;
   readonly how: 'exit' | 'throw';
   readonly once?: string;
+  readonly at?: 'start' | 'decode';
 }
 const hookEnv = process.env['NS_TEST_LOADER_CRASH'];
 const hook: CrashHook | null = hookEnv ? (JSON.parse(hookEnv) as CrashHook) : null;
@@ -56,8 +58,18 @@ function crashesOn(req: BatchRequest): boolean {
   }
 }
 
+function crash(batch: number): void {
+  if (hook!.how === 'exit') process.exit(70);
+  setImmediate(() => {
+    throw new Error(`test-injected loader worker crash on batch ${batch}`);
+  });
+}
+/** The batch to die on once its first decode bytes are granted (hook `at: 'decode'`). */
+let dieAtGrant: number | null = null;
+
 port.on('message', (m: ToWorker) => {
   if (m.type === 'grant') {
+    if (dieAtGrant !== null) return crash(dieAtGrant); // the grant is never released
     const grant = grants.get(m.id);
     grants.delete(m.id);
     grant?.();
@@ -65,11 +77,8 @@ port.on('message', (m: ToWorker) => {
   }
   const req = m.req;
   if (crashesOn(req)) {
-    if (hook!.how === 'exit') process.exit(70);
-    setImmediate(() => {
-      throw new Error(`test-injected loader worker crash on batch ${req.batch}`);
-    });
-    return;
+    if (hook!.at !== 'decode') return crash(req.batch);
+    dieAtGrant = req.batch;
   }
   run(req).then(
     (res) =>

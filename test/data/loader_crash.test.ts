@@ -122,3 +122,15 @@ test('close() settles queued and in-flight batches instead of leaving them pendi
     assert.match((s as PromiseRejectedResult).reason.message, /loader (is )?closed/);
   }
 });
+
+test('a worker that dies holding decode bytes gives them back: the budget does not shrink to a hang', async () => {
+  // A budget of one byte admits one decode at a time; bytes leaked by the dead worker would make
+  // every later decode wait forever.
+  await withCrashHook({ match: 'poison', how: 'exit', at: 'decode' }, async () => {
+    await using loader = new DataLoader(dataset(), { batchSize: 2, numWorkers: 2, transform, maxDecodeBytesInFlight: 1 });
+    const batches = await within(collect(loader), 'epoch after a worker died holding decode bytes');
+    assert.equal(batches.flatMap((b) => [...b.indices]).length, N - 1);
+    assert.equal(loader.stats.skipped, 1);
+    assert.equal(loader.stats.errors[0]!.index, POISON);
+  });
+});
