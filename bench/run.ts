@@ -5,6 +5,7 @@ const benches: Record<string, () => Promise<{ main: () => Promise<void> }>> = {
   models: () => import('./models.js'),
   data: () => import('./data.js'),
   train: () => import('./train.js'),
+  memory: () => import('./memory.js'),
 };
 const names = process.argv.slice(2);
 for (const name of names.length ? names : Object.keys(benches)) {

@@ -251,8 +251,16 @@ export function filterAndBalance(input: PseudoLabelRecords, opts: FilterOptions)
   const byClass = new Int32Array(records.length);
   const fill = start.slice(0, opts.numClasses);
   for (let i = 0; i < records.length; i++) byClass[fill[records.label(i)]!++] = i;
-  // Confidence descending, then id ascending.
-  const compare = (a: number, b: number): number => records.confidence(b) - records.confidence(a) || records.id(a) - records.id(b);
+  // Confidence descending, then id ascending. The result is -1, 0 or 1 (small integers): a float
+  // difference would be a heap number per comparison, millions of them for a large set.
+  const compare = (a: number, b: number): number => {
+    const ca = records.confidence(a);
+    const cb = records.confidence(b);
+    if (ca !== cb) return ca > cb ? -1 : 1;
+    const ia = records.id(a);
+    const ib = records.id(b);
+    return ia < ib ? -1 : ia > ib ? 1 : 0;
+  };
 
   const entries: FilterEntry[] = [];
   const classes: ClassFilterStats[] = [];

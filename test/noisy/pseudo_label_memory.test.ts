@@ -90,13 +90,13 @@ function denseRow(id: number): Float32Array {
 }
 
 describe('top-k pseudo-labels in memory', () => {
-  it('hold no buffer of images x classes: about 8k + 12 bytes per image', () => {
+  it('hold no buffer of images x classes: about 6k + 12 bytes per image (16-bit class ids)', () => {
     const pl = readPseudoLabels(dir);
     const arrays = typedArrays(pl);
     const biggest = Math.max(...arrays.map((a) => a.byteLength));
     assert.ok(biggest < N * C, `a buffer of ${biggest} bytes for ${N} images x ${C} classes (${N * C * 4} would be dense float32)`);
     const total = arrays.reduce((a, x) => a + x.byteLength, 0);
-    assert.ok(total <= N * (8 * K + 12), `${total} bytes held for ${N} top-${K} images, over ${8 * K + 12} per image`);
+    assert.ok(total <= N * (6 * K + 12), `${total} bytes held for ${N} top-${K} images, over ${6 * K + 12} per image`);
     assert.equal(pl.records.length, N - 1);
     assert.deepEqual(pl.failed, [{ id: 7, message: 'corrupt' }]);
   });

@@ -7,12 +7,14 @@
 //                   metadata `errors`: the images of the shard that could not be read
 //   index.json      written last, when every shard is there: counts, the records (id, argmax,
 //                   confidence), the unreadable images, and the set's fingerprint (of its shards)
-import { closeSync, existsSync, mkdirSync, openSync, readSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { fromTypedArray, loadSafetensors, saveSafetensors, scope } from '../../torch/index.js';
+import { createHash } from 'node:crypto';
+import { fromTypedArray, saveSafetensors, scope } from '../../torch/index.js';
+import { MAX_HEADER_BYTES, parseHeaderJson, SafetensorsError } from '../../torch/safetensors_format.js';
 import type { DataConfig } from '../../data/index.js';
 import type { TargetSource } from '../../train/index.js';
-import { contentHash, fileHash } from '../../util/hash.js';
+import { contentHash } from '../../util/hash.js';
 import type { PseudoLabelRecord, RecordColumns } from '../filter.js';
 import { formatTag, readArtifact, writeArtifact } from './format.js';
 
@@ -43,9 +45,9 @@ export interface PseudoLabelIndex {
 }
 
 /**
- * A set in memory. Top-k shards stay sparse: per image k class ids (Int32) and k renormalised
- * probabilities (Float32), 8k bytes, plus its record as columns (12 bytes); a 1.28M-image,
- * 1000-class set with k = 5 holds 66 MB, not the 5 GB of dense rows. A dense set (full
+ * A set in memory. Top-k shards stay sparse: per image k class ids (16-bit up to 65535 classes)
+ * and k renormalised probabilities (float32), 6k bytes, plus its record as columns (12 bytes); a
+ * 1.28M-image, 1000-class set with k = 5 holds 54 MB, not the 5 GB of dense rows. A dense set (full
  * distributions, topk 0) holds [U, C] floats: that memory is what its shards hold, inherent.
  */
 export interface PseudoLabels {
@@ -63,8 +65,11 @@ export interface PseudoLabels {
   images?: number;
   /** 0 (default): `probs` is dense; k: `probs` is [images, k] with `classes`. */
   topk?: number;
-  /** Top-k only: the classes of `probs` [images, k]; -1 for an image that was not read. */
-  classes?: Int32Array | null;
+  /**
+   * Top-k only: the classes of `probs` [images, k], 16-bit when numClasses <= 65535 (2k bytes per
+   * image, not 4k); a value outside [0, numClasses) (-1, or 65535) for an image that was not read.
+   */
+  classes?: Int32Array | Uint16Array | null;
   /** The records as columns (ids ascending). Default: from `records`. */
   columns?: RecordColumns;
 }
@@ -110,7 +115,7 @@ export function pseudoLabelRow(pl: Pick<PseudoLabels, 'numClasses' | 'topk' | 'p
   // In the shard's order, so a class listed twice ends as the last, as dense rows were filled.
   for (let t = id * k; t < (id + 1) * k; t++) {
     const c = pl.classes![t]!;
-    if (c >= 0) out[c] = pl.probs[t]!;
+    if (c >= 0 && c < C) out[c] = pl.probs[t]!;
   }
 }
 
@@ -166,19 +171,105 @@ export function writeShard(dir: string, s: number, c: ShardContent, numClasses: 
   );
 }
 
+/**
+ * One shard file read whole into `scratch` (grown as needed, reused from shard to shard): its
+ * header, typed views of its tensors, and its hash (fileHash's). Reading through libtorch and
+ * copying out, as loadSafetensors + toTypedArray do, left a few hundred KB of garbage per shard,
+ * which V8 collects late: RSS grew with the number of shards, not with what is kept.
+ */
+class ShardReader {
+  private scratch = new ArrayBuffer(0);
+
+  read(file: string): { views: Map<string, ArrayBufferView>; metadata: Readonly<Record<string, string>>; hash: string } {
+    const fd = openSync(file, 'r');
+    let bytes: Uint8Array;
+    try {
+      const size = fstatSync(fd).size;
+      if (this.scratch.byteLength < size) this.scratch = new ArrayBuffer(Math.max(size, this.scratch.byteLength * 2));
+      bytes = new Uint8Array(this.scratch, 0, size);
+      for (let off = 0; off < size;) {
+        const got = readSync(fd, bytes, off, size - off, off);
+        if (got === 0) throw new SafetensorsError(file, `unexpected end of file at byte ${off}`);
+        off += got;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    const hash = createHash('sha256').update(bytes).digest('hex').slice(0, 16);
+    if (bytes.byteLength < 8) throw new SafetensorsError(file, `file is ${bytes.byteLength} bytes, shorter than the 8-byte header length`);
+    const headerLen = Number(Buffer.from(bytes.buffer, 0, 8).readBigUInt64LE(0));
+    if (!(headerLen <= MAX_HEADER_BYTES && 8 + headerLen <= bytes.byteLength))
+      throw new SafetensorsError(file, `header length ${headerLen} runs past the end of the file (${bytes.byteLength} bytes)`);
+    const json = Buffer.from(bytes.buffer, 8, headerLen).toString('utf8');
+    const header = parseHeaderJson(file, json, bytes.byteLength - 8 - headerLen, 8 + headerLen);
+    const views = new Map<string, ArrayBufferView>();
+    for (const [name, e] of header.entries) {
+      const type = VIEW_TYPES[e.dtype as keyof typeof VIEW_TYPES];
+      if (!type) continue; // not a tensor a shard has: checked by name below
+      const begin = header.dataStart + e.dataOffsets[0];
+      const length = (e.dataOffsets[1] - e.dataOffsets[0]) / type.BYTES_PER_ELEMENT;
+      // The writer aligns the data; a file that does not is copied rather than refused.
+      views.set(
+        name,
+        begin % type.BYTES_PER_ELEMENT === 0
+          ? new type(this.scratch, begin, length)
+          : new type(this.scratch.slice(begin, begin + length * type.BYTES_PER_ELEMENT)),
+      );
+    }
+    return { views, metadata: header.metadata, hash };
+  }
+}
+
+const VIEW_TYPES = { F32: Float32Array, I64: BigInt64Array } as const;
+
+/**
+ * Element i of an int64 array as a number, from its two 32-bit halves: reading a BigInt64Array
+ * makes a heap BigInt per element (millions per set), garbage that grows V8's young generation.
+ */
+function int64Reader(a: BigInt64Array): (i: number) => number {
+  const halves = new Int32Array(a.buffer, a.byteOffset, a.length * 2);
+  return (i) => {
+    const lo = halves[2 * i]!;
+    const hi = halves[2 * i + 1]!;
+    return hi === 0 && lo >= 0 ? lo : Number(a[i]!); // little-endian; a big or negative value the slow way
+  };
+}
+
+function shardTensor<T extends Float32Array | BigInt64Array>(
+  views: Map<string, ArrayBufferView>,
+  name: string,
+  type: new (n: number) => T,
+  file: string,
+): T | undefined {
+  const v = views.get(name);
+  if (v === undefined) return undefined;
+  if (!(v instanceof type)) throw new Error(`${file}: ${name} is not ${type === (Float32Array as unknown) ? 'float32' : 'int64'}`);
+  return v;
+}
+
 /** What the shards hold, in memory (sparse for top-k shards). */
 export type ShardSetContent = Omit<ReadPseudoLabels, 'fingerprint'>;
 
 /** Read the shards into memory (every one must be there); top-k shards stay sparse. */
 export function readPseudoLabelShards(dir: string, o: { images: number; numClasses: number; shardSize: number }): ShardSetContent {
+  return readShards(dir, o).content;
+}
+
+/** The shards' content and the set's fingerprint (of the shards' bytes as read). */
+function readShards(
+  dir: string,
+  o: { images: number; numClasses: number; shardSize: number },
+): { content: ShardSetContent; fingerprint: string } {
   const n = o.images;
   const C = o.numClasses;
   const failed: PseudoLabels['failed'] = [];
   // Allocated at the first shard, which says dense or top-k (and k).
   let topk = -1;
   let store = new Float32Array(0);
-  let classes: Int32Array | null = null;
+  let classes: Int32Array | Uint16Array | null = null;
+  // The record columns, indexed by id while reading, compacted in place at the end (no second copy).
   const seen = new Uint8Array(n);
+  const recordIds = new Int32Array(n);
   const labels = new Int32Array(n);
   const confidences = new Float32Array(n);
   // One image's scattered row: the argmax is found exactly as over the dense row it stands for.
@@ -192,51 +283,57 @@ export function readPseudoLabelShards(dir: string, o: { images: number; numClass
     if (topk === -1) {
       topk = k;
       store = new Float32Array(n * (k || C));
-      if (k) classes = new Int32Array(n * k).fill(-1);
+      // Unread images keep a class no row has: 65535 (>= C) in 16 bits, -1 in 32.
+      if (k) classes = C <= 0xffff ? new Uint16Array(n * k).fill(0xffff) : new Int32Array(n * k).fill(-1);
     } else if (topk !== k)
       throw new Error(`${file}: ${k ? `top-${k}` : 'dense'} probabilities, the set's other shards ${topk ? `top-${topk}` : 'dense'}`);
   };
+  const reader = new ShardReader();
+  const hashes: string[] = [];
   for (let s = 0; s < shardCount(n, o.shardSize); s++) {
     const file = shardFile(dir, s);
     if (!existsSync(file)) throw new Error(`pseudo-label shard ${file} is missing: run pseudo-label again to complete it`);
-    const { tensors, metadata } = loadSafetensors(file);
-    try {
-      const ids = tensors.get('ids')?.toTypedArray() as BigInt64Array | undefined;
+    const { views, metadata, hash } = reader.read(file);
+    hashes.push(hash);
+    {
+      const ids = shardTensor(views, 'ids', BigInt64Array, file);
       if (!ids) throw new Error(`${file} is not a pseudo-label shard (no ids)`);
-      const inRange = (id: bigint): number => {
-        const i = Number(id);
+      const idAt = int64Reader(ids);
+      const inRange = (at: number): number => {
+        const i = idAt(at);
         if (!(i >= 0 && i < n)) throw new Error(`${file}: image id ${i} outside the ${n} unlabeled images`);
         return i;
       };
-      const dense = tensors.get('probs');
-      if (dense) {
-        if (dense.shape[1] !== C) throw new Error(`${file}: ${dense.shape[1]} classes, expected ${C}`);
+      const probs0 = shardTensor(views, 'probs', Float32Array, file);
+      if (probs0) {
+        if (probs0.length !== ids.length * C) throw new Error(`${file}: ${probs0.length / Math.max(1, ids.length)} classes, expected ${C}`);
         layout(0, file);
-        const probs = dense.toTypedArray() as Float32Array;
-        ids.forEach((id, i) => {
-          const j = inRange(id);
+        const probs = probs0;
+        for (let i = 0; i < ids.length; i++) {
+          const j = inRange(i);
           const row = store.subarray(j * C, (j + 1) * C);
           row.set(probs.subarray(i * C, (i + 1) * C));
           const best = argmax(row);
           labels[j] = best;
           confidences[j] = row[best]!;
           seen[j] = 1;
-        });
+        }
       } else {
         // Top-k shard: kept as it is; the confidence is the raw top-1 probability, not the
         // renormalised one, and the label the argmax of the row the kept classes stand for.
-        const probs = tensors.get('topk_probs')?.toTypedArray() as Float32Array | undefined;
-        const cls = tensors.get('topk_classes')?.toTypedArray() as BigInt64Array | undefined;
-        const p1 = tensors.get('top1_prob')?.toTypedArray() as Float32Array | undefined;
+        const probs = shardTensor(views, 'topk_probs', Float32Array, file);
+        const cls = shardTensor(views, 'topk_classes', BigInt64Array, file);
+        const p1 = shardTensor(views, 'top1_prob', Float32Array, file);
         if (!probs || !cls || !p1) throw new Error(`${file} is not a pseudo-label shard (no probs or topk_probs)`);
         const k = probs.length / Math.max(1, ids.length);
         if (ids.length && !(Number.isInteger(k) && k >= 1 && cls.length === probs.length && p1.length === ids.length))
           throw new Error(`${file}: topk_probs, topk_classes and top1_prob do not match its ${ids.length} ids`);
         if (ids.length) layout(k, file);
-        ids.forEach((id, i) => {
-          const j = inRange(id);
+        const classAt = int64Reader(cls);
+        for (let i = 0; i < ids.length; i++) {
+          const j = inRange(i);
           for (let t = 0; t < k; t++) {
-            const c = Number(cls[i * k + t]);
+            const c = classAt(i * k + t);
             if (!(c >= 0 && c < C)) throw new Error(`${file}: class ${c} outside ${C}`);
             classes![j * k + t] = c;
             store[j * k + t] = probs[i * k + t]!;
@@ -246,36 +343,33 @@ export function readPseudoLabelShards(dir: string, o: { images: number; numClass
           confidences[j] = p1[i]!;
           for (let t = 0; t < k; t++) scratch[classes![j * k + t]!] = 0;
           seen[j] = 1;
-        });
+        }
       }
       failed.push(...(JSON.parse(metadata['errors'] ?? '[]') as { id: number; message: string }[]));
-    } finally {
-      for (const t of tensors.values()) t.dispose();
     }
   }
-  // The records: every image read, in id order.
+  // The records: every image read, in id order (r <= id, so compacting in place is safe).
   let m = 0;
-  for (let id = 0; id < n; id++) m += seen[id]!;
-  const columns = { ids: new Int32Array(m), labels: new Int32Array(m), confidences: new Float32Array(m) };
-  for (let id = 0, r = 0; id < n; id++) {
+  for (let id = 0; id < n; id++) {
     if (!seen[id]) continue;
-    columns.ids[r] = id;
-    columns.labels[r] = labels[id]!;
-    columns.confidences[r++] = confidences[id]!;
+    recordIds[m] = id;
+    labels[m] = labels[id]!;
+    confidences[m++] = confidences[id]!;
   }
+  const columns = { ids: recordIds.subarray(0, m), labels: labels.subarray(0, m), confidences: confidences.subarray(0, m) };
   // No shard held an image (all unreadable): rows of zeros, kept sparse rather than n x C.
   if (topk === -1) layout(1, dir);
-  return withRecords({ numClasses: C, images: n, topk, probs: store, classes, columns, failed });
+  // The fingerprint finishPseudoLabelDir records: of the shards' file hashes, in order.
+  return {
+    content: withRecords({ numClasses: C, images: n, topk, probs: store, classes, columns, failed }),
+    fingerprint: contentHash(hashes),
+  };
 }
-
-const setFingerprint = (dir: string, m: { images: number; shardSize: number }): string =>
-  contentHash(Array.from({ length: shardCount(m.images, m.shardSize) }, (_, s) => fileHash(shardFile(dir, s))));
 
 /** Once every shard is written: read them back, fingerprint them, and write index.json (last). */
 export function finishPseudoLabelDir(dir: string): ReadPseudoLabels {
   const m = readArtifact<PseudoLabelManifest>(join(dir, 'manifest.json'), 'pseudo-label-manifest', REDO);
-  const content = readPseudoLabelShards(dir, m);
-  const fingerprint = setFingerprint(dir, m);
+  const { content, fingerprint } = readShards(dir, m);
   // The index lists every record as an object; that list lives only while index.json is written.
   const records = recordList(content.columns);
   const index: PseudoLabelIndex = {
@@ -333,8 +427,8 @@ function checkFinished(dir: string): void {
 export function readPseudoLabels(dir: string): ReadPseudoLabels {
   checkFinished(dir);
   const m = readArtifact<PseudoLabelManifest>(join(dir, 'manifest.json'), 'pseudo-label-manifest', REDO);
-  const content = readPseudoLabelShards(dir, m);
-  return withRecords({ ...content, fingerprint: setFingerprint(dir, m) });
+  const { content, fingerprint } = readShards(dir, m);
+  return withRecords({ ...content, fingerprint });
 }
 
 /**
