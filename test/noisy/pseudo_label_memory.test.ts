@@ -3,7 +3,7 @@
 // batch from the sparse rows, are exactly the dense rows the set stands for.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { liveTensorCount } from '../../src/index.js';
@@ -131,5 +131,14 @@ describe('top-k pseudo-labels in memory', () => {
     assert.ok(pl.columns, 'a set read from disk has its records as columns');
     assert.deepEqual(filterAndBalance(pl.columns, opts), fromList);
     assert.ok(fromList.ids.length > 0);
+  });
+
+  it('index.json, its records streamed from the columns, is the JSON writeArtifact writes (2-space indent), byte for byte', () => {
+    const text = readFileSync(join(dir, 'index.json'), 'utf8');
+    const index = JSON.parse(text) as { format: string; labeled: number; records: unknown[] };
+    assert.equal(text, `${JSON.stringify(index, null, 2)}\n`);
+    assert.equal(index.format, 'noisy-student/pseudo-label-index@1');
+    assert.equal(index.labeled, N - 1);
+    assert.deepEqual(index.records, readPseudoLabels(dir).records);
   });
 });

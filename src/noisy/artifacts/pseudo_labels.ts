@@ -16,7 +16,8 @@ import type { DataConfig } from '../../data/index.js';
 import type { TargetSource } from '../../train/index.js';
 import { contentHash } from '../../util/hash.js';
 import type { PseudoLabelRecord, RecordColumns } from '../filter.js';
-import { formatTag, readArtifact, writeArtifact } from './format.js';
+import { environment, formatTag, readArtifact, writeArtifact } from './format.js';
+import { AtomicFileStream } from '../../util/atomic_stream.js';
 
 export interface PseudoLabelManifest {
   /** Fingerprint of the teacher's weights. */
@@ -366,24 +367,57 @@ function readShards(
   };
 }
 
+/**
+ * index.json as writeArtifact writes it (the same bytes: JSON with a 2-space indent), its records
+ * streamed from the columns in pieces: the list as objects and as one string would be ~500 bytes
+ * per image at once (600 MB for 1.28M images).
+ */
+function writeIndex(path: string, head: Omit<PseudoLabelIndex, 'records'>, c: RecordColumns): void {
+  const mark = '\u0000records\u0000';
+  const text = `${JSON.stringify({ format: formatTag('pseudo-label-index'), ...head, records: mark, environment: environment() }, null, 2)}\n`;
+  const parts = text.split(JSON.stringify(mark));
+  // The mark in a message of `failed` (never written by us): the plain way, all in memory.
+  if (parts.length !== 2) return writeArtifact(path, 'pseudo-label-index', { ...head, records: recordList(c) });
+  const [before, after] = parts as [string, string];
+  const n = c.ids.length;
+  const out = new AtomicFileStream(path);
+  try {
+    out.write(before);
+    if (n === 0) out.write('[]');
+    for (let lo = 0; lo < n; lo += 4096) {
+      const piece: string[] = [];
+      for (let i = lo; i < Math.min(n, lo + 4096); i++)
+        piece.push(
+          `${i === 0 ? '[\n' : ',\n'}    {\n      "id": ${c.ids[i]},\n      "label": ${c.labels[i]},\n      "confidence": ${JSON.stringify(c.confidences[i])}\n    }`,
+        );
+      out.write(piece.join(''));
+    }
+    if (n > 0) out.write('\n  ]');
+    out.write(after);
+    out.commit();
+  } finally {
+    out.abort();
+  }
+}
+
 /** Once every shard is written: read them back, fingerprint them, and write index.json (last). */
 export function finishPseudoLabelDir(dir: string): ReadPseudoLabels {
   const m = readArtifact<PseudoLabelManifest>(join(dir, 'manifest.json'), 'pseudo-label-manifest', REDO);
   const { content, fingerprint } = readShards(dir, m);
-  // The index lists every record as an object; that list lives only while index.json is written.
-  const records = recordList(content.columns);
-  const index: PseudoLabelIndex = {
-    images: m.images,
-    numClasses: m.numClasses,
-    shardSize: m.shardSize,
-    topk: m.topk,
-    teacher: m.teacher,
-    fingerprint,
-    labeled: records.length,
-    failed: content.failed,
-    records,
-  };
-  writeArtifact(join(dir, 'index.json'), 'pseudo-label-index', index);
+  writeIndex(
+    join(dir, 'index.json'),
+    {
+      images: m.images,
+      numClasses: m.numClasses,
+      shardSize: m.shardSize,
+      topk: m.topk,
+      teacher: m.teacher,
+      fingerprint,
+      labeled: content.columns.ids.length,
+      failed: content.failed,
+    },
+    content.columns,
+  );
   return withRecords({ ...content, fingerprint });
 }
 
