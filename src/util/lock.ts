@@ -408,3 +408,13 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
     signal?.addEventListener('abort', abort, { once: true });
   });
 }
+
+/** Run `fn` holding the job lock on `dir`; the lock goes when fn returns or throws. */
+export async function withJobLock<T>(dir: string, what: string, fn: () => Promise<T>, o: LockOptions = {}): Promise<T> {
+  const lock = acquireJobLock(dir, what, o);
+  try {
+    return await fn();
+  } finally {
+    lock.release();
+  }
+}
