@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { createModel } from '../models/index.js';
 import { inferenceDataConfig, removeJobLeftovers, type ProgressListener } from '../train/index.js';
 import { withElapsed } from '../util/elapsed.js';
+import { acquireJobLock } from '../util/lock.js';
 import { generationStudent, type NoisyStudentConfig } from './config.js';
 import { pseudoLabelAccuracy } from './filter.js';
 import { resolveRunData } from './run_data.js';
@@ -43,6 +44,16 @@ export interface RunOptions {
 }
 
 export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, o: RunOptions = {}): Promise<Summary> {
+  // The run holds the one lock of its folder (its stages run inside it and take none), before config.json is looked at.
+  const lock = acquireJobLock(out, `run --output ${out}`);
+  try {
+    return await runLocked(cfg, out, o);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runLocked(cfg: NoisyStudentConfig, out: string, o: RunOptions): Promise<Summary> {
   const log = o.log ?? (() => {});
   // config.json is replaced only by a config of the same run (run_dir.ts); other data is refused.
   claimRunDir(out, cfg);

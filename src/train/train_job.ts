@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDevice } from '../torch/index.js';
 import { atomicWriteJson } from '../util/atomic_write.js';
+import { acquireJobLock, JOB_LOCK_FILE } from '../util/lock.js';
 import { removeJobLeftovers } from './checkpoint.js';
 import { recipeOf, type TrainConfig } from './config.js';
 import { mapSelectedClasses, selectData } from './data_spec.js';
@@ -19,6 +20,16 @@ export interface TrainJobHooks {
 }
 
 export async function runTrainJob(cfg: TrainConfig, hooks: TrainJobHooks = {}): Promise<TrainResult> {
+  // One job per output folder: a second one would interleave metrics.jsonl and prune our checkpoints.
+  const lock = acquireJobLock(cfg.output, `train --output ${cfg.output}`);
+  try {
+    return await trainJob(cfg, hooks);
+  } finally {
+    lock.release();
+  }
+}
+
+async function trainJob(cfg: TrainConfig, hooks: TrainJobHooks): Promise<TrainResult> {
   parseDevice(cfg.device); // a device this libtorch lacks fails before anything is written
   claimOutput(cfg);
   // A killed run's temporary files and checkpoint folders go before anything else is written.
@@ -88,7 +99,7 @@ const RUN_FILES = ['checkpoints', 'metrics.jsonl', 'model', 'config.json', 'skip
  * refuse a non-empty folder unless the run resumes it or is told to replace it.
  */
 function claimOutput(cfg: TrainConfig): void {
-  if (cfg.resume || !existsSync(cfg.output) || readdirSync(cfg.output).length === 0) return;
+  if (cfg.resume || !existsSync(cfg.output) || readdirSync(cfg.output).every((f) => f === JOB_LOCK_FILE)) return;
   if (!cfg.overwrite)
     throw new Error(
       `${cfg.output} is not empty (a previous run?): give --resume to continue it, another --output, or --overwrite to replace its files`,

@@ -169,3 +169,52 @@ describe('waiting file locks', () => {
     await exited(a.proc);
   });
 });
+
+describe('jobs take the lock of their folder first', () => {
+  const aborted = (): AbortSignal => {
+    const c = new AbortController();
+    c.abort(new Error('stopped by the test'));
+    return c.signal;
+  };
+  const isLockError = (holder: number) => (e: unknown) =>
+    e instanceof LockedError && e.holder?.pid === holder && e.message.includes('in use by another job');
+
+  it('train (runTrainJob) on a folder a live process holds fails at once, touching nothing', async () => {
+    const { resolveTrainConfig, runTrainJob } = await import('../../src/train/index.js');
+    const dir = tmp();
+    writeFileSync(join(dir, 'metrics.jsonl'), '{"step":1}\n');
+    const a = await child(holdJobLock(dir, 'train --output X'), 'held');
+    const cfg = resolveTrainConfig(
+      {},
+      { model: 'tinynet_e', data: 'fashion-mnist', labelsPerClass: 10, output: dir, resume: true, workers: 0 },
+    );
+    await assert.rejects(runTrainJob(cfg, { log: () => {}, signal: aborted() }), isLockError(a.proc.pid!));
+    assert.ok(!existsSync(join(dir, 'config.json')), 'nothing was written');
+    assert.equal(readFileSync(join(dir, 'metrics.jsonl'), 'utf8'), '{"step":1}\n');
+    a.proc.kill('SIGKILL');
+    await exited(a.proc);
+  });
+
+  it('run (runNoisyStudent) on a run folder a live process holds fails at once, its config.json kept', async () => {
+    const { resolveNoisyStudentConfig, runNoisyStudent } = await import('../../src/noisy/index.js');
+    const dir = tmp();
+    const base = {
+      seed: 3,
+      labeled: { data: 'fashion-mnist', perClass: 10 },
+      unlabeled: { data: 'rest', limit: 30 },
+      test: { data: 'default', limit: 20 },
+      teacher: { model: 'tinynet_e', train: { epochs: 1, batchSize: 20 } },
+      students: ['tinynet_e'],
+      pseudoLabel: { perClass: 2 },
+      workers: 0,
+    };
+    const first = JSON.stringify(resolveNoisyStudentConfig(base), null, 2) + '\n';
+    writeFileSync(join(dir, 'config.json'), first);
+    const a = await child(holdJobLock(dir, 'run --output X'), 'held');
+    const next = resolveNoisyStudentConfig({ ...base, students: ['tinynet_e', 'tinynet_e'] });
+    await assert.rejects(runNoisyStudent(next, dir, { signal: aborted() }), isLockError(a.proc.pid!));
+    assert.equal(readFileSync(join(dir, 'config.json'), 'utf8'), first);
+    a.proc.kill('SIGKILL');
+    await exited(a.proc);
+  });
+});
