@@ -217,4 +217,15 @@ describe('jobs take the lock of their folder first', () => {
     a.proc.kill('SIGKILL');
     await exited(a.proc);
   });
+
+  it('the stage commands (filter here) refuse an output folder a live process holds, before reading their inputs', async () => {
+    const { runCli } = await import('../cli/run_cli.js');
+    const dir = tmp();
+    const a = await child(holdJobLock(dir, 'filter --output X'), 'held');
+    const r = await runCli(['filter', '--pseudo', join(dir, 'no-such-pseudo'), '--per-class', '1', '--output', dir]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, new RegExp(`in use by another job \\(pid ${a.proc.pid}, "filter --output X"`));
+    a.proc.kill('SIGKILL');
+    await exited(a.proc);
+  });
 });

@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { filterSettings, filterStage, readPseudoLabelIndex } from '../../noisy/index.js';
 import { intArg, numberArg } from '../args.js';
+import { acquireJobLock } from '../../util/lock.js';
 
 export default function filterCommand(): Command {
   const cmd = new Command('filter')
@@ -21,6 +22,8 @@ export default function filterCommand(): Command {
     .requiredOption('-o, --output <dir>', 'output folder');
   return cmd.action(
     (o: { pseudo: string; perClass: number; threshold: number; upsample: boolean; exactTopk?: boolean; seed: number; output: string }) => {
+      // One job per output folder (released at the end, or at exit when it throws).
+      const lock = acquireJobLock(o.output, `filter --output ${o.output}`);
       const index = readPseudoLabelIndex(o.pseudo);
       const r = filterStage(
         o.output,
@@ -36,6 +39,7 @@ export default function filterCommand(): Command {
       process.stdout.write(
         `kept ${r.stats.kept} (${r.stats.uniqueKept} unique) of ${r.stats.images}; per class before ${r.stats.before.join(' ')}; after ${r.stats.after.join(' ')}\n`,
       );
+      lock.release();
     },
   );
 }

@@ -8,6 +8,7 @@ import { DEFAULT_MAX_SKIPPED, SkipReport } from '../../data/index.js';
 import { pseudoLabel } from '../../noisy/index.js';
 import { addModelOptions, globalOptions, loadModelFromOptions, type ModelCliOptions } from '../options.js';
 import { intArg, numberArg } from '../args.js';
+import { acquireJobLock } from '../../util/lock.js';
 import { warn } from '../errors.js';
 import { progressPrinter } from '../progress_events.js';
 
@@ -50,6 +51,8 @@ export default function pseudoLabelCommand(): Command {
   addModelOptions(cmd);
   return cmd.action(async (o: Options) => {
     const g = globalOptions(cmd);
+    // One job per output folder (released at the end, or at exit when it throws before the try).
+    const lock = acquireJobLock(o.output, `pseudo-label --output ${o.output}`);
     const data = selectData({ spec: o.data, labelsPerClass: o.labelsPerClass, part: 'unlabeled', seed: o.seed, limit: o.limit });
     for (const note of data.notes) warn(note);
     // Shards of an earlier attempt hold their own errors (pl.failed): the list is rebuilt from them at the end.
@@ -79,6 +82,7 @@ export default function pseudoLabelCommand(): Command {
     } finally {
       progress.stop();
       model.dispose();
+      lock.release();
     }
   });
 }

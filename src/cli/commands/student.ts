@@ -11,6 +11,7 @@ import { intArg, numberArg } from '../args.js';
 import { addSchemaOptions, readSchemaOptions } from '../schema_options.js';
 import { progressPrinter } from '../progress_events.js';
 import { CliError, warn } from '../errors.js';
+import { acquireJobLock } from '../../util/lock.js';
 
 interface Options extends Record<string, unknown> {
   model: string;
@@ -64,6 +65,8 @@ export default function studentCommand(): Command {
   addSchemaOptions(cmd, StudentSettingsSchema, { omit: ['warmStart', 'checkpointEvery'], names: { randAugment: '--aug <config>' } });
   return cmd.action(async (o: Options) => {
     const g = globalOptions(cmd);
+    // One job per output folder (released at the end, or at exit when it throws before the try).
+    const lock = acquireJobLock(o.output, `student --output ${o.output}`);
     const labeled = selectData({
       spec: o.labeled,
       labelsPerClass: o.labelsPerClass,
@@ -134,6 +137,7 @@ export default function studentCommand(): Command {
       );
     } finally {
       progress.stop();
+      lock.release();
     }
   });
 }
