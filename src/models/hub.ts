@@ -24,14 +24,21 @@
 // used only with a warning (never silently), and nothing ever falls back to random weights.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { statSync } from 'node:fs';
 import { copyFile, lstat, mkdir, open, readFile, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
+import { faultPoint } from '../util/fault_points.js';
+import { withFileLock, type LockHolder } from '../util/lock.js';
 import { hasWeights, type PretrainedCfg } from './pretrained.js';
 
 export const DEFAULT_HF_ENDPOINT = 'https://huggingface.co';
 const COMMIT_RE = /^[0-9a-f]{40}$/;
 const SHA256_RE = /^[0-9a-f]{64}$/;
+const GIT_OID_RE = /^[0-9a-f]{40}$/;
+// An etag names a file in blobs/: letters, digits, '_' and '-' only, so never '.', '..', a path, or
+// another blob's '.incomplete' / '.lock' (the hub's are 40- or 64-hex).
+const ETAG_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 const MAX_REDIRECTS = 10;
 
 export type HubErrorCode =
@@ -80,6 +87,13 @@ export interface HubOptions {
   readonly onProgress?: (p: { file: string; downloaded: number; total: number | undefined }) => void;
   /** Non-fatal notices (e.g. using the cache because the hub is unreachable). Default process.emitWarning. */
   readonly onWarning?: (message: string) => void;
+  /**
+   * Called when another process (or call) is downloading the same file into this cache: this one waits
+   * for it and then uses its file. Default: a warning (onWarning) saying who is waited for.
+   */
+  readonly onWait?: (holder: LockHolder | null) => void;
+  /** Snapshot entries as symlinks to the blobs (default; a copy where the filesystem has none), or false: always copies. */
+  readonly symlinks?: boolean;
 }
 
 export interface HubFile {
@@ -201,13 +215,35 @@ function describeNotFound(res: Response, repoId: string, filename: string, revis
   return new HubError(errCode, `Hugging Face hub: ${what} (HTTP ${res.status})`);
 }
 
-// Requests follow redirects by hand: a relative redirect stays on the hub (renamed repos), an absolute
-// one goes to the CDN, where the Authorization header must not be sent.
+/** Hosts a plain-http redirect may go to: this machine only (a local hub or mirror, the tests' server). */
+function isLoopback(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/**
+ * Redirects go to https only. The one allowance: plain http from an http endpoint on a loopback host
+ * to a loopback host (a hub running on this machine); never from https down to http, never to plain
+ * http elsewhere, never to another scheme.
+ */
+function checkRedirect(from: URL, to: URL, requested: string): void {
+  if (to.protocol === 'https:') return;
+  if (to.protocol === 'http:' && from.protocol === 'http:' && isLoopback(from.hostname) && isLoopback(to.hostname)) return;
+  throw new HubError(
+    'E_HUB_PROTOCOL',
+    `${requested}: refusing to follow the redirect from ${from.protocol}//${from.host} to ${to.protocol}//${to.host}${to.pathname}: ` +
+      'downloads follow redirects to https only (plain http only between hosts on this machine); check HF_ENDPOINT and any proxy in between',
+  );
+}
+
+// Requests follow redirects by hand: a redirect on the same origin stays on the hub (renamed repos),
+// one to another origin goes to the CDN, where the Authorization header must not be sent. Locations
+// resolve as URLs do: `//host/path` is another host, not a path on this one.
 async function request(
   r: Resolved,
   url: string,
   init: { method: 'HEAD' | 'GET'; headers: Record<string, string>; signal: AbortSignal | undefined },
-  stopAtAbsoluteRedirect: boolean,
+  stopAtOtherOrigin: boolean,
 ): Promise<{ res: Response; url: string }> {
   let current = url;
   const origin = new URL(url).origin;
@@ -224,10 +260,17 @@ async function request(
     if (res.status < 300 || res.status >= 400 || res.status === 304) return { res, url: current };
     const loc = res.headers.get('location');
     if (!loc) return { res, url: current };
-    const relativeRedirect = !/^[a-z][a-z0-9+.-]*:\/\//i.test(loc);
-    if (stopAtAbsoluteRedirect && !relativeRedirect) return { res, url: current };
+    let next: URL;
+    try {
+      next = new URL(loc, current);
+    } catch {
+      await res.body?.cancel();
+      throw new HubError('E_HUB_PROTOCOL', `${url}: the hub redirected to an invalid Location "${loc.slice(0, 200)}"`);
+    }
+    if (stopAtOtherOrigin && next.origin !== new URL(current).origin) return { res, url: current };
     await res.body?.cancel();
-    current = new URL(loc, current).toString();
+    checkRedirect(new URL(current), next, url);
+    current = next.toString();
   }
   throw new HubError('E_HUB_PROTOCOL', `Too many redirects from ${url}`);
 }
@@ -262,7 +305,8 @@ async function fetchMetadata(r: Resolved, repoId: string, filename: string, sign
   if (!commit || !COMMIT_RE.test(commit)) {
     throw new HubError('E_HUB_PROTOCOL', `${url}: the response has no valid X-Repo-Commit header; is ${r.endpoint} a Hugging Face hub?`);
   }
-  if (!etag || !/^[\w.-]+$/.test(etag)) throw new HubError('E_HUB_PROTOCOL', `${url}: the response has no usable ETag`);
+  if (!etag || !ETAG_RE.test(etag))
+    throw new HubError('E_HUB_PROTOCOL', `${url}: the response has no usable ETag (${etag ? `"${etag.slice(0, 80)}"` : 'none'})`);
   return { commit, etag, size };
 }
 
@@ -273,14 +317,40 @@ async function markMissing(storage: string, revision: string, commit: string, fi
   await writeRef(storage, revision, commit);
 }
 
-async function linkSnapshot(blobPath: string, pointerPath: string): Promise<void> {
+let tmpCounter = 0;
+/** A temporary name beside `path` (atomic_write's pattern: stale ones of dead processes are recognised). */
+const tmpBeside = (path: string): string => join(dirname(path), `.${basename(path)}.${process.pid}.${++tmpCounter}.tmp`);
+
+/**
+ * The snapshot entry appears whole or not at all: a symlink or a copy is made under a temporary name
+ * and renamed over the entry, so a crash never leaves a partial copy that a later call would serve.
+ */
+async function linkSnapshot(blobPath: string, pointerPath: string, symlinks: boolean): Promise<void> {
   await mkdir(dirname(pointerPath), { recursive: true });
-  await rm(pointerPath, { force: true });
+  const tmp = tmpBeside(pointerPath);
   try {
-    await symlink(relative(dirname(pointerPath), blobPath), pointerPath);
-  } catch {
-    // Filesystems without symlinks get a copy, as huggingface_hub does.
-    await copyFile(blobPath, pointerPath);
+    let linked = false;
+    if (symlinks) {
+      try {
+        await symlink(relative(dirname(pointerPath), blobPath), tmp);
+        linked = true;
+      } catch {
+        // Filesystems without symlinks get a copy, as huggingface_hub does.
+      }
+    }
+    if (!linked) {
+      await copyFile(blobPath, tmp);
+      const fh = await open(tmp, 'r+');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    }
+    faultPoint(`rename ${tmp}`);
+    await rename(tmp, pointerPath);
+  } finally {
+    await rm(tmp, { force: true });
   }
 }
 
@@ -288,9 +358,16 @@ async function writeRef(storage: string, revision: string, commit: string): Prom
   if (revision === commit) return;
   const refPath = join(storage, 'refs', ...revision.split('/'));
   await mkdir(dirname(refPath), { recursive: true });
-  const tmp = `${refPath}.${process.pid}.tmp`;
+  const tmp = tmpBeside(refPath);
   await writeFile(tmp, commit);
   await rename(tmp, refPath);
+}
+
+/** Git's blob id of a file: sha1 of "blob <size>\0" and the content (the hub's ETag of a file not in LFS). */
+async function gitBlobOid(path: string, size: number): Promise<string> {
+  const h = createHash('sha1').update(`blob ${size}\0`);
+  await hashFile(path, h);
+  return h.digest('hex');
 }
 
 async function hashFile(path: string, hash: ReturnType<typeof createHash>): Promise<void> {
@@ -310,6 +387,8 @@ async function downloadBlob(
   await mkdir(dirname(blobPath), { recursive: true });
   const verifySha = SHA256_RE.test(meta.etag);
   const hash = createHash('sha256');
+  // Without a size from the metadata, the GET's own Content-Length (or Content-Range total) is checked.
+  let expectedSize = meta.size;
 
   let have = 0;
   try {
@@ -354,6 +433,10 @@ async function downloadBlob(
       // The server ignored the Range header and sends the whole file: start over.
       have = 0;
     }
+    if (expectedSize === undefined) {
+      const total = res.status === 206 ? /\/(\d+)$/.exec(res.headers.get('content-range') ?? '')?.[1] : res.headers.get('content-length');
+      if (total && /^\d+$/.test(total)) expectedSize = Number(total) + (res.status === 206 ? 0 : have);
+    }
     if (have > 0 && verifySha) await hashFile(incomplete, hash);
     const fh = await open(incomplete, have > 0 ? 'a' : 'w');
     let received = have;
@@ -385,15 +468,26 @@ async function downloadBlob(
   }
 
   const got = (await stat(incomplete)).size;
-  if (meta.size !== undefined && got !== meta.size) {
-    if (got < meta.size) {
+  if (expectedSize !== undefined && got !== expectedSize) {
+    if (got < expectedSize) {
       throw new HubError(
         'E_HUB_NETWORK',
-        `Download of ${repoId}/${filename} ended after ${got} of ${meta.size} bytes; call again to resume`,
+        `Download of ${repoId}/${filename} ended after ${got} of ${expectedSize} bytes; call again to resume`,
       );
     }
     await rm(incomplete, { force: true });
-    throw new HubError('E_HUB_SIZE', `${repoId}/${filename}: received ${got} bytes, the hub announced ${meta.size}; discarded`);
+    throw new HubError('E_HUB_SIZE', `${repoId}/${filename}: received ${got} bytes, the hub announced ${expectedSize}; discarded`);
+  }
+  if (GIT_OID_RE.test(meta.etag)) {
+    // A file kept in git (config.json): its ETag is the git blob id, checked like an LFS file's sha256.
+    const oid = await gitBlobOid(incomplete, got);
+    if (oid !== meta.etag) {
+      await rm(incomplete, { force: true });
+      throw new HubError(
+        'E_HUB_CHECKSUM',
+        `${repoId}/${filename}: git blob id ${oid} does not match the hub's ${meta.etag}; the download was discarded`,
+      );
+    }
   }
   if (verifySha) {
     const digest = hash.digest('hex');
@@ -480,12 +574,38 @@ export async function hubDownload(repoId: string, filename: string, options: Hub
   const blobPath = join(storage, 'blobs', meta.etag);
   const pointer = join(storage, 'snapshots', meta.commit, ...fileParts);
   let downloaded = false;
-  if (!(await exists(blobPath))) {
-    await downloadBlob(r, repoId, filename, meta, blobPath, options);
-    downloaded = true;
-  }
-  if (!(await exists(pointer))) await linkSnapshot(blobPath, pointer);
-  await writeRef(storage, r.revision, meta.commit);
+  // One download per blob at a time, across processes sharing the cache: a second one waits (as
+  // huggingface_hub's file lock does), then finds the finished blob. The wait ends when the other
+  // download makes no progress for 10 minutes.
+  const incomplete = `${blobPath}.incomplete`;
+  await withFileLock(
+    `${blobPath}.lock`,
+    async () => {
+      if (!(await exists(blobPath))) {
+        await downloadBlob(r, repoId, filename, meta, blobPath, options);
+        downloaded = true;
+      }
+      if (!(await exists(pointer))) await linkSnapshot(blobPath, pointer, options.symlinks ?? true);
+      await writeRef(storage, r.revision, meta.commit);
+    },
+    {
+      what: `the download of ${repoId}/${filename}`,
+      progress: () => {
+        try {
+          return statSync(incomplete).size;
+        } catch {
+          return undefined;
+        }
+      },
+      onWait:
+        options.onWait ??
+        ((h) =>
+          r.warn(
+            `waiting for ${h ? `pid ${h.pid} ("${h.command}")` : 'another process'}, which is downloading ${repoId}/${filename} into ${r.cacheDir}`,
+          )),
+      ...(options.signal ? { signal: options.signal } : {}),
+    },
+  );
   const size = (await stat(blobPath)).size;
   return { path: pointer, blobPath, commit: meta.commit, etag: meta.etag, size, fromCache: !downloaded };
 }

@@ -3,7 +3,8 @@
 // files, Range requests, and the hub's X-Error-Code 404s. Used by the hub client tests and by
 // createModel's pretrained-weights tests.
 import { createHash } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,6 +26,15 @@ export interface ServedFile {
   body?: Buffer;
   /** Close the connection after this many body bytes (once), to simulate a dropped download. */
   cutAfter?: number;
+  /** Send this many body bytes, then wait for `gate` before the rest (once): a download in progress. */
+  stallAfter?: number;
+  gate?: Promise<void>;
+  /** The hub's ETag (and X-Linked-Etag) for this file instead of the real one (a hostile or broken hub). */
+  etag?: string;
+  /** The hub answers with a 302 to this Location (with the file's hub headers) instead of serving it. */
+  redirectTo?: string;
+  /** For LFS files: the CDN Location as a protocol-relative `//host:port/...` URL. */
+  protocolRelative?: boolean;
 }
 export interface LoggedRequest {
   server: 'hub' | 'cdn';
@@ -45,12 +55,15 @@ export class FakeHub {
   hubUrl = '';
   cdnUrl = '';
 
-  async start(): Promise<void> {
-    this.hub = createServer((req, res) => this.handleHub(req, res));
-    this.cdn = createServer((req, res) => this.handleCdn(req, res));
+  /** With `tls` (a key and certificate for 127.0.0.1), both servers speak https. */
+  async start(tls?: { key: Buffer; cert: Buffer }): Promise<void> {
+    const make = (l: RequestListener): Server => (tls ? createTlsServer(tls, l) : createServer(l));
+    this.hub = make((req, res) => this.handleHub(req, res));
+    this.cdn = make((req, res) => this.handleCdn(req, res));
     for (const s of [this.hub, this.cdn]) await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-    this.hubUrl = `http://127.0.0.1:${(this.hub.address() as AddressInfo).port}`;
-    this.cdnUrl = `http://127.0.0.1:${(this.cdn.address() as AddressInfo).port}`;
+    const scheme = tls ? 'https' : 'http';
+    this.hubUrl = `${scheme}://127.0.0.1:${(this.hub.address() as AddressInfo).port}`;
+    this.cdnUrl = `${scheme}://127.0.0.1:${(this.cdn.address() as AddressInfo).port}`;
   }
 
   async stop(): Promise<void> {
@@ -102,10 +115,11 @@ export class FakeHub {
     if (revision !== 'main' && revision !== repo.commit) return this.error(res, 404, 'RevisionNotFound');
     const f = repo.files.get(file);
     if (!f) return this.error(res, 404, 'EntryNotFound', { 'x-repo-commit': repo.commit });
-    if (f.lfs) {
-      const sha = sha256(f.data);
+    if (f.lfs || f.redirectTo !== undefined) {
+      const sha = f.etag ?? sha256(f.data);
+      const cdn = `${this.cdnUrl}/cdn/${repoId}/${sha256(f.data)}`;
       res.writeHead(302, {
-        location: `${this.cdnUrl}/cdn/${repoId}/${sha}`,
+        location: f.redirectTo ?? (f.protocolRelative ? cdn.replace(/^https?:/, '') : cdn),
         'x-repo-commit': repo.commit,
         'x-linked-etag': `"${sha}"`,
         'x-linked-size': String(f.data.length),
@@ -115,7 +129,7 @@ export class FakeHub {
       res.end();
       return;
     }
-    this.sendBody(req, res, e, f, { 'x-repo-commit': repo.commit, etag: `"${gitOid(f.data)}"` });
+    this.sendBody(req, res, e, f, { 'x-repo-commit': repo.commit, etag: `"${f.etag ?? gitOid(f.data)}"` });
   }
 
   private handleCdn(req: IncomingMessage, res: ServerResponse): void {
@@ -151,6 +165,17 @@ export class FakeHub {
     res.writeHead(status, h);
     if (req.method === 'HEAD') {
       res.end();
+      return;
+    }
+    if (f.stallAfter !== undefined) {
+      const n = f.stallAfter;
+      delete f.stallAfter;
+      res.write(chunk.subarray(0, n), () => {
+        void (f.gate ?? Promise.resolve()).then(() => {
+          e.bytesSent = chunk.length;
+          res.end(chunk.subarray(n));
+        });
+      });
       return;
     }
     if (f.cutAfter !== undefined) {
