@@ -239,11 +239,12 @@ function createWx(path: string, content: string): boolean {
 }
 
 /**
- * Remove the stale lock whose content is `raw`. The takeover claim is named after that content, so
+ * Remove the stale lock whose content is `raw` (exported for the tests; acquireJobLock and
+ * withFileLock call it). The takeover claim is named after that content, so
  * of all processes that found this same stale lock exactly one creates the claim; it removes the lock
  * only if it still holds `raw` (a lock taken since is never touched).
  */
-function takeOver(path: string, raw: string, stale: LockHolder | null, warn: (m: string) => void): void {
+export function takeOver(path: string, raw: string, stale: LockHolder | null, warn: (m: string) => void): void {
   const claim = `${path}.takeover-${createHash('sha256').update(raw).digest('hex').slice(0, 16)}`;
   if (!createExclusive(claim, `${process.pid}\n`)) {
     // Someone else is taking this one over; a claim left by a process that died in that instant goes.

@@ -2,12 +2,13 @@
 // once naming the holder; a lock left by a killed process is taken over (by exactly one of several
 // processes racing for it); locks go on release, on a throw, and on SIGTERM.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { acquireJobLock, JOB_LOCK_FILE, LockedError, withFileLock, withJobLock } from '../../src/util/lock.js';
+import { acquireJobLock, JOB_LOCK_FILE, LockedError, takeOver, withFileLock, withJobLock } from '../../src/util/lock.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 
 const LOCK_TS = join(REPO_ROOT, 'src/util/lock.ts');
@@ -97,6 +98,30 @@ describe('job locks', () => {
     const outs = results.map((r) => r.out.trim());
     assert.equal(outs.filter((o) => o === 'WON').length, 1, outs.join(', '));
     assert.equal(outs.filter((o) => o === 'E_LOCKED').length, 4, outs.join(', '));
+  });
+
+  it('a takeover never removes a lock that replaced the stale one it found, nor races a takeover in progress', async () => {
+    const dir = tmp();
+    const path = join(dir, JOB_LOCK_FILE);
+    const gone = await child('');
+    const staleRaw = JSON.stringify({ pid: gone.proc.pid, host: hostname(), command: 'old', startedAt: '', token: 'x', procStart: null });
+    // A slow process read the stale lock; meanwhile another one replaced it with its own live lock.
+    const a = await child(holdJobLock(dir, 'the new holder'), 'held');
+    const live = readFileSync(path, 'utf8');
+    takeOver(path, staleRaw, null, () => assert.fail('no warning: nothing is removed'));
+    assert.equal(readFileSync(path, 'utf8'), live, 'the live lock is untouched');
+    a.proc.kill('SIGKILL');
+    await exited(a.proc);
+    // The stale lock is back, and a live process (this one's parent test runner stands in) is taking it over: leave it to that one.
+    writeFileSync(path, staleRaw);
+    const claim = `${path}.takeover-${createHash('sha256').update(staleRaw).digest('hex').slice(0, 16)}`;
+    writeFileSync(claim, `${process.ppid}\n`);
+    takeOver(path, staleRaw, null, () => assert.fail('no warning: the other takeover owns it'));
+    assert.equal(readFileSync(path, 'utf8'), staleRaw);
+    rmSync(claim);
+    const warnings: string[] = [];
+    takeOver(path, staleRaw, null, (m) => warnings.push(m));
+    assert.ok(!existsSync(path) && !existsSync(claim) && warnings.length === 1);
   });
 
   it('is released when the job throws, and a second acquire in the same process is refused while held', async () => {
