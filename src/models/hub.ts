@@ -5,6 +5,7 @@
 //     models--timm--tf_efficientnet_b0.ns_jft_in1k/
 //       blobs/<etag>                 the file content (etag = sha256 for LFS files, git oid otherwise)
 //       blobs/<etag>.incomplete      a download in progress; resumed with an HTTP Range request
+//       blobs/<etag>.lock            held while one process downloads it (util/lock.ts); others wait
 //       snapshots/<commit>/<file>    relative symlink to ../../blobs/<etag> (a copy where symlinks fail)
 //       refs/<revision>              the commit the revision ('main') pointed to, no newline
 //
@@ -435,7 +436,7 @@ async function downloadBlob(
     }
     if (expectedSize === undefined) {
       const total = res.status === 206 ? /\/(\d+)$/.exec(res.headers.get('content-range') ?? '')?.[1] : res.headers.get('content-length');
-      if (total && /^\d+$/.test(total)) expectedSize = Number(total) + (res.status === 206 ? 0 : have);
+      if (total && /^\d+$/.test(total)) expectedSize = Number(total);
     }
     if (have > 0 && verifySha) await hashFile(incomplete, hash);
     const fh = await open(incomplete, have > 0 ? 'a' : 'w');
