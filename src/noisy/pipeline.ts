@@ -117,7 +117,7 @@ async function runLocked(cfg: NoisyStudentConfig, out: string, o: RunOptions): P
     if (pl.failed.length) log(`  ${pl.failed.length} unlabeled images could not be read and were skipped`);
     const settings = runFilterSettings(cfg);
     const sel = filterStage(filterStageDir(genDir, pl.fingerprint, settings), pl, settings);
-    const accuracy = unlabeled.trueLabel ? pseudoLabelAccuracy(pl.records, unlabeled.trueLabel, sel) : null;
+    const accuracy = unlabeled.trueLabel ? pseudoLabelAccuracy(pl.columns ?? pl.records, unlabeled.trueLabel, sel) : null;
     log(
       `  kept ${sel.stats.kept} (${sel.stats.uniqueKept} unique) of ${sel.stats.images} at threshold ${settings.threshold}` +
         (accuracy

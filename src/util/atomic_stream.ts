@@ -4,19 +4,19 @@
 // is flushed and renamed over the destination at commit. Until then readers see the old file or
 // none; abort (or an error) removes the temporary file.
 import { closeSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { dirname } from 'node:path';
+import { WRITE_PIECE_BYTES, diskFullError, fsyncDir, tempPathBeside } from './atomic_write.js';
+import { faultPoint } from './fault_points.js';
 
-let counter = 0;
+export { tempPathBeside } from './atomic_write.js';
 
-/** A temporary name beside `path` (a dot file, with our pid: whose it is, and whether its writer is alive). */
-export function tempPathBeside(path: string, tag = ''): string {
-  return join(dirname(path), `.${basename(path)}${tag ? `.${tag}` : ''}.${process.pid}.${++counter}.tmp`);
-}
-
-function writeAll(fd: number, chunk: string | Uint8Array): number {
+function writeAll(fd: number, tmp: string, chunk: string | Uint8Array): number {
   const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
   let off = 0;
-  while (off < buf.byteLength) off += writeSync(fd, buf, off, buf.byteLength - off);
+  while (off < buf.byteLength) {
+    off += writeSync(fd, buf, off, Math.min(WRITE_PIECE_BYTES, buf.byteLength - off));
+    faultPoint(`write ${tmp}`);
+  }
   return buf.byteLength;
 }
 
@@ -39,10 +39,10 @@ export class AtomicFileStream {
   write(chunk: string | Uint8Array): void {
     if (this.fd === null) throw new Error(`${this.path}: write after the file was committed or aborted`);
     try {
-      this.written += writeAll(this.fd, chunk);
+      this.written += writeAll(this.fd, this.tmp, chunk);
     } catch (e) {
       this.abort();
-      throw diskFull(e, this.path, this.written) ?? e;
+      throw diskFullError(e, this.path, this.written) ?? e;
     }
   }
 
@@ -69,12 +69,13 @@ export class AtomicFileStream {
       fsyncSync(fd);
       closeSync(fd);
       this.fd = null;
+      faultPoint(`rename ${this.tmp}`);
       renameSync(this.tmp, this.path);
     } catch (e) {
       this.abort();
-      throw diskFull(e, this.path, this.written) ?? e;
+      throw diskFullError(e, this.path, this.written) ?? e;
     }
-    syncDir(dirname(this.path));
+    fsyncDir(dirname(this.path));
   }
 
   /** Drop what was written: the destination is left as it was. Safe to call more than once. */
@@ -102,23 +103,4 @@ export async function writeFileAtomicallyFrom<T>(path: string, fn: (out: AtomicF
     out.abort();
     throw e;
   }
-}
-
-function syncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function diskFull(e: unknown, path: string, bytes: number): Error | null {
-  const code = (e as NodeJS.ErrnoException | null)?.code;
-  if (code !== 'ENOSPC' && code !== 'EDQUOT') return null;
-  return new Error(
-    `the disk is full: writing ${path} failed after ${bytes} bytes (${code}); nothing partial was left and any previous ` +
-      `file is intact. Free space on the disk holding ${dirname(path)} (or write elsewhere) and run the same command again`,
-    { cause: e },
-  );
 }

@@ -9,15 +9,20 @@ import { faultPoint } from './fault_points.js';
 let counter = 0;
 
 /** Pieces of at most this size per write(), so a kill point can fall in the middle of a large file. */
-const PIECE = 1 << 20;
+export const WRITE_PIECE_BYTES = 1 << 20;
 
 /** Temporary names are `.<name>.<pid>.<n>.tmp`: the pid says whether their writer can still be alive. */
 const TMP_RE = /^\..+\.(\d+)\.\d+\.tmp$/;
 
+/** A temporary name beside `path` (a dot file with our pid: whose it is, and whether its writer is alive). */
+export function tempPathBeside(path: string, tag = ''): string {
+  return join(dirname(path), `.${basename(path)}${tag ? `.${tag}` : ''}.${process.pid}.${++counter}.tmp`);
+}
+
 export function atomicWriteFile(path: string, chunks: string | Uint8Array | readonly (string | Uint8Array)[]): void {
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true });
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${++counter}.tmp`);
+  const tmp = tempPathBeside(path);
   const list = typeof chunks === 'string' || chunks instanceof Uint8Array ? [chunks] : chunks;
   let bytes = 0;
   let fd: number | null = null;
@@ -27,7 +32,7 @@ export function atomicWriteFile(path: string, chunks: string | Uint8Array | read
       const buf = typeof c === 'string' ? Buffer.from(c, 'utf8') : c;
       let off = 0;
       while (off < buf.byteLength) {
-        off += writeSync(fd, buf, off, Math.min(PIECE, buf.byteLength - off));
+        off += writeSync(fd, buf, off, Math.min(WRITE_PIECE_BYTES, buf.byteLength - off));
         faultPoint(`write ${tmp}`);
       }
       bytes += buf.byteLength;

@@ -80,7 +80,6 @@ describe('resume edge cases', () => {
     writeFileSync(join(ck, `.tmp-ckpt-7-${dead}-1700000000000`, 'model.safetensors'), 'torn');
     const stale = [join(out, `.summary.json.${dead}.3.tmp`), join(out, 'gen-1', 'pseudo', 'k2', `.shard-00001.safetensors.${dead}.9.tmp`)];
     const kept = [
-      join(out, '.noisy-student.lock'), // another engineer's job lock: not ours to clean
       join(out, `.report.html.${process.pid}.1.tmp`), // a live writer's (here: this process's)
       join(out, 'notes.txt'),
     ];
