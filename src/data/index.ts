@@ -3,11 +3,16 @@ export { type ImageU8, type FloatCHW, ImageShapeError, createImage, imageFromDat
 export {
   loadImage,
   decodeImage,
+  readImageHeader,
   ImageDecodeError,
+  DEFAULT_MAX_DECODED_BYTES,
+  type ImageHeader,
   type LoadImageOptions,
   type HighBitDepthMode,
   type ImageDecodeErrorCode,
 } from './image_io.js';
+export { ByteBudget, DEFAULT_DECODE_BYTES_IN_FLIGHT, type DecodeBudget } from './decode_budget.js';
+export { DEFAULT_MAX_WORKER_CRASHES } from './loader_pool.js';
 export { Rng, type RngState } from './rng.js';
 export {
   resolveDataConfig,
