@@ -2,7 +2,7 @@
 // the first's file lock, then uses the finished, verified blob; nothing is downloaded twice and the
 // two never write the same .incomplete.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -51,5 +51,6 @@ describe('concurrent hub downloads of one file', () => {
     assert.equal(a.path, b.path);
     assert.ok(readFileSync(a.path).equals(WEIGHTS));
     assert.ok(readFileSync(b.path).equals(WEIGHTS));
+    assert.ok(!existsSync(`${a.blobPath}.lock`) && !existsSync(`${a.blobPath}.incomplete`), 'no lock or partial file is left');
   });
 });
