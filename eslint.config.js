@@ -22,7 +22,11 @@ export default tseslint.config(
   layer('torch', ['nn', 'models', 'data', 'train', 'noisy', 'cli']),
   layer('nn', ['models', 'data', 'train', 'noisy', 'cli']),
   layer('data', ['nn', 'models', 'train', 'noisy', 'cli']),
-  layer('models', ['train', 'noisy', 'cli']),
+  layer('models', ['onnx', 'backends', 'train', 'noisy', 'cli']),
+  // onnx: the ONNX writer and the EfficientNet exporter (reads models, runs nothing).
+  layer('onnx', ['data', 'backends', 'train', 'noisy', 'cli']),
+  // backends: the InferenceModel implementations beyond libtorch eager and the choice between them.
+  layer('backends', ['train', 'noisy', 'cli']),
   layer('train', ['noisy', 'cli']),
   layer('noisy', ['cli']),
 );
