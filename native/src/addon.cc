@@ -395,6 +395,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitTensors(env, exports);
   InitDispatch(env, exports);
   InitAutograd(env, exports);
+  InitFused(env, exports);
   return exports;
 }
 

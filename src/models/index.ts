@@ -15,6 +15,7 @@ export {
   type TorchInferenceOptions,
   type LoadInferenceOptions,
 } from './inference.js';
+export { FusedTorchInferenceModel, type FusedInferenceOptions, type FusedStepTime } from './fused_inference.js';
 export { softmaxRows, topkRows, type TopkRows } from './result_rows.js';
 export {
   listModels,

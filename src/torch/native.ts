@@ -8,7 +8,48 @@ import { DisposedError, TorchError } from './errors.js';
 export type Handle = number;
 export type OpId = number;
 
+/** One step of a fused inference program (src/models/fused_plan.ts builds them; tensors as handles). */
+export type NativeFusedStep =
+  | {
+      op: 'conv';
+      kind: string;
+      weight: Handle;
+      bias: Handle;
+      stride: number;
+      dilation: number;
+      groups: number;
+      /** Static symmetric padding, or -1: TF SAME computed from the input size. */
+      padding: number;
+      act: string | null;
+    }
+  | { op: 'se'; kind: string; reduceWeight: Handle; reduceBias: Handle; expandWeight: Handle; expandBias: Handle; act: string }
+  | { op: 'save' | 'add' | 'tap'; kind: string }
+  | { op: 'pool'; kind: string; pool: string }
+  | { op: 'linear'; kind: string; weight: Handle; bias: Handle };
+
+export interface NativeFusedOptions {
+  inChans: number;
+  precision?: 'fp32' | 'bf16';
+  /** The addon's own depthwise kernel instead of oneDNN's (default true; fp32 only). */
+  ownDepthwise?: boolean;
+}
+
+/** A whole forward replayed natively (native/src/fused.cc); it holds its own references to the weights. */
+export interface NativeFusedProgram {
+  /** Runs steps [0, stop) on the compute thread: the taps' outputs, then the last value (unless the last step is a tap). */
+  run(
+    data: Float32Array,
+    shape: readonly number[],
+    stop: number,
+    profile: boolean,
+  ): Promise<{ outputs: { data: Float32Array; shape: number[] }[]; stepMs: number[] | null }>;
+  /** Drops the weights now; false when already released. */
+  release(): boolean;
+  describe(): { kind: string; impl: string }[];
+}
+
 export interface NativeBinding {
+  FusedProgram: new (steps: readonly NativeFusedStep[], opts: NativeFusedOptions) => NativeFusedProgram;
   setErrorClass(ctor: new (message: string) => Error, disposed?: new (message: string) => Error): void;
   setNumThreads(n: number): void;
   getNumThreads(): number;
