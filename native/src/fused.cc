@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <map>
 
 namespace ns {
 
@@ -32,16 +33,22 @@ struct Step {
   // conv (weight [O, I/g, k, k]) / linear (weight [O, I]); se: reduce (w, b), expand (w2, b2)
   at::Tensor w, b, w2, b2;
   at::Tensor w_dw;  // depthwise weight repacked as [k, k, C] float32, for the own kernel
+  at::Tensor w_t;   // 1x1 weight as [Cin, Cout], for the GEMM
   int64_t in_chs = 0, out_chs = 0, kernel = 1, stride = 1, dilation = 1, groups = 1;
   int64_t padding = 0;  // static symmetric padding; -1 = TF SAME from the input size
   Act act = Act::None;
   Pool pool = Pool::Avg;
   Impl impl = Impl::Mkldnn;
+  // oneDNN convs prepacked per input shape (mkldnn_prepacked::conv2d_prepack: weights reordered
+  // and the primitive built once for that shape); only the compute thread touches it.
+  mutable std::map<std::vector<int64_t>, c10::IValue> packed;
 };
 
 struct Options {
   bool bf16 = false;
   bool own_depthwise = true;  // the depthwise kernel below instead of oneDNN's
+  bool gemm_pointwise = false;  // 1x1 convs as one GEMM + fused bias/activation instead of oneDNN (slower here)
+  bool prepack = true;         // oneDNN convs prepacked per input shape (see Step::packed)
 };
 
 struct Program {
@@ -96,22 +103,107 @@ std::pair<int64_t, int64_t> SamePad(int64_t in, int64_t k, int64_t s, int64_t d)
 // ------------------------------------------------------------------ own kernels
 //
 // Plain loops over the channel dim (innermost in NHWC) that GCC vectorises; target_clones builds
-// an AVX-512 and a baseline version and picks one at load time, so the addon still runs on CPUs
-// without AVX-512 (the rest of the addon is built for the baseline).
+// an AVX-512 and a baseline version and picks one at load time (by CPU feature: "arch=" clones test
+// the CPU model, which a VM may not report), so the addon still runs on CPUs
+// without AVX-512 (the rest of the addon is built for the baseline). Helpers called from them are
+// always_inline: GCC does not inline across the optimize attribute otherwise, and a call per
+// element is what stops vectorisation.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define NS_KERNEL __attribute__((target_clones("arch=sapphirerapids", "avx2", "default"), optimize("O3")))
+#define NS_KERNEL __attribute__((target_clones("avx512f", "default"), optimize("O3")))
 #else
 #define NS_KERNEL
 #endif
+#define NS_INLINE inline __attribute__((always_inline))
 
-// One output row of a depthwise conv, NHWC: out[ow, c] = bias[c] + sum_kh,kw in[ih, iw, c] * w[kh, kw, c],
-// then the activation (SiLU, ReLU or none; others are applied afterwards by ATen).
+// Activation codes the kernels apply themselves; the others (mish) are left to ATen.
+constexpr int kActNone = 0, kActRelu = 1, kActRelu6 = 2, kActSilu = 3, kActHardSwish = 4;
+int KernelAct(Act a) {
+  switch (a) {
+    case Act::None:
+      return kActNone;
+    case Act::Relu:
+      return kActRelu;
+    case Act::Relu6:
+      return kActRelu6;
+    case Act::Silu:
+      return kActSilu;
+    case Act::HardSwish:
+      return kActHardSwish;
+    default:
+      return -1;
+  }
+}
+
+// e^x in float32 without libm, so loops that call it vectorise: Cody-Waite range reduction to
+// [-ln2/2, ln2/2], a degree-6 polynomial (Cephes' expf coefficients), and 2^n built in the exponent
+// bits. Max relative error ~1.5e-7 against double-precision exp (SiLU over [-100, 100]).
+NS_INLINE float ExpF(float x) {
+  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  const float t = x * 1.44269504088896341f;
+  const float n = (t + 12582912.0f) - 12582912.0f;  // round to nearest (2^23 + 2^22 trick)
+  const float f = x - n * 0.693145751953125f - n * 1.428606765330187045e-06f;
+  float p = 1.9875691500e-4f;
+  p = p * f + 1.3981999507e-3f;
+  p = p * f + 8.3334519073e-3f;
+  p = p * f + 4.1665795894e-2f;
+  p = p * f + 1.6666665459e-1f;
+  p = p * f + 5.0000001201e-1f;
+  p = p * f * f + f + 1.0f;
+  const int32_t e = (static_cast<int32_t>(n) + 127) << 23;
+  float s;
+  std::memcpy(&s, &e, sizeof(s));
+  return p * s;
+}
+
+template <int A>
+NS_INLINE float ActV(float v) {
+  if constexpr (A == kActRelu) return v > 0.f ? v : 0.f;
+  if constexpr (A == kActRelu6) return v < 0.f ? 0.f : (v > 6.f ? 6.f : v);
+  if constexpr (A == kActSilu) return v / (1.0f + ExpF(-v));
+  if constexpr (A == kActHardSwish) {
+    const float r = v + 3.f;
+    return v * (r < 0.f ? 0.f : (r > 6.f ? 6.f : r)) / 6.f;
+  }
+  return v;
+}
+
+template <int A>
+NS_INLINE void BiasActRowT(float* __restrict y, const float* __restrict b, int64_t C) {
+  for (int64_t c = 0; c < C; ++c) y[c] = ActV<A>(y[c] + b[c]);
+}
+
+// rows x C values (NHWC): y = act(y + bias), in place.
+NS_KERNEL void BiasActRows(float* __restrict y, const float* __restrict b, int64_t rows, int64_t C, int act) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* __restrict row = y + r * C;
+    switch (act) {
+      case kActRelu:
+        BiasActRowT<kActRelu>(row, b, C);
+        break;
+      case kActRelu6:
+        BiasActRowT<kActRelu6>(row, b, C);
+        break;
+      case kActSilu:
+        BiasActRowT<kActSilu>(row, b, C);
+        break;
+      case kActHardSwish:
+        BiasActRowT<kActHardSwish>(row, b, C);
+        break;
+      default:
+        BiasActRowT<kActNone>(row, b, C);
+    }
+  }
+}
+
+// One output row of a depthwise conv, NHWC: out[ow, c] = bias[c] + sum_kh,kw in[ih, iw, c] * w[kh, kw, c]
+// (zero padding: taps outside the input are skipped, so any asymmetric TF SAME pad is free), then
+// the activation.
 NS_KERNEL void DwRow(const float* __restrict in, int64_t H, int64_t W, int64_t C, const float* __restrict w,
                      const float* __restrict bias, int64_t K, int64_t stride, int64_t dil, int64_t oh, int64_t OW,
                      int64_t pad_t, int64_t pad_l, float* __restrict out, int act) {
   for (int64_t ow = 0; ow < OW; ++ow) {
     float* __restrict o = out + ow * C;
-    for (int64_t c = 0; c < C; ++c) o[c] = bias[c];
+    for (int64_t c = 0; c < C; ++c) o[c] = 0.f;
     for (int64_t kh = 0; kh < K; ++kh) {
       const int64_t ih = oh * stride - pad_t + kh * dil;
       if (ih < 0 || ih >= H) continue;
@@ -124,15 +216,84 @@ NS_KERNEL void DwRow(const float* __restrict in, int64_t H, int64_t W, int64_t C
       }
     }
   }
-  const int64_t n = OW * C;
-  if (act == 1) {
-    for (int64_t i = 0; i < n; ++i) out[i] = out[i] > 0.f ? out[i] : 0.f;
-  } else if (act == 3) {
-    for (int64_t i = 0; i < n; ++i) out[i] = out[i] / (1.f + std::exp(-out[i]));
+}
+
+void BiasAct(float* y, const float* b, int64_t rows, int64_t C, int act) { BiasActRows(y, b, rows, C, act < 0 ? kActNone : act); }
+
+template <int A>
+NS_INLINE void ActRowT(float* __restrict y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = ActV<A>(y[i]);
+}
+
+NS_KERNEL void ActRow(float* __restrict y, int64_t n, int act) {
+  switch (act) {
+    case kActRelu:
+      ActRowT<kActRelu>(y, n);
+      break;
+    case kActRelu6:
+      ActRowT<kActRelu6>(y, n);
+      break;
+    case kActSilu:
+      ActRowT<kActSilu>(y, n);
+      break;
+    case kActHardSwish:
+      ActRowT<kActHardSwish>(y, n);
+      break;
+    default:
+      break;
   }
 }
 
-at::Tensor Depthwise(const Step& s, const at::Tensor& x) {
+// The activation in place, in one vectorised pass (ATen's silu_ here is an AVX2 kernel and a
+// dispatch of its own); float32 dense tensors only, anything else goes to ATen.
+void ActInPlace(at::Tensor& y, Act a) {
+  const int act = KernelAct(a);
+  if (act <= 0 || y.scalar_type() != at::kFloat || !y.is_non_overlapping_and_dense()) return ApplyAct(y, a);
+  float* p = y.data_ptr<float>();
+  at::parallel_for(0, y.numel(), 16384, [&](int64_t b, int64_t e) { ActRow(p + b, e - b, act); });
+}
+
+// sum_i a[i] * b[i] with 16 independent partial sums, which the compiler vectorises without
+// -ffast-math (a plain reduction loop is left scalar: its order would change).
+NS_INLINE float Dot(const float* __restrict a, const float* __restrict b, int64_t n) {
+  float acc[16] = {0.f};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int k = 0; k < 16; ++k) acc[k] += a[i + k] * b[i + k];
+  float r = 0.f;
+  for (int k = 0; k < 16; ++k) r += acc[k];
+  for (; i < n; ++i) r += a[i] * b[i];
+  return r;
+}
+
+// Squeeze-excite's gate for one sample: sigmoid(W2 act(W1 pooled + b1) + b2), [C].
+NS_KERNEL void SeGate(const float* __restrict pooled, const float* __restrict w1, const float* __restrict b1, int64_t rd, int64_t C,
+                      const float* __restrict w2, const float* __restrict b2, float* __restrict hidden, float* __restrict gate, int act) {
+  for (int64_t r = 0; r < rd; ++r) hidden[r] = b1[r] + Dot(w1 + r * C, pooled, C);
+  ActRow(hidden, rd, act);
+  for (int64_t c = 0; c < C; ++c) {
+    const float v = b2[c] + Dot(w2 + c * rd, hidden, rd);
+    gate[c] = 1.0f / (1.0f + ExpF(-v));
+  }
+}
+
+// x[r, c] *= g[c] for rows x C values (one sample's NHWC map).
+NS_KERNEL void ScaleRows(float* __restrict x, const float* __restrict g, int64_t rows, int64_t C) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* __restrict row = x + r * C;
+    for (int64_t c = 0; c < C; ++c) row[c] *= g[c];
+  }
+}
+
+// Per-channel sums of rows x C values, added to sum[C].
+NS_KERNEL void SumRows(const float* __restrict x, int64_t rows, int64_t C, float* __restrict sum) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < C; ++c) sum[c] += x[r * C + c];
+}
+
+// With `pooled`, also the per-channel means of the output ([N, C]), summed while each row is in
+// cache: what a following squeeze-excite needs, without another pass over the map.
+at::Tensor Depthwise(const Step& s, const at::Tensor& x, at::Tensor* pooled) {
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   int64_t pt = s.padding, pb = s.padding, pl = s.padding, pr = s.padding;
   if (s.padding < 0) {
@@ -146,21 +307,48 @@ at::Tensor Depthwise(const Step& s, const at::Tensor& x) {
   float* out = y.data_ptr<float>();
   const float* w = s.w_dw.data_ptr<float>();
   const float* b = s.b.data_ptr<float>();
-  const int act = s.act == Act::Relu ? 1 : s.act == Act::Silu ? 3 : 0;
+  const int act = KernelAct(s.act);
+  const bool sums = pooled != nullptr && act >= 0;
+  at::Tensor row_sums = sums ? at::zeros({N * OH, C}, x.options()) : at::Tensor();
+  float* rs = sums ? row_sums.data_ptr<float>() : nullptr;
   at::parallel_for(0, N * OH, 1, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const int64_t n = r / OH, oh = r % OH;
-      DwRow(in + n * H * W * C, H, W, C, w, b, s.kernel, s.stride, s.dilation, oh, OW, pt, pl, out + (n * OH + oh) * OW * C, act);
+      float* row = out + (n * OH + oh) * OW * C;
+      DwRow(in + n * H * W * C, H, W, C, w, b, s.kernel, s.stride, s.dilation, oh, OW, pt, pl, row, act);
+      // bias + activation (and the SE sums) while the row is still in cache
+      BiasAct(row, b, OW, C, act);
+      if (sums) SumRows(row, OW, C, rs + r * C);
     }
   });
-  if (act == 0) ApplyAct(y, s.act);
+  if (act < 0) ApplyAct(y, s.act);
+  if (sums) *pooled = row_sums.view({N, OH, C}).sum(1).div_(static_cast<double>(OH * OW));
+  return y;
+}
+
+// A 1x1 stride-1 conv on NHWC is one GEMM: [N*H*W, Cin] x [Cin, Cout], then bias + activation in one pass.
+at::Tensor Pointwise(const Step& s, const at::Tensor& x) {
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t rows = N * H * W;
+  at::Tensor y = at::empty({N, s.out_chs, H, W}, x.options().memory_format(at::MemoryFormat::ChannelsLast));
+  at::Tensor y2 = y.permute({0, 2, 3, 1}).view({rows, s.out_chs});
+  at::mm_out(y2, x.permute({0, 2, 3, 1}).view({rows, C}), s.w_t);
+  const int act = KernelAct(s.act);
+  float* out = y.data_ptr<float>();
+  const float* b = s.b.data_ptr<float>();
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, s.out_chs));
+  at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) { BiasAct(out + begin * s.out_chs, b, end - begin, s.out_chs, act); });
+  if (act < 0) ApplyAct(y, s.act);
   return y;
 }
 
 // ------------------------------------------------------------------ steps
 
-at::Tensor Conv(const Program& p, const Step& s, at::Tensor x) {
-  if (s.impl == Impl::Depthwise) return Depthwise(s, x);
+constexpr size_t kPackedShapes = 4;  // input shapes a conv keeps prepacked (memory: one weight copy each)
+
+at::Tensor Conv(const Program& p, const Step& s, at::Tensor x, at::Tensor* pooled) {
+  if (s.impl == Impl::Depthwise) return Depthwise(s, x, pooled);
+  if (s.impl == Impl::Pointwise) return Pointwise(s, x);
   std::vector<int64_t> pad{s.padding, s.padding};
   if (s.padding < 0) {
     const auto [pt, pb] = SamePad(x.size(2), s.kernel, s.stride, s.dilation);
@@ -173,13 +361,56 @@ at::Tensor Conv(const Program& p, const Step& s, at::Tensor x) {
       pad = {0, 0};
     }
   }
-  at::Tensor y = at::mkldnn_convolution(x, s.w, s.b, pad, {s.stride, s.stride}, {s.dilation, s.dilation}, s.groups);
-  ApplyAct(y, s.act);
+  if (!p.opts.prepack) {
+    at::Tensor y = at::mkldnn_convolution(x, s.w, s.b, pad, {s.stride, s.stride}, {s.dilation, s.dilation}, s.groups);
+    ActInPlace(y, s.act);
+    return y;
+  }
+  // Prepacked: without it oneDNN reorders every weight on every call (~2.4 ms of b0's batch-1
+  // forward, DNNL_VERBOSE) and rebuilds its primitive descriptors. A few shapes are kept per conv.
+  std::vector<int64_t> key(x.sizes().begin(), x.sizes().end());
+  auto it = s.packed.find(key);
+  if (it == s.packed.end()) {
+    static const c10::OperatorHandle prepack = c10::Dispatcher::singleton().findSchemaOrThrow("mkldnn_prepacked::conv2d_prepack", "");
+    if (s.packed.size() >= kPackedShapes) s.packed.erase(s.packed.begin());
+    torch::jit::Stack st{s.w, s.b, std::vector<int64_t>{s.stride, s.stride}, pad, std::vector<int64_t>{s.dilation, s.dilation},
+                         s.groups, key, std::string(s.act == Act::Relu ? "relu" : "none")};
+    prepack.callBoxed(&st);
+    it = s.packed.emplace(std::move(key), std::move(st[0])).first;
+  }
+  static const c10::OperatorHandle run = c10::Dispatcher::singleton().findSchemaOrThrow("mkldnn_prepacked::conv2d_run", "");
+  torch::jit::Stack st{x, it->second};
+  run.callBoxed(&st);
+  at::Tensor y = st[0].toTensor();
+  if (s.act != Act::Relu) ActInPlace(y, s.act);
   return y;
 }
 
-at::Tensor SqueezeExcite(const Step& s, at::Tensor x) {
-  const int64_t N = x.size(0), C = x.size(1);
+// `pooled`: the means the depthwise conv before it already took, or undefined.
+at::Tensor SqueezeExcite(const Step& s, at::Tensor x, const at::Tensor& pooled) {
+  const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
+  const int act = KernelAct(s.act);
+  if (x.scalar_type() == at::kFloat && act >= 0 && x.is_contiguous(at::MemoryFormat::ChannelsLast)) {
+    at::Tensor m = pooled.defined() ? pooled : x.mean({2, 3});
+    const int64_t rd = s.w.size(0);
+    at::Tensor hidden = at::empty({N, rd}, x.options());
+    at::Tensor gate = at::empty({N, C}, x.options());
+    for (int64_t n = 0; n < N; ++n) {
+      SeGate(m.data_ptr<float>() + n * C, s.w.data_ptr<float>(), s.b.data_ptr<float>(), rd, C, s.w2.data_ptr<float>(),
+             s.b2.data_ptr<float>(), hidden.data_ptr<float>() + n * rd, gate.data_ptr<float>() + n * C, act);
+    }
+    float* px = x.data_ptr<float>();
+    const float* pg = gate.data_ptr<float>();
+    const int64_t grain = std::max<int64_t>(1, 16384 / C);
+    at::parallel_for(0, N * HW, grain, [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e;) {
+        const int64_t n = r / HW, stop = std::min(e, (n + 1) * HW);
+        ScaleRows(px + r * C, pg + n * C, stop - r, C);
+        r = stop;
+      }
+    });
+    return x;
+  }
   at::Tensor g = at::linear(x.mean({2, 3}), s.w, s.b);
   ApplyAct(g, s.act);
   g = at::linear(g, s.w2, s.b2);
@@ -213,17 +444,22 @@ RunResult Run(const Program& p, const at::Tensor& input, size_t stop, bool profi
   RunResult r;
   at::Tensor x = input.to(p.dtype).contiguous(at::MemoryFormat::ChannelsLast);
   std::vector<at::Tensor> saved;
+  at::Tensor pooled;  // per-channel means a depthwise conv took for the squeeze-excite after it
   using Clock = std::chrono::steady_clock;
   if (profile) r.step_ms.reserve(stop);
   for (size_t i = 0; i < stop && i < p.steps.size(); ++i) {
     const Step& s = p.steps[i];
     const auto t0 = profile ? Clock::now() : Clock::time_point();
     switch (s.op) {
-      case Op::Conv:
-        x = Conv(p, s, x);
+      case Op::Conv: {
+        const bool before_se = i + 1 < p.steps.size() && p.steps[i + 1].op == Op::Se;
+        pooled = at::Tensor();
+        x = Conv(p, s, x, before_se ? &pooled : nullptr);
         break;
+      }
       case Op::Se:
-        x = SqueezeExcite(s, x);
+        x = SqueezeExcite(s, x, pooled);
+        pooled = at::Tensor();
         break;
       case Op::Save:
         saved.push_back(x);
@@ -286,6 +522,9 @@ Step ParseStep(Napi::Env env, const Napi::Object& o, const Options& opts) {
     if (depthwise && opts.own_depthwise && !opts.bf16) {
       s.impl = Impl::Depthwise;
       s.w_dw = s.w.view({s.out_chs, s.kernel * s.kernel}).t().contiguous();  // [k*k, C]
+    } else if (s.kernel == 1 && s.stride == 1 && s.groups == 1 && s.padding <= 0 && opts.gemm_pointwise && !opts.bf16) {
+      s.impl = Impl::Pointwise;
+      s.w_t = s.w.view({s.out_chs, s.in_chs}).t().contiguous();  // [Cin, Cout]
     }
   } else if (op == "se") {
     s.op = Op::Se;
@@ -322,7 +561,13 @@ Step ParseStep(Napi::Env env, const Napi::Object& o, const Options& opts) {
       if (t->defined()) *t = t->to(at::kBFloat16);
     }
   }
-  if (s.op == Op::Conv && s.impl == Impl::Mkldnn) s.w = s.w.contiguous(at::MemoryFormat::ChannelsLast);
+  if (s.op == Op::Conv && s.impl == Impl::Mkldnn) {
+    s.w = s.w.contiguous(at::MemoryFormat::ChannelsLast);
+    // A 1x1 weight is both contiguous and channels_last, and libtorch then calls it contiguous:
+    // oneDNN would prepack it for NCHW and reorder it again on every NHWC call. Strides that only
+    // channels_last explains make the prepack pick the NHWC weight format.
+    if (s.kernel == 1) s.w = s.w.as_strided(s.w.sizes(), {s.w.size(1), 1, s.w.size(1), s.w.size(1)});
+  }
   return s;
 }
 
@@ -348,6 +593,8 @@ class FusedProgramWrap : public Napi::ObjectWrap<FusedProgramWrap> {
       if (precision != "fp32" && precision != "bf16") addon.Throw(env, "FusedProgram: precision must be 'fp32' or 'bf16'");
       p->opts.bf16 = precision == "bf16";
       if (o.Has("ownDepthwise")) p->opts.own_depthwise = o.Get("ownDepthwise").ToBoolean().Value();
+      if (o.Has("gemmPointwise")) p->opts.gemm_pointwise = o.Get("gemmPointwise").ToBoolean().Value();
+      if (o.Has("prepack")) p->opts.prepack = o.Get("prepack").ToBoolean().Value();
       p->dtype = p->opts.bf16 ? at::kBFloat16 : at::kFloat;
       p->in_chans = ToInt64(env, o.Get("inChans"), "inChans");
       // Building runs ATen ops (casts, repacks): keep program order with queued work.

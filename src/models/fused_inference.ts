@@ -3,7 +3,7 @@
 // handed to the native FusedProgram, which runs the whole forward per batch in one call on the
 // compute thread (channels_last, oneDNN convs, the addon's own depthwise kernel, activations in
 // place). Outputs are plain Float32Arrays: no tensor outlives a call, and none is made in JS.
-import { native, type NativeFusedProgram, type NativeFusedStep } from '../torch/native.js';
+import { native, type NativeFusedOptions, type NativeFusedProgram, type NativeFusedStep } from '../torch/native.js';
 import type { EfficientNet, FeatureInfo } from './efficientnet.js';
 import { buildFusedPlan, type FusedStep } from './fused_plan.js';
 import type { InferenceArray, InferenceBatch, InferenceModel, InferenceOutput, InferenceResult } from './inference.js';
@@ -18,8 +18,8 @@ export interface FusedInferenceOptions {
   readonly labelNames?: readonly string[] | null;
   /** Release the model with dispose() (default false: the caller keeps it). */
   readonly disposeModel?: boolean;
-  /** The addon's own depthwise kernel (default) or oneDNN's: for benchmarks that compare them. */
-  readonly ownDepthwise?: boolean;
+  /** Kernel choices, for benchmarks that compare them (the defaults are the fastest measured). */
+  readonly kernels?: Readonly<Pick<NativeFusedOptions, 'ownDepthwise' | 'gemmPointwise' | 'prepack'>>;
 }
 
 /** Time of one step of a profiled run. */
@@ -78,7 +78,7 @@ export class FusedTorchInferenceModel implements InferenceModel {
       this.program = new native.FusedProgram(plan.steps.map(toNative), {
         inChans: plan.inChans,
         precision,
-        ...(opts.ownDepthwise !== undefined ? { ownDepthwise: opts.ownDepthwise } : {}),
+        ...opts.kernels,
       });
       this.stepNames = plan.steps.map((s) => ({ kind: s.kind, name: 'name' in s ? s.name : s.kind }));
       this.stops = { all: plan.steps.length, preLogits: plan.preLogitsStop };

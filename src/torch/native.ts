@@ -32,6 +32,10 @@ export interface NativeFusedOptions {
   precision?: 'fp32' | 'bf16';
   /** The addon's own depthwise kernel instead of oneDNN's (default true; fp32 only). */
   ownDepthwise?: boolean;
+  /** 1x1 convs as one GEMM with a fused bias + activation pass instead of oneDNN (default false: oneDNN measured faster; fp32 only). */
+  gemmPointwise?: boolean;
+  /** oneDNN convs with their weights reordered once at build (mkldnn_reorder_conv2d_weight; default false). */
+  prepack?: boolean;
 }
 
 /** A whole forward replayed natively (native/src/fused.cc); it holds its own references to the weights. */
