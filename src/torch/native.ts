@@ -30,8 +30,10 @@ export type NativeFusedStep =
 export interface NativeFusedOptions {
   inChans: number;
   precision?: 'fp32' | 'bf16';
-  /** The addon's own depthwise kernel instead of oneDNN's (default true; fp32 only). */
+  /** The addon's own depthwise kernel instead of oneDNN's for 3x3 kernels (default true; fp32 only). */
   ownDepthwise?: boolean;
+  /** The same for kernels over 3x3 (default false: oneDNN's measured faster for 5x5). */
+  ownDepthwiseLarge?: boolean;
   /** 1x1 convs as one GEMM with a fused bias + activation pass instead of oneDNN (default false: oneDNN measured faster; fp32 only). */
   gemmPointwise?: boolean;
   /** oneDNN convs with their weights reordered once at build (mkldnn_reorder_conv2d_weight; default false). */

@@ -67,7 +67,10 @@ describe('FusedTorchInferenceModel on the b0 fixture', () => {
     }
     assert.deepEqual(resolveDataConfig({}, fused), resolveDataConfig({}, eager));
     const impls = new Set(fused.describe().map((d) => `${d.kind}:${d.impl}`));
-    assert.ok(impls.has('dw3x3:depthwise') && impls.has('dw5x5:depthwise'), `depthwise convs on the own kernel: ${[...impls].join(' ')}`);
+    assert.ok(
+      impls.has('dw3x3:depthwise') && impls.has('dw5x5:mkldnn'),
+      `3x3 depthwise on the own kernel, 5x5 on oneDNN: ${[...impls].join(' ')}`,
+    );
   });
 
   it("gives timm's logits and pre-logits (even, odd and mixed sizes), and the eager path's top-5", async () => {
