@@ -384,7 +384,9 @@ at::Tensor Pointwise(const Step& s, const at::Tensor& x) {
 
 // ------------------------------------------------------------------ steps
 
-constexpr size_t kPackedShapes = 4;  // input shapes a conv keeps prepacked (memory: one weight copy each)
+// Input shapes a conv keeps prepacked: one weight copy each, so few (a predict run sees its batch
+// size and the last, smaller batch).
+constexpr size_t kPackedShapes = 2;
 
 at::Tensor Conv(const Program& p, const Step& s, at::Tensor x, at::Tensor* pooled) {
   if (s.impl == Impl::Depthwise) return Depthwise(s, x, pooled);
@@ -741,7 +743,11 @@ class FusedProgramWrap : public Napi::ObjectWrap<FusedProgramWrap> {
         const Step& s = p.steps[i];
         Napi::Object o = Napi::Object::New(env);
         o.Set("kind", s.kind);
-        o.Set("impl", s.op != Op::Conv ? "aten" : s.impl == Impl::Depthwise ? "depthwise" : s.impl == Impl::Pointwise ? "pointwise" : "mkldnn");
+        o.Set("impl", s.op != Op::Conv                ? "aten"
+                      : s.impl == Impl::Depthwise   ? "depthwise"
+                      : s.impl == Impl::Pointwise   ? "gemm"
+                      : p.opts.prepack              ? "mkldnn-prepacked"
+                                                    : "mkldnn");
         a.Set(static_cast<uint32_t>(i), o);
       }
       return Napi::Value(a);

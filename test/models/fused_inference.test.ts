@@ -68,7 +68,7 @@ describe('FusedTorchInferenceModel on the b0 fixture', () => {
     assert.deepEqual(resolveDataConfig({}, fused), resolveDataConfig({}, eager));
     const impls = new Set(fused.describe().map((d) => `${d.kind}:${d.impl}`));
     assert.ok(
-      impls.has('dw3x3:depthwise') && impls.has('dw5x5:mkldnn'),
+      impls.has('dw3x3:depthwise') && impls.has('dw5x5:mkldnn-prepacked') && impls.has('conv1x1:mkldnn-prepacked'),
       `3x3 depthwise on the own kernel, 5x5 on oneDNN: ${[...impls].join(' ')}`,
     );
   });
