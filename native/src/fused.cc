@@ -428,36 +428,41 @@ at::Tensor Conv(const Program& p, const Step& s, at::Tensor x, at::Tensor* poole
   return y;
 }
 
-// `pooled`: the means the depthwise conv before it already took, or undefined.
+// `pooled`: the means the depthwise conv before it already took, or undefined. The gate is
+// computed in float32 whatever the activations' dtype (its weights stay float32 in bf16 programs:
+// they are tiny, and two small GEMVs in bf16 through ATen cost more dispatch than they save).
 at::Tensor SqueezeExcite(const Step& s, at::Tensor x, const at::Tensor& pooled) {
   const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
   const int act = KernelAct(s.act);
-  if (x.scalar_type() == at::kFloat && act >= 0 && x.is_contiguous(at::MemoryFormat::ChannelsLast)) {
-    at::Tensor m = pooled.defined() ? pooled : x.mean({2, 3});
+  const at::Tensor m = pooled.defined() ? pooled : x.mean({2, 3}, false, at::kFloat);
+  at::Tensor gate;
+  if (act >= 0) {
     const int64_t rd = s.w.size(0);
-    at::Tensor hidden = at::empty({N, rd}, x.options());
-    at::Tensor gate = at::empty({N, C}, x.options());
+    at::Tensor hidden = at::empty({N, rd}, m.options());
+    gate = at::empty({N, C}, m.options());
     for (int64_t n = 0; n < N; ++n) {
       SeGate(m.data_ptr<float>() + n * C, s.w.data_ptr<float>(), s.b.data_ptr<float>(), rd, C, s.w2.data_ptr<float>(),
              s.b2.data_ptr<float>(), hidden.data_ptr<float>() + n * rd, gate.data_ptr<float>() + n * C, act);
     }
-    float* px = x.data_ptr<float>();
-    const float* pg = gate.data_ptr<float>();
-    const int64_t grain = std::max<int64_t>(1, 16384 / C);
-    at::parallel_for(0, N * HW, grain, [&](int64_t b, int64_t e) {
-      for (int64_t r = b; r < e;) {
-        const int64_t n = r / HW, stop = std::min(e, (n + 1) * HW);
-        ScaleRows(px + r * C, pg + n * C, stop - r, C);
-        r = stop;
-      }
-    });
+  } else {
+    gate = at::linear(m, s.w, s.b);
+    ApplyAct(gate, s.act);
+    gate = at::linear(gate, s.w2, s.b2).sigmoid_();
+  }
+  if (x.scalar_type() != at::kFloat || !x.is_contiguous(at::MemoryFormat::ChannelsLast)) {
+    x.mul_(gate.to(x.scalar_type()).view({N, C, 1, 1}));
     return x;
   }
-  at::Tensor g = at::linear(x.mean({2, 3}), s.w, s.b);
-  ApplyAct(g, s.act);
-  g = at::linear(g, s.w2, s.b2);
-  g.sigmoid_();
-  x.mul_(g.view({N, C, 1, 1}));
+  float* px = x.data_ptr<float>();
+  const float* pg = gate.data_ptr<float>();
+  const int64_t grain = std::max<int64_t>(1, 16384 / C);
+  at::parallel_for(0, N * HW, grain, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e;) {
+      const int64_t n = r / HW, stop = std::min(e, (n + 1) * HW);
+      ScaleRows(px + r * C, pg + n * C, stop - r, C);
+      r = stop;
+    }
+  });
   return x;
 }
 
@@ -598,7 +603,7 @@ Step ParseStep(Napi::Env env, const Napi::Object& o, const Options& opts) {
   } else {
     addon.Throw(env, "FusedProgram: unknown step '" + op + "'");
   }
-  if (opts.bf16) {
+  if (opts.bf16 && s.op != Op::Se) {
     for (at::Tensor* t : {&s.w, &s.b, &s.w2, &s.b2}) {
       if (t->defined()) *t = t->to(at::kBFloat16);
     }
