@@ -6,6 +6,7 @@ const benches: Record<string, () => Promise<{ main: () => Promise<void> }>> = {
   data: () => import('./data.js'),
   train: () => import('./train.js'),
   memory: () => import('./memory.js'),
+  fused: () => import('./fused.js'),
 };
 const names = process.argv.slice(2);
 for (const name of names.length ? names : Object.keys(benches)) {
