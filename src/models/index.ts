@@ -7,6 +7,7 @@ export {
   loadInferenceModel,
   inferenceModelFrom,
   inferenceBatch,
+  checkBatch,
   type InferenceModel,
   type InferenceOutput,
   type InferenceBatch,

@@ -154,7 +154,8 @@ export class TorchInferenceModel implements InferenceModel {
   }
 }
 
-function checkBatch(batch: InferenceBatch, inChans: number, name: string): void {
+/** The checks every backend makes on a batch: a Float32Array of [N, C, H, W] with the model's channel count. */
+export function checkBatch(batch: InferenceBatch, inChans: number, name: string): void {
   if (!(batch.data instanceof Float32Array)) throw new TypeError(`inference model ${name}: batch.data must be a Float32Array`);
   const s = batch.shape;
   if (s.length !== 4 || !s.every((d) => Number.isInteger(d) && d > 0)) {

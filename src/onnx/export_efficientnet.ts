@@ -10,7 +10,7 @@
 import type { ActName } from '../models/builder_spec.js';
 import type { EfficientNet, InferenceOutput } from '../models/index.js';
 import { buildFusedPlan, type FusedConvStep, type FusedStep } from '../models/fused_plan.js';
-import type { Tensor } from '../torch/index.js';
+import { scope, type Tensor } from '../torch/index.js';
 import { DataType, GraphBuilder, type Dim } from './graph.js';
 
 export const ONNX_INPUT_NAME = 'input';
@@ -43,8 +43,9 @@ export class OnnxExportError extends Error {
   }
 }
 
+// contiguous() may make a new tensor: the scope releases it once its values are copied out.
 function floats(t: Tensor): Float32Array {
-  return Float32Array.from(t.contiguous().toTypedArray() as Float32Array);
+  return scope(() => Float32Array.from(t.contiguous().toTypedArray() as Float32Array));
 }
 
 /** The activation as ONNX nodes (the EfficientNet family's: builder_spec's ActName), lowered as each opset allows (HardSwish is opset 14, Mish 18). */
