@@ -45,6 +45,8 @@ function writeSet(dir: string, n: number): void {
     topk: K,
     dataConfig: {} as never,
     inputs: null,
+    backend: 'torch',
+    precision: 'fp32',
   });
   for (let s = 0; s * SHARD < n; s++) {
     const lo = s * SHARD;

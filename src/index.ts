@@ -5,3 +5,5 @@ export * from './models/index.js';
 export * from './data/index.js';
 export * from './train/index.js';
 export * from './noisy/index.js';
+export * from './onnx/index.js';
+export * from './backends/index.js';

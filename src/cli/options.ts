@@ -14,6 +14,17 @@ import {
   type InferenceModel,
 } from '../models/index.js';
 import { StateDictError } from '../nn/index.js';
+import {
+  BACKENDS,
+  BackendOptionError,
+  BackendUnavailableError,
+  checkBackendPrecision,
+  loadInferenceBackend,
+  PRECISIONS,
+  type BackendChoice,
+  type BackendOption,
+  type Precision,
+} from '../backends/index.js';
 import { parseDevice } from '../torch/index.js';
 import { CliError, warn } from './errors.js';
 import { createProgress, type Progress } from './progress.js';
@@ -44,6 +55,47 @@ export interface ModelCliOptions {
   device?: string;
   /** timm validate.py's --num-classes: the classifier size the checkpoint must have. */
   numClasses?: number;
+  /** Inference commands: what runs the model (addBackendOptions). */
+  backend?: BackendOption;
+  precision?: Precision;
+}
+
+/** `--backend` and `--precision` of the inference commands (predict, features, validate, pseudo-label, evaluate). */
+export function addBackendOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option(
+        '--backend <name>',
+        'what runs the model: torch (libtorch eager), torch-fused (BatchNorm folded, one native call per batch), ' +
+          'ort (ONNX Runtime on our ONNX export), or auto (the fastest here, measured once and cached)',
+      )
+        .choices([...BACKENDS, 'auto'])
+        .default('torch'),
+    )
+    .addOption(
+      new Option('--precision <p>', 'compute precision: fp32, or bf16 (torch-fused, AMX where the CPU has it)')
+        .choices([...PRECISIONS])
+        .default('fp32'),
+    );
+}
+
+/** Refuse a backend/precision pair that does not run (before any slow work), as a usage error. */
+export function checkBackendOptions(o: ModelCliOptions): void {
+  try {
+    checkBackendPrecision(o.backend ?? 'torch', o.precision ?? 'fp32');
+  } catch (e) {
+    if (e instanceof BackendOptionError) throw new CliError(e.message, 2);
+    throw e;
+  }
+  if ((o.backend ?? 'torch') !== 'torch' && o.device && o.device !== 'cpu') {
+    throw new CliError(`--backend ${o.backend} runs on the CPU only; use --backend torch for --device ${o.device}`, 2);
+  }
+}
+
+/** The backend auto picked, said on stderr (a pinned backend says nothing). */
+export function reportBackendChoice(c: BackendChoice, quiet = false): void {
+  if (c.reason === 'pinned' || quiet) return;
+  process.stderr.write(`backend: ${c.backend} (${c.precision}), ${c.reason}\n`);
 }
 
 export function addModelOptions(cmd: Command): Command {
@@ -105,8 +157,28 @@ export async function loadModelFromOptions(o: ModelCliOptions, opts: LoadModelOp
  * The same model behind the InferenceModel interface (in eval mode, released by its dispose()), for
  * the commands that only run it (predict, features, validate, pseudo-label, evaluate).
  */
-export async function loadInferenceFromOptions(o: ModelCliOptions, opts: LoadModelOptions): Promise<InferenceModel> {
-  return loadFromOptions(o, opts, loadInferenceModel);
+export async function loadInferenceFromOptions(
+  o: ModelCliOptions,
+  opts: LoadModelOptions & { batchSize?: number },
+): Promise<InferenceModel> {
+  checkBackendOptions(o);
+  const backend = o.backend ?? 'torch';
+  const precision = o.precision ?? 'fp32';
+  if (backend === 'torch' && precision === 'fp32') return loadFromOptions(o, opts, loadInferenceModel);
+  try {
+    return await loadFromOptions(o, opts, (name, create) =>
+      loadInferenceBackend(name, {
+        ...create,
+        backend,
+        precision,
+        ...(opts.batchSize ? { batchSize: opts.batchSize } : {}),
+        onChoice: (c) => reportBackendChoice(c, opts.quiet ?? false),
+      }),
+    );
+  } catch (e) {
+    if (e instanceof BackendUnavailableError) throw new CliError(e.message);
+    throw e;
+  }
 }
 
 async function loadFromOptions<T>(

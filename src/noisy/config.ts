@@ -77,6 +77,10 @@ export const NoisyStudentConfigSchema = z
         topk: z.number().int().positive().optional(),
         shardSize: z.number().int().positive().default(5000),
         batchSize: z.number().int().positive().default(256),
+        /** What runs the teacher: torch, torch-fused, ort, or auto (measured once, then recorded in the stage folder). */
+        backend: z.enum(['torch', 'torch-fused', 'ort', 'auto']).default('torch'),
+        /** fp32, or bf16 (torch-fused). */
+        precision: z.enum(['fp32', 'bf16', 'int8']).default('fp32'),
       })
       .strict(),
     student: StudentSettingsSchema.extend({ train: StudentRecipe.default({}) })

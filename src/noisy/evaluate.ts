@@ -1,6 +1,7 @@
 // The `evaluate` stage: top-1/top-5 of the teacher and of every finished student of a run on its
 // test set, and the accuracy of each generation's pseudo-labels where the true labels are known
 // (the unlabeled rest of a labeled set). Reads only what the run left on disk.
+import type { BackendOption, Precision } from '../backends/index.js';
 import { join, relative } from 'node:path';
 import { firstN } from '../train/index.js';
 import type { SampleError } from '../data/index.js';
@@ -37,6 +38,9 @@ export interface EvaluateRunOptions {
   workers?: number;
   /** cpu or cuda[:N]. */
   device?: string;
+  /** What runs the models (default torch, fp32). */
+  backend?: BackendOption;
+  precision?: Precision;
   log?: (line: string) => void;
   /** Each test image that could not be read (left out of the scores); may throw to stop. */
   onSampleError?: ((e: SampleError, set: string) => void) | undefined;
@@ -49,7 +53,13 @@ export async function evaluateRun(runDir: string, o: EvaluateRunOptions = {}): P
   const test = firstN(data.test.dataset, o.limit);
   const workers = o.workers ?? run.cfg.workers;
   const score = async (model: string, modelDir: string): Promise<ModelEvaluation> => {
-    const r = await evaluateModelDir(model, modelDir, test, { workers, device: o.device, onSampleError: o.onSampleError });
+    const r = await evaluateModelDir(model, modelDir, test, {
+      workers,
+      device: o.device,
+      onSampleError: o.onSampleError,
+      ...(o.backend ? { backend: o.backend } : {}),
+      ...(o.precision ? { precision: o.precision } : {}),
+    });
     const rel = relative(runDir, modelDir);
     o.log?.(`${model} (${rel}): top1 ${(r.top1 * 100).toFixed(2)}% top5 ${(r.top5 * 100).toFixed(2)}%`);
     return { model, modelDir: rel, top1: r.top1, top5: r.top5, loss: r.loss, images: r.n };

@@ -3,8 +3,9 @@
 // student becomes the next teacher. Every stage writes the same artifacts as its stage command,
 // into a folder named by the key of its inputs (run_plan.ts), and is skipped (or resumed) when the
 // same command runs again, also after the run folder was moved.
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createModel } from '../models/index.js';
+import { createModel, type InferenceModel } from '../models/index.js';
 import { inferenceDataConfig, removeJobLeftovers, type ProgressListener } from '../train/index.js';
 import { withElapsed } from '../util/elapsed.js';
 import { acquireJobLock } from '../util/lock.js';
@@ -12,7 +13,15 @@ import { generationStudent, type NoisyStudentConfig } from './config.js';
 import { pseudoLabelAccuracy } from './filter.js';
 import { resolveRunData } from './run_data.js';
 import { generationDir, pseudoLabelStageDir, runFilterSettings } from './run_plan.js';
-import { filterStage, filterStageDir, pseudoLabel, studentStage, teacherStage } from './stages/index.js';
+import {
+  filterStage,
+  filterStageDir,
+  openPseudoLabelTeacher,
+  pseudoLabel,
+  studentStage,
+  teacherStage,
+  weightsFingerprint,
+} from './stages/index.js';
 import { writeArtifact } from './artifacts/format.js';
 import { claimRunDir } from './run_dir.js';
 import { SkipReport, type SampleError } from '../data/index.js';
@@ -92,8 +101,17 @@ async function runLocked(cfg: NoisyStudentConfig, out: string, o: RunOptions): P
     // Time summed over attempts (shards already on disk make a rerun nearly free).
     const { result: pl, seconds: plSeconds } = await withElapsed(join(plDir, 'elapsed.json'), async () => {
       const model = await createModel(teacher.model, { checkpointPath: teacher.modelDir, ...(o.device ? { device: o.device } : {}) });
+      let inf: InferenceModel | null = null;
       try {
-        return await pseudoLabel(model, unlabeled.dataset, inferenceDataConfig(model), {
+        mkdirSync(plDir, { recursive: true });
+        inf = await openPseudoLabelTeacher(model, plDir, {
+          backend: cfg.pseudoLabel.backend,
+          precision: cfg.pseudoLabel.precision,
+          batchSize: cfg.pseudoLabel.batchSize,
+          onChoice: (c) => log(`pseudo-label ${g + 1}: backend ${c.backend} (${c.precision}), ${c.reason}`),
+        });
+        return await pseudoLabel(inf, unlabeled.dataset, inferenceDataConfig(model), {
+          teacherFingerprint: weightsFingerprint(model),
           dir: plDir,
           shardSize: cfg.pseudoLabel.shardSize,
           batchSize: cfg.pseudoLabel.batchSize,
@@ -106,6 +124,7 @@ async function runLocked(cfg: NoisyStudentConfig, out: string, o: RunOptions): P
           onSampleError: (e) => skips.add(e, 'unlabeled'),
         });
       } finally {
+        await inf?.dispose();
         model.dispose();
       }
     });

@@ -22,6 +22,8 @@ export function pseudoLabelStageDir(genDir: string, teacherWeights: string, cfg:
       topk: p.topk ?? null,
       shardSize: p.shardSize,
       batchSize: p.batchSize,
+      backend: p.backend,
+      precision: p.precision,
     }),
   );
 }

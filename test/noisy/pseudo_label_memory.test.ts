@@ -50,7 +50,17 @@ before(() => {
     top1[i] = raw[0]!;
   }
   // One image unreadable (its shard lists it as an error), as a corrupt file would be.
-  claimPseudoLabelDir(dir, { teacher: 't', images: N, numClasses: C, shardSize: SHARD, topk: K, dataConfig: {} as never, inputs: null });
+  claimPseudoLabelDir(dir, {
+    teacher: 't',
+    images: N,
+    numClasses: C,
+    shardSize: SHARD,
+    topk: K,
+    dataConfig: {} as never,
+    inputs: null,
+    backend: 'torch',
+    precision: 'fp32',
+  });
   for (let s = 0; s * SHARD < N; s++) {
     const ids = Array.from({ length: SHARD }, (_, i) => s * SHARD + i).filter((id) => id !== 7);
     writeShard(

@@ -1,12 +1,13 @@
 // `noisy-student evaluate`: the evaluate stage. Scores the teacher and every finished student of a
 // run directory on its test set, with the accuracy of each generation's pseudo-labels where the
 // true labels are known; or the accuracy of a standalone pseudo-label (+ filter) output.
+import type { BackendOption, Precision } from '../../backends/index.js';
 import { Command } from 'commander';
 import { join } from 'node:path';
 import { selectData } from '../../train/index.js';
 import { DEFAULT_MAX_SKIPPED, SkipReport } from '../../data/index.js';
 import { evaluateRun, openRun, pseudoLabelAccuracy, readFilterResult, readPseudoLabelIndex, type FilterResult } from '../../noisy/index.js';
-import { addJsonOption, deviceOption, printJson } from '../options.js';
+import { addBackendOptions, addJsonOption, checkBackendOptions, deviceOption, printJson } from '../options.js';
 import { intArg, numberArg } from '../args.js';
 import { CliError, warn } from '../errors.js';
 
@@ -20,6 +21,8 @@ interface Options {
   limit?: number;
   workers?: number;
   device?: string;
+  backend?: BackendOption;
+  precision?: Precision;
   maxSkipped: number;
   json?: boolean;
 }
@@ -50,9 +53,11 @@ export default function evaluateCommand(): Command {
       DEFAULT_MAX_SKIPPED,
     );
   cmd.addOption(deviceOption());
+  addBackendOptions(cmd);
   addJsonOption(cmd);
   return cmd.action(async (o: Options) => {
     if (!o.run === !o.pseudo) throw new CliError('give either --run DIR or --pseudo DIR', 2);
+    checkBackendOptions({ model: '', ...o });
     if (o.run) {
       // Every model reads the same test images: a broken one is reported once (on stderr; the run's
       // own skipped.jsonl is the run's record and is left as it is).
@@ -63,6 +68,8 @@ export default function evaluateCommand(): Command {
         ...(o.limit !== undefined ? { limit: o.limit } : {}),
         ...(o.workers !== undefined ? { workers: o.workers } : {}),
         ...(o.device ? { device: o.device } : {}),
+        ...(o.backend ? { backend: o.backend } : {}),
+        ...(o.precision ? { precision: o.precision } : {}),
       });
       const skipped = skips.finish();
       if (skipped) warn(skipped);

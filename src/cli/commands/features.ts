@@ -18,6 +18,7 @@ import {
   globalOptions,
   intArg,
   intListArg,
+  addBackendOptions,
   loadInferenceFromOptions,
   validateModelOptions,
   prepareOutputFile,
@@ -119,7 +120,7 @@ export default function featuresCommand(): Command {
         '`files` list in the file metadata; images that cannot be decoded are reported and left out.',
     )
     .argument('<images...>', 'image files or folders');
-  addModelOptions(cmd)
+  addBackendOptions(addModelOptions(cmd))
     .addOption(new Option('--pre-logits', 'pooled features before the classifier (the default)').conflicts('featureMaps'))
     .addOption(new Option('--feature-maps', 'the feature maps of a features_only model instead'))
     .option('--out-indices <list>', 'which feature maps with --feature-maps, e.g. 1,2,3 (default: all)', intListArg)
@@ -187,7 +188,7 @@ export default function featuresCommand(): Command {
         for (const r of rows) r.remove();
       }
       const shapes: Record<string, number[]> = Object.fromEntries(rows.map((r) => [r.name, r.shape]));
-      if (o.json) printJson({ output, files: done, failed, tensors: shapes });
+      if (o.json) printJson({ output, files: done, failed, tensors: shapes, backend: model.backend, precision: model.precision });
       if (failed > 0 || !quiet) {
         const what = Object.entries(shapes)
           .map(([n, s]) => `${n} [${s.join(', ')}]`)

@@ -15,6 +15,7 @@ import {
   addModelOptions,
   globalOptions,
   intArg,
+  addBackendOptions,
   loadInferenceFromOptions,
   prepareOutputFile,
   validateModelOptions,
@@ -67,7 +68,7 @@ export default function predictCommand(): Command {
         'Images that cannot be decoded are reported and skipped.',
     )
     .argument('<images...>', 'image files or folders');
-  addModelOptions(cmd)
+  addBackendOptions(addModelOptions(cmd))
     .option('-k, --topk <k>', 'classes shown per image', intArg(1), 5)
     .option('--class-map <file>', 'class names, one per line in class-index order (ImageNet names are built in)')
     .option('-b, --batch-size <n>', 'images per forward pass', intArg(1), 16);
@@ -132,7 +133,7 @@ export default function predictCommand(): Command {
       }
       if (failed > 0 || !quiet) {
         process.stderr.write(
-          `predicted ${predicted} of ${files.length} images${failed > 0 ? `, ${failed} failed (skipped)` : ''}` +
+          `predicted ${predicted} of ${files.length} images${failed > 0 ? `, ${failed} failed (skipped)` : ''} (${model.backend}, ${model.precision})` +
             `${file && predicted > 0 ? `; wrote ${outputPath}` : ''}\n`,
         );
       }

@@ -2,11 +2,21 @@
 // unlabeled rest of a built-in set), in shards that a rerun does not redo: the same files a run
 // writes in its gen-N/pseudo/<key>/ folders.
 import { Command } from 'commander';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { InferenceModel } from '../../models/index.js';
 import { inferenceDataConfig, selectData } from '../../train/index.js';
 import { DEFAULT_MAX_SKIPPED, SkipReport } from '../../data/index.js';
-import { pseudoLabel } from '../../noisy/index.js';
-import { addModelOptions, globalOptions, loadModelFromOptions, type ModelCliOptions } from '../options.js';
+import { openPseudoLabelTeacher, pseudoLabel, weightsFingerprint } from '../../noisy/index.js';
+import {
+  addBackendOptions,
+  addModelOptions,
+  checkBackendOptions,
+  globalOptions,
+  loadModelFromOptions,
+  reportBackendChoice,
+  type ModelCliOptions,
+} from '../options.js';
 import { intArg, numberArg } from '../args.js';
 import { acquireJobLock } from '../../util/lock.js';
 import { warn } from '../errors.js';
@@ -49,8 +59,10 @@ export default function pseudoLabelCommand(): Command {
     )
     .requiredOption('-o, --output <dir>', 'output folder (shards + index.json)');
   addModelOptions(cmd);
+  addBackendOptions(cmd);
   return cmd.action(async (o: Options) => {
     const g = globalOptions(cmd);
+    checkBackendOptions(o);
     // One job per output folder (released at the end, or at exit when it throws before the try).
     const lock = acquireJobLock(o.output, `pseudo-label --output ${o.output}`);
     const data = selectData({ spec: o.data, labelsPerClass: o.labelsPerClass, part: 'unlabeled', seed: o.seed, limit: o.limit });
@@ -63,8 +75,17 @@ export default function pseudoLabelCommand(): Command {
     };
     const model = await loadModelFromOptions(o, { command: 'pseudo-label', requireWeights: true });
     const progress = progressPrinter({ quiet: g.quiet });
+    let teacher: InferenceModel | null = null;
     try {
-      const pl = await pseudoLabel(model, data.dataset, inferenceDataConfig(model), {
+      mkdirSync(o.output, { recursive: true });
+      teacher = await openPseudoLabelTeacher(model, o.output, {
+        backend: o.backend ?? 'torch',
+        precision: o.precision ?? 'fp32',
+        batchSize: o.batchSize,
+        onChoice: (c) => reportBackendChoice(c, g.quiet),
+      });
+      const pl = await pseudoLabel(teacher, data.dataset, inferenceDataConfig(model), {
+        teacherFingerprint: weightsFingerprint(model),
         dir: o.output,
         shardSize: o.shardSize,
         batchSize: o.batchSize,
@@ -81,6 +102,7 @@ export default function pseudoLabelCommand(): Command {
       process.stdout.write(`${pl.records.length} images labeled (${pl.failed.length} skipped); ${join(o.output, 'index.json')}\n`);
     } finally {
       progress.stop();
+      await teacher?.dispose();
       model.dispose();
       lock.release();
     }

@@ -7,7 +7,14 @@ import { Command } from 'commander';
 import { checkpointFiles } from '../../models/index.js';
 import { DEFAULT_MAX_SKIPPED, SkipReport } from '../../data/index.js';
 import { evaluateModel, inferenceDataConfig, mapSelectedClasses, selectData, trainingDataConfig } from '../../train/index.js';
-import { addJsonOption, addModelOptions, loadInferenceFromOptions, printJson, type ModelCliOptions } from '../options.js';
+import {
+  addBackendOptions,
+  addJsonOption,
+  addModelOptions,
+  loadInferenceFromOptions,
+  printJson,
+  type ModelCliOptions,
+} from '../options.js';
 import { intArg, numberArg } from '../args.js';
 import { warn } from '../errors.js';
 
@@ -44,6 +51,7 @@ export default function validateCommand(): Command {
       DEFAULT_MAX_SKIPPED,
     );
   addModelOptions(cmd);
+  addBackendOptions(cmd);
   addJsonOption(cmd);
   return cmd.action(async (o: ValidateOptions) => {
     const selected = selectData({ spec: o.data, limit: o.limit });
@@ -63,7 +71,7 @@ export default function validateCommand(): Command {
       });
       const summary = skips.finish();
       if (summary) warn(summary);
-      if (o.json) printJson({ ...r, skipped: skips.images });
+      if (o.json) printJson({ ...r, backend: model.backend, precision: model.precision, skipped: skips.images });
       else
         process.stdout.write(
           `top1 ${(r.top1 * 100).toFixed(2)}%  top5 ${(r.top5 * 100).toFixed(2)}%  loss ${r.loss.toFixed(4)}  (${r.n} images)\n`,

@@ -30,6 +30,9 @@ export interface PseudoLabelManifest {
   dataConfig: DataConfig;
   /** Content key of the unlabeled images (no paths). */
   inputs: unknown;
+  /** What ran the teacher ('torch', 'torch-fused', 'onnxruntime'; auto already resolved) and in which precision. */
+  backend: string;
+  precision: string;
 }
 
 export interface PseudoLabelIndex {

@@ -4,7 +4,7 @@
 // run moved to another path finds the same folders.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadInferenceModel } from '../../models/index.js';
+import { loadInferenceBackend, type BackendOption, type Precision } from '../../backends/index.js';
 import type { ImageDataset, SampleError } from '../../data/index.js';
 import { evaluateModel, type EvalResult, type ProgressListener } from '../../train/index.js';
 import { contentHash, fileHash } from '../../util/hash.js';
@@ -32,9 +32,16 @@ export async function evaluateModelDir(
     onEvent?: ProgressListener | undefined;
     stage?: string;
     onSampleError?: ((e: SampleError, set: string) => void) | undefined;
+    backend?: BackendOption;
+    precision?: Precision;
   },
 ): Promise<EvalResult> {
-  const model = await loadInferenceModel(modelName, { checkpointPath: modelDir, ...(o.device ? { device: o.device } : {}) });
+  const model = await loadInferenceBackend(modelName, {
+    checkpointPath: modelDir,
+    ...(o.device ? { device: o.device } : {}),
+    backend: o.backend ?? 'torch',
+    precision: o.precision ?? 'fp32',
+  });
   try {
     const onErr = o.onSampleError;
     return await evaluateModel(model, test, {

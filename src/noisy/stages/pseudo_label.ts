@@ -4,7 +4,7 @@
 // disk are not redone. With `topk` (for many classes: 1000 probabilities per image of a 100k-image
 // set are 400 MB) a shard keeps each image's k largest probabilities renormalised to sum to 1,
 // their classes, and the raw top-1 probability, which is what filtering compares with the threshold.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { ensureFreeSpace, pseudoLabelBytes } from '../../util/disk.js';
@@ -12,6 +12,8 @@ import { fromTypedArray, noGrad, scope } from '../../torch/index.js';
 import { EfficientNet, inferenceModelFrom, type InferenceModel } from '../../models/index.js';
 import { DataLoader, type DataConfig, type ImageDataset, type SampleError } from '../../data/index.js';
 import { throwIfAborted, type ProgressListener } from '../../train/index.js';
+import { openInferenceModel, type BackendChoice, type BackendName, type BackendOption, type Precision } from '../../backends/index.js';
+import { atomicWriteJson } from '../../util/atomic_write.js';
 import {
   claimPseudoLabelDir,
   finishPseudoLabelDir,
@@ -48,6 +50,54 @@ export function weightsFingerprint(model: EfficientNet): string {
   return h.digest('hex').slice(0, 16);
 }
 
+/**
+ * The teacher behind the stage's backend. The backend that ran is recorded in DIR/backend.json; with
+ * `auto`, a recorded choice is used as it is, so a resume (or a rerun on a machine where another
+ * backend would win) labels the remaining shards with the backend that labelled the first ones.
+ */
+export async function openPseudoLabelTeacher(
+  model: EfficientNet,
+  dir: string,
+  o: { backend: BackendOption; precision: Precision; batchSize?: number; onChoice?: (c: BackendChoice) => void },
+): Promise<InferenceModel> {
+  const file = join(dir, 'backend.json');
+  const rec = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { backend?: BackendName; precision?: Precision }) : null;
+  let backend: BackendOption = o.backend;
+  if (rec?.backend) {
+    if (backend === 'auto') {
+      backend = rec.backend;
+      o.onChoice?.({ backend, precision: o.precision, measured: false, reason: `recorded in ${file}` });
+    }
+    if (backend !== rec.backend || o.precision !== rec.precision) {
+      throw new Error(
+        `${dir} holds pseudo-labels made with another backend (${rec.backend}, ${rec.precision ?? '?'}), not ${backend} (${o.precision}): ` +
+          'give another output folder, or delete it to start over',
+      );
+    }
+  }
+  let choice: BackendChoice | null = null;
+  const inf = await openInferenceModel(model, {
+    backend,
+    precision: o.precision,
+    ...(o.batchSize ? { batchSize: o.batchSize } : {}),
+    onChoice: (c) => {
+      choice = c;
+      if (backend === 'auto') o.onChoice?.(c);
+    },
+  });
+  if (!rec) {
+    const made = choice as BackendChoice | null;
+    atomicWriteJson(file, {
+      configured: o.backend,
+      backend: made?.backend ?? backend,
+      precision: o.precision,
+      runtime: inf.backend,
+      reason: made?.reason ?? 'pinned',
+    });
+  }
+  return inf;
+}
+
 const positiveInt = (v: number | undefined, what: string): void => {
   if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new RangeError(`${what} must be a positive integer, got ${v}`);
 };
@@ -77,6 +127,9 @@ export async function pseudoLabel(
     topk: k,
     dataConfig,
     inputs: o.inputs ?? null,
+    // Backends differ in the last bits of each probability: shards of one are never mixed with another's.
+    backend: model.backend,
+    precision: model.precision,
   });
   ensurePseudoLabelSpace(o.dir, n, C, k, o.shardSize);
   const loader = new DataLoader(unlabeled, { batchSize: o.batchSize, numWorkers: o.workers, transform: { config: dataConfig } });
