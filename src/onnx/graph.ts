@@ -153,5 +153,6 @@ export function decodeModel(bytes: Uint8Array): {
   metadataProps: { key: string; value: string }[];
   graph: { node: { opType: string }[]; input: { name: string }[]; output: { name: string }[] };
 } {
-  return onnx.ModelProto.decode(bytes);
+  // Plain objects with int64 fields as numbers (every int64 an EfficientNet graph holds is small).
+  return onnx.ModelProto.toObject(onnx.ModelProto.decode(bytes), { longs: Number, defaults: false });
 }

@@ -11,3 +11,4 @@ export { default as filter } from './filter.js';
 export { default as student } from './student.js';
 export { default as evaluate } from './evaluate.js';
 export { default as report } from './report.js';
+export { default as exportOnnx } from './export_onnx.js';

@@ -1,0 +1,95 @@
+// `noisy-student export-onnx --model NAME (--checkpoint P | --pretrained) --output model.onnx`: the
+// model as an ONNX graph (our own writer, src/onnx): BatchNorm folded, dynamic batch, height and
+// width (TF SAME padding as auto_pad SAME_UPPER, so any input size gives timm's outputs), class
+// names and the preprocessing config in the metadata. `--backend ort --checkpoint` is not needed to
+// run it: OrtInferenceModel.fromFile opens the file as it is.
+import { statSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import type { InferenceOutput } from '../../models/index.js';
+import { DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, OnnxExportError, decodeModel, exportOnnx, writeOnnx } from '../../onnx/index.js';
+import { intArg } from '../args.js';
+import { CliError } from '../errors.js';
+import {
+  addJsonOption,
+  addModelOptions,
+  addOutputOption,
+  globalOptions,
+  loadModelFromOptions,
+  prepareOutputFile,
+  printJson,
+  validateModelOptions,
+  type ModelCliOptions,
+} from '../options.js';
+
+interface Options extends ModelCliOptions {
+  output: string;
+  opset: number;
+  features?: boolean;
+  preLogits?: boolean;
+  json?: boolean;
+}
+
+interface ValueInfo {
+  name: string;
+  type?: { tensorType?: { shape?: { dim?: { dimValue?: number | { toNumber(): number }; dimParam?: string }[] } } };
+}
+
+function dims(v: ValueInfo): (number | string)[] {
+  return (v.type?.tensorType?.shape?.dim ?? []).map((d) =>
+    d.dimParam ? d.dimParam : typeof d.dimValue === 'number' ? d.dimValue : Number(d.dimValue?.toNumber() ?? 0),
+  );
+}
+
+export default function exportOnnxCommand(): Command {
+  const cmd = new Command('export-onnx')
+    .summary('write a model as an ONNX graph (for ONNX Runtime and other runtimes)')
+    .description(
+      'Export a model with its weights to ONNX: BatchNorm folded into the convs, dynamic batch, height and width (TF SAME ' +
+        'padding computed by the runtime from the input size), the class names and preprocessing config in the metadata. ' +
+        'Outputs: logits (default), pre_logits (--pre-logits), or the feature maps of a features_only model (--features).',
+    );
+  addModelOptions(cmd)
+    .option('--opset <n>', `ONNX opset, ${MIN_OPSET} to ${MAX_OPSET}`, intArg({ min: 1 }), DEFAULT_OPSET)
+    .addOption(new Option('--features', 'export the feature maps of a features_only model (feature_maps.0 ...)').conflicts('preLogits'))
+    .addOption(new Option('--pre-logits', 'export the pooled features before the classifier instead of the logits'));
+  addOutputOption(cmd, 'the .onnx file to write (atomically: a temp file renamed into place; an existing file is replaced)');
+  addJsonOption(cmd);
+  return cmd.action(async (o: Options, self: Command) => {
+    const { quiet } = globalOptions(self);
+    validateModelOptions(o, { command: 'export-onnx', requireWeights: true });
+    if (!Number.isInteger(o.opset) || o.opset < MIN_OPSET || o.opset > MAX_OPSET) {
+      throw new CliError(`--opset ${o.opset}: supported opsets are ${MIN_OPSET} to ${MAX_OPSET}`, 2);
+    }
+    const output = prepareOutputFile(o.output);
+    const outputs: InferenceOutput[] = o.features ? ['feature_maps'] : o.preLogits ? ['pre_logits'] : ['logits'];
+    const model = await loadModelFromOptions(o, { command: 'export-onnx', requireWeights: true, featuresOnly: o.features === true, quiet });
+    let bytes: Uint8Array;
+    try {
+      model.eval();
+      bytes = exportOnnx(model, { opset: o.opset, outputs });
+    } catch (e) {
+      if (e instanceof OnnxExportError) throw new CliError(e.message);
+      throw e;
+    } finally {
+      model.dispose();
+    }
+    writeOnnx(output, bytes);
+    const m = decodeModel(bytes) as unknown as { graph: { input: ValueInfo[]; output: ValueInfo[]; node: unknown[] } };
+    const summary = {
+      output,
+      bytes: statSync(output).size,
+      opset: o.opset,
+      nodes: m.graph.node.length,
+      inputs: m.graph.input.map((v) => ({ name: v.name, shape: dims(v) })),
+      outputs: m.graph.output.map((v) => ({ name: v.name, shape: dims(v) })),
+    };
+    if (o.json) return printJson(summary);
+    if (!quiet) {
+      const fmt = (vs: typeof summary.inputs): string => vs.map((v) => `${v.name} [${v.shape.join(', ')}]`).join(', ');
+      process.stdout.write(
+        `wrote ${output} (${(summary.bytes / 1e6).toFixed(1)} MB, opset ${o.opset}, ${summary.nodes} nodes)\n` +
+          `  input:  ${fmt(summary.inputs)}\n  output: ${fmt(summary.outputs)}\n`,
+      );
+    }
+  });
+}
