@@ -10,6 +10,7 @@ import type { EfficientNet, InferenceModel } from '../models/index.js';
 import { getNumThreads } from '../torch/index.js';
 import { atomicWriteJson } from '../util/atomic_write.js';
 import { loadOrt } from './ort.js';
+import { measureInference } from './measure.js';
 
 export interface BackendChoice {
   readonly backend: string;
@@ -92,27 +93,12 @@ export async function chooseBackend(
     return { backend: hit.backend, precision, measured: false, reason: `cached in ${file}`, timingsMs: hit.timingsMs };
   }
   const reps = o.reps ?? 3;
-  const data = new Float32Array(batch * model.spec.inChans * h * w);
-  // A fixed pseudo-random batch: speed does not depend on the values, only on the shape.
-  let s = 12345;
-  for (let i = 0; i < data.length; i++) {
-    s = (s * 1103515245 + 12345) & 0x7fffffff;
-    data[i] = s / 0x7fffffff - 0.5;
-  }
-  const input = { data, shape: [batch, model.spec.inChans, h, w] as [number, number, number, number] };
   const timings: Record<string, number> = {};
   for (const b of candidates) {
     const m = await o.open(b);
     try {
-      await m.run(input);
-      const runs: number[] = [];
-      for (let i = 0; i < reps; i++) {
-        const t0 = process.hrtime.bigint();
-        await m.run(input);
-        runs.push(Number(process.hrtime.bigint() - t0) / 1e6);
-      }
-      runs.sort((a, c) => a - c);
-      timings[b] = runs[Math.floor(runs.length / 2)]!;
+      const r = await measureInference(m, { batch, chans: model.spec.inChans, height: h, width: w, warmup: 1, iters: reps });
+      timings[b] = r.latencyMs.p50;
     } finally {
       await m.dispose();
     }

@@ -17,6 +17,7 @@ import { chooseBackend, type BackendChoice } from './backend_choice.js';
 
 export { OrtInferenceModel, BackendUnavailableError, loadOrt, setOrtImporter } from './ort.js';
 export { backendCachePath, type BackendChoice } from './backend_choice.js';
+export { measureInference, quantile, randomBatch, type LatencyStats, type Measurement } from './measure.js';
 
 export const BACKENDS = ['torch', 'torch-fused', 'ort'] as const;
 export type BackendName = (typeof BACKENDS)[number];

@@ -12,3 +12,4 @@ export { default as student } from './student.js';
 export { default as evaluate } from './evaluate.js';
 export { default as report } from './report.js';
 export { default as exportOnnx } from './export_onnx.js';
+export { default as benchmark } from './benchmark.js';

@@ -1,0 +1,67 @@
+// `noisy-student benchmark`: one JSON object with a row per supported backend, precision and batch
+// size (each measured in its own child process), percentiles in order; impossible pairs are usage errors.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { runCli } from './run_cli.js';
+import { BACKEND_PRECISIONS, BACKENDS } from '../../src/backends/index.js';
+
+interface Out {
+  model: string;
+  threads: number;
+  results: {
+    backend: string;
+    precision: string;
+    batch: number;
+    latencyMs: { p50: number; p90: number; p99: number };
+    imgPerSec: number;
+    peakRssMb: number;
+  }[];
+}
+
+describe('benchmark', () => {
+  it('--backend all --json: every supported backend/precision at each batch size, in the issue’s shape', async () => {
+    const r = await runCli([
+      'benchmark',
+      '--model',
+      'tf_efficientnet_b0',
+      '--img-size',
+      '48',
+      '--batch-sizes',
+      '1,2',
+      '--iters',
+      '3',
+      '--warmup',
+      '1',
+      '--threads',
+      '1',
+      '--no-timm',
+      '--json',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as Out;
+    assert.equal(out.model, 'tf_efficientnet_b0.ns_jft_in1k');
+    assert.equal(out.threads, 1);
+    const want = BACKENDS.flatMap((b) =>
+      BACKEND_PRECISIONS[b].filter((p) => p !== 'int8').flatMap((p) => [1, 2].map((batch) => `${b}/${p}/${batch}`)),
+    );
+    assert.deepEqual(
+      out.results.map((x) => `${x.backend}/${x.precision}/${x.batch}`),
+      want,
+    );
+    for (const x of out.results) {
+      const { p50, p90, p99 } = x.latencyMs;
+      assert.ok(p50 > 0 && p50 <= p90 && p90 <= p99, `${x.backend}: percentiles ${p50} ${p90} ${p99}`);
+      assert.ok(Math.abs(x.imgPerSec - (x.batch * 1000) / p50) < 1e-6 * x.imgPerSec);
+      assert.ok(x.peakRssMb > 50, `${x.backend}: peak RSS ${x.peakRssMb} MB`);
+    }
+  });
+
+  it('a pair that does not run, asked for by name, exits 2 listing what runs', async () => {
+    const r = await runCli(['benchmark', '--model', 'tf_efficientnet_b0', '--backend', 'torch', '--precision', 'bf16']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /backend torch does not run bf16; what runs: torch: fp32; torch-fused: fp32, bf16; ort: fp32/);
+    const u = await runCli(['benchmark', '--model', 'tf_efficientnet_b0', '--backend', 'tvm']);
+    assert.equal(u.code, 2);
+    assert.match(u.stderr, /tvm/);
+  });
+});
