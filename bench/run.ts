@@ -7,6 +7,7 @@ const benches: Record<string, () => Promise<{ main: () => Promise<void> }>> = {
   train: () => import('./train.js'),
   memory: () => import('./memory.js'),
   fused: () => import('./fused.js'),
+  inference: () => import('./inference.js'),
 };
 const names = process.argv.slice(2);
 for (const name of names.length ? names : Object.keys(benches)) {
