@@ -144,7 +144,16 @@ describe('export of the b0 fixture, run in ONNX Runtime', () => {
 it('a features_only export gives feature_maps.0-4 of the fixture', async () => {
   const fm = await createModel(NAME, { checkpointPath: B0_WEIGHTS, featuresOnly: true });
   const bytes = exportOnnx(fm);
+  const featureInfo = JSON.parse(JSON.stringify(fm.featureInfo)) as unknown;
   fm.dispose();
+  // The metadata says what the graph gives, so OrtInferenceModel can map 'feature_maps' to its outputs.
+  const meta = new Map(decodeModel(bytes).metadataProps.map((p) => [p.key, p.value]));
+  assert.deepEqual(
+    JSON.parse(meta.get('outputs')!),
+    [0, 1, 2, 3, 4].map((i) => `feature_maps.${i}`),
+  );
+  assert.deepEqual(JSON.parse(meta.get('feature_info')!), featureInfo);
+  assert.equal(meta.get('in_chans'), '3');
   const s = await session(bytes);
   try {
     const x = f32(ref(io, 'x'));
@@ -168,19 +177,31 @@ describe('variants against our eager model', () => {
     ['cn_r2_k3_s1_c32_skip'],
     ['ir_r2_k3_s2_e6_c40_se0.25'],
   ];
-  const variants: { what: string; gen: Partial<EfficientNetGenConfig>; opts: Record<string, unknown>; opsets: number[] }[] = [
-    { what: 'TF SAME, relu6, avg pool', gen: { act: 'relu6', padType: 'same' }, opts: {}, opsets: [13, 17] },
+  // ops: per opset, the node types the graph must (true) or must not (false) hold, so that each
+  // lowering named in `what` is the one that ran; dilated: some Conv has dilations 2.
+  const variants: {
+    what: string;
+    gen: Partial<EfficientNetGenConfig>;
+    opts: Record<string, unknown>;
+    opsets: number[];
+    ops?: Record<number, Record<string, boolean>>;
+    dilated?: boolean;
+  }[] = [
+    { what: 'TF SAME, relu6, avg pool', gen: { act: 'relu6', padType: 'same' }, opts: {}, opsets: [13, 17], ops: { 13: { Clip: true } } },
     {
       what: 'symmetric padding, mish, max pool (Mish node at 18, lowered below)',
       gen: { act: 'mish', padType: '' },
       opts: { globalPool: 'max' },
       opsets: [17, 18],
+      ops: { 17: { Mish: false, Softplus: true }, 18: { Mish: true } },
     },
     {
       what: 'hard_swish, avgmax pool, dilated (output stride 8) (HardSwish node at 14, lowered at 13)',
       gen: { act: 'hard_swish', padType: 'same' },
       opts: { globalPool: 'avgmax', outputStride: 8 },
       opsets: [13, 14],
+      ops: { 13: { HardSwish: false }, 14: { HardSwish: true } },
+      dilated: true,
     },
     {
       what: '1-channel input, catavgmax pool, 10 classes',
@@ -214,7 +235,23 @@ describe('variants against our eager model', () => {
       try {
         const c = spec.inChans;
         for (const opset of v.opsets) {
-          const s = await session(exportOnnx(model, { opset, outputs: ['logits', 'pre_logits'] }));
+          const bytes = exportOnnx(model, { opset, outputs: ['logits', 'pre_logits'] });
+          const nodes = (decodeModel(bytes).graph.node as { opType: string; attribute?: { name: string; ints?: number[] }[] }[]).map(
+            (n) => ({ op: n.opType, dilations: n.attribute?.find((a) => a.name === 'dilations')?.ints ?? [] }),
+          );
+          for (const [op, present] of Object.entries(v.ops?.[opset] ?? {})) {
+            assert.equal(
+              nodes.some((n) => n.op === op),
+              present,
+              `opset ${opset}: ${op} ${present ? 'missing' : 'present'}`,
+            );
+          }
+          assert.equal(
+            nodes.some((n) => n.op === 'Conv' && n.dilations.some((d) => d > 1)),
+            v.dilated === true,
+            'dilated convs',
+          );
+          const s = await session(bytes);
           try {
             for (const shape of [
               [2, c, 64, 64],
