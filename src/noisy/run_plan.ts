@@ -22,8 +22,9 @@ export function pseudoLabelStageDir(genDir: string, teacherWeights: string, cfg:
       topk: p.topk ?? null,
       shardSize: p.shardSize,
       batchSize: p.batchSize,
-      backend: p.backend,
-      precision: p.precision,
+      // The backend shifts the last bits of each probability, so it is part of the key; the default
+      // (torch, fp32) is left out so that runs made before backends existed keep their folders.
+      ...(p.backend === 'torch' && p.precision === 'fp32' ? {} : { backend: p.backend, precision: p.precision }),
     }),
   );
 }
