@@ -3,8 +3,17 @@
 // folder, while the default (torch, fp32) keeps the key runs had before backends existed.
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { basename } from 'node:path';
-import { PRESETS, resolveNoisyStudentConfig, type NoisyStudentConfig, type RunData } from '../../src/noisy/index.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { createModel, liveTensorCount } from '../../src/index.js';
+import {
+  PRESETS,
+  openPseudoLabelTeacher,
+  resolveNoisyStudentConfig,
+  type NoisyStudentConfig,
+  type RunData,
+} from '../../src/noisy/index.js';
 import { pseudoLabelStageDir } from '../../src/noisy/run_plan.js';
 import { contentHash } from '../../src/util/hash.js';
 
@@ -51,5 +60,23 @@ describe('pseudo-label key', () => {
 
   it('an unknown backend in the run config is refused naming the choices', () => {
     assert.throws(() => cfgWith({ backend: 'tensorrt' }), /backend.*(torch|ort)/s);
+  });
+});
+
+describe('the recorded pseudo-label backend', () => {
+  it('a folder made by another backend, or with a record that does not parse, is refused', async () => {
+    const start = liveTensorCount();
+    const dir = mkdtempSync(join(tmpdir(), 'ns-plbackend-'));
+    const model = await createModel('tinynet_e', { numClasses: 3 });
+    try {
+      writeFileSync(join(dir, 'backend.json'), JSON.stringify({ backend: 'ort', precision: 'fp32' }));
+      await assert.rejects(openPseudoLabelTeacher(model, dir, { backend: 'torch', precision: 'fp32' }), /another backend \(ort, fp32\)/);
+      writeFileSync(join(dir, 'backend.json'), '{"backend": "to');
+      await assert.rejects(openPseudoLabelTeacher(model, dir, { backend: 'auto', precision: 'fp32' }), /backend\.json.*does not parse/);
+    } finally {
+      model.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    assert.equal(liveTensorCount(), start);
   });
 });

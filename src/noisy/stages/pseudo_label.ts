@@ -50,6 +50,17 @@ export function weightsFingerprint(model: EfficientNet): string {
   return h.digest('hex').slice(0, 16);
 }
 
+/** DIR/backend.json, written atomically, so a file that does not parse was edited or is not ours. */
+function readBackendRecord(file: string): { backend?: BackendName; precision?: Precision } {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as { backend?: BackendName; precision?: Precision };
+  } catch (e) {
+    throw new Error(
+      `${file} (the backend that made these pseudo-labels) does not parse: ${(e as Error).message}; delete the folder to start over`,
+    );
+  }
+}
+
 /**
  * The teacher behind the stage's backend. The backend that ran is recorded in DIR/backend.json; with
  * `auto`, a recorded choice is used as it is, so a resume (or a rerun on a machine where another
@@ -61,7 +72,7 @@ export async function openPseudoLabelTeacher(
   o: { backend: BackendOption; precision: Precision; batchSize?: number; onChoice?: (c: BackendChoice) => void },
 ): Promise<InferenceModel> {
   const file = join(dir, 'backend.json');
-  const rec = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { backend?: BackendName; precision?: Precision }) : null;
+  const rec = existsSync(file) ? readBackendRecord(file) : null;
   let backend: BackendOption = o.backend;
   if (rec?.backend) {
     if (backend === 'auto') {
