@@ -1,5 +1,6 @@
 // `noisy-student benchmark`: one JSON object with a row per supported backend, precision and batch
 // size (each measured in its own child process), percentiles in order; impossible pairs are usage errors.
+import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { runCli } from './run_cli.js';
@@ -18,6 +19,12 @@ interface Out {
   }[];
 }
 
+// The timm eager reference row needs Python torch and a timm checkout (TIMM_SRC).
+const TIMM_SRC = process.env['TIMM_SRC'];
+const timmImports =
+  TIMM_SRC !== undefined &&
+  spawnSync('/usr/bin/python3', ['-c', 'import torch, timm'], { env: { ...process.env, PYTHONPATH: TIMM_SRC } }).status === 0;
+
 describe('benchmark', () => {
   it('--backend all --json: every supported backend/precision at each batch size, in the issue’s shape', async () => {
     const r = await runCli([
@@ -25,7 +32,7 @@ describe('benchmark', () => {
       '--model',
       'tf_efficientnet_b0',
       '--img-size',
-      '48',
+      '64',
       '--batch-sizes',
       '1,2',
       '--iters',
@@ -64,4 +71,43 @@ describe('benchmark', () => {
     assert.equal(u.code, 2);
     assert.match(u.stderr, /tvm/);
   });
+
+  it(
+    'with Python torch and timm: a timm-eager row per batch size, after ours',
+    { skip: !timmImports && 'TIMM_SRC unset or timm does not import' },
+    async () => {
+      const r = await runCli(
+        [
+          'benchmark',
+          '--model',
+          'tf_efficientnet_b0',
+          '--img-size',
+          '64',
+          '--batch-sizes',
+          '1,2',
+          '--iters',
+          '2',
+          '--warmup',
+          '1',
+          '--threads',
+          '1',
+          '--backend',
+          'torch',
+          '--json',
+        ],
+        { env: { TIMM_SRC } },
+      );
+      assert.equal(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout) as Out;
+      assert.deepEqual(
+        out.results.map((x) => `${x.backend}/${x.precision}/${x.batch}`),
+        ['torch/fp32/1', 'torch/fp32/2', 'timm-eager/fp32/1', 'timm-eager/fp32/2'],
+      );
+      for (const x of out.results.slice(2)) {
+        const { p50, p90, p99 } = x.latencyMs;
+        assert.ok(p50 > 0 && p50 <= p90 && p90 <= p99);
+        assert.ok(x.peakRssMb > 50, `timm peak RSS ${x.peakRssMb} MB`);
+      }
+    },
+  );
 });

@@ -181,7 +181,7 @@ function runChild(row: Row, argv: readonly string[]): Promise<BenchmarkResult> {
       else
         reject(
           new CliError(
-            `benchmark row ${row.backend} ${row.precision} batch ${row.batch} failed: ${stderr.trim().split('\n').pop() ?? `exit ${code}`}`,
+            `benchmark row ${row.backend} ${row.precision} batch ${row.batch} failed: ${stderr.trim().split('\n').pop() || `exit ${code}`}`,
           ),
         );
     });
@@ -235,7 +235,7 @@ export default function benchmarkCommand(): Command {
     const out = { model: resolveModelName(o.model).fullName, threads, weights: o.checkpoint || o.pretrained ? 'given' : 'random', results };
     if (o.json) return printJson(out);
     const lines = [
-      `${out.model}, ${threads} threads, ${results[0]!.imgSize.join('x')}, ${o.iters} timed runs per row${out.weights === 'random' ? ' (random weights)' : ''}`,
+      `${out.model}, ${threads} threads, ${results[0]!.imgSize.join('x')}, ${o.iters} timed runs per row${out.weights === 'random' ? ' (random weights: speed does not depend on them)' : ''}`,
       'backend       precision  batch   p50 ms   p90 ms   p99 ms     img/s  peak RSS MB',
       ...results.map(
         (r) =>
