@@ -9,6 +9,8 @@ import { BACKEND_PRECISIONS, BACKENDS } from '../../src/backends/index.js';
 interface Out {
   model: string;
   threads: number;
+  weights: string;
+  loadAverage: { before: number; after: number; cores: number };
   results: {
     backend: string;
     precision: string;
@@ -48,6 +50,8 @@ describe('benchmark', () => {
     const out = JSON.parse(r.stdout) as Out;
     assert.equal(out.model, 'tf_efficientnet_b0.ns_jft_in1k');
     assert.equal(out.threads, 1);
+    assert.equal(out.weights, 'random');
+    assert.ok(out.loadAverage.cores >= 1 && out.loadAverage.before >= 0 && out.loadAverage.after >= 0);
     const want = BACKENDS.flatMap((b) =>
       BACKEND_PRECISIONS[b].filter((p) => p !== 'int8').flatMap((p) => [1, 2].map((batch) => `${b}/${p}/${batch}`)),
     );

@@ -5,7 +5,7 @@
 // installed) timm eager is measured the same way as a reference row.
 import { spawnSync } from 'node:child_process';
 import { fork } from 'node:child_process';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { Command, Option } from 'commander';
 import {
   BACKEND_PRECISIONS,
@@ -223,6 +223,9 @@ export default function benchmarkCommand(): Command {
     const at = process.argv.indexOf('benchmark');
     const argv = process.argv.slice(at);
     const results: BenchmarkResult[] = [];
+    // Other processes on the CPUs slow every row (libtorch's OpenMP threads most of all, when the
+    // cores are oversubscribed): the load is reported with the numbers so that they can be judged.
+    const loadBefore = loadavg()[0]!;
     for (const row of rows) {
       if (!quiet && !o.json) process.stderr.write(`benchmark: ${row.backend} ${row.precision} batch ${row.batch}\n`);
       results.push(await runChild(row, argv));
@@ -232,7 +235,15 @@ export default function benchmarkCommand(): Command {
       const [h, w] = results[0]!.imgSize;
       for (const batch of o.batchSizes) results.push(timmRow(arch, batch, h, w, o.warmup, o.iters, threads));
     }
-    const out = { model: resolveModelName(o.model).fullName, threads, weights: o.checkpoint || o.pretrained ? 'given' : 'random', results };
+    const load = { before: loadBefore, after: loadavg()[0]!, cores: availableParallelism() };
+    const out = {
+      model: resolveModelName(o.model).fullName,
+      threads,
+      weights: o.checkpoint || o.pretrained ? 'given' : 'random',
+      peakRss: 'per row, each row measured in a fresh child process',
+      loadAverage: load,
+      results,
+    };
     if (o.json) return printJson(out);
     const lines = [
       `${out.model}, ${threads} threads, ${results[0]!.imgSize.join('x')}, ${o.iters} timed runs per row${out.weights === 'random' ? ' (random weights: speed does not depend on them)' : ''}`,
@@ -243,6 +254,10 @@ export default function benchmarkCommand(): Command {
           `${fmt(r.latencyMs.p90, 2).padStart(8)} ${fmt(r.latencyMs.p99, 2).padStart(8)} ${fmt(r.imgPerSec).padStart(9)} ${fmt(r.peakRssMb, 0).padStart(12)}`,
       ),
     ];
+    lines.push(
+      `peak RSS: ${out.peakRss}; load average ${fmt(load.before, 1)} -> ${fmt(load.after, 1)} on ${load.cores} cores` +
+        (Math.max(load.before, load.after) > load.cores / 2 ? ' (the CPUs were shared with other work: timings are noisy)' : ''),
+    );
     process.stdout.write(`${lines.join('\n')}\n`);
   });
 }
