@@ -82,7 +82,10 @@ export async function main(): Promise<void> {
           ortTimm ? `${(ortTimm / ms).toFixed(2)}x ort-on-timm-export` : '',
           timm ? `${(timm / ms).toFixed(2)}x timm eager` : '',
         ].filter(Boolean);
-        console.log(`  ${n.padEnd(18)} ${fig.padStart(12)}   ${vs.join(', ')}`);
+        // The rounds' spread (max - min over the median) says how much the shared machine's load moved this figure.
+        const runs = results.get(`${n}|${c.batch}`)!;
+        const spread = `spread ${(((Math.max(...runs) - Math.min(...runs)) / ms) * 100).toFixed(0)}%`;
+        console.log(`  ${n.padEnd(18)} ${fig.padStart(12)}  ${spread.padStart(11)}   ${vs.join(', ')}`);
       }
     }
   } finally {
