@@ -53,7 +53,10 @@ export function checkBackendPrecision(backend: BackendOption, precision: Precisi
   }
   const ok =
     backend === 'auto' ? BACKENDS.some((b) => BACKEND_PRECISIONS[b].includes(precision)) : BACKEND_PRECISIONS[backend].includes(precision);
-  if (!ok) throw new BackendOptionError(`backend ${backend} does not run ${precision}; what runs: ${supportTable()}`);
+  // No backend runs int8 yet: say what is missing, not only that it does not run.
+  const missing =
+    precision === 'int8' ? ' (int8 needs a quantized ONNX export: exportOnnx has no quantize option with calibration data yet)' : '';
+  if (!ok) throw new BackendOptionError(`backend ${backend} does not run ${precision}${missing}; what runs: ${supportTable()}`);
 }
 
 export interface OpenInferenceOptions {

@@ -133,6 +133,10 @@ describe('backend options', () => {
       assert.match(e.message, /torch-fused: fp32, bf16/);
       return true;
     });
+    await assert.rejects(
+      loadInferenceBackend(NAME, { checkpointPath: B0_WEIGHTS, backend: 'ort', precision: 'int8' }),
+      /does not run int8 \(int8 needs a quantized ONNX export.*what runs/,
+    );
     await assert.rejects(loadInferenceBackend(NAME, { checkpointPath: B0_WEIGHTS, backend: 'nope' as never }), /unknown backend "nope"/);
   });
 
