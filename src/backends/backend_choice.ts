@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { cpus, homedir } from 'node:os';
 import { join } from 'node:path';
 import type { EfficientNet, InferenceModel } from '../models/index.js';
-import { getNumThreads } from '../torch/index.js';
+import { environmentInfo, getNumThreads } from '../torch/index.js';
 import { atomicWriteJson } from '../util/atomic_write.js';
 import { loadOrt } from './ort.js';
 import { measureInference } from './measure.js';
@@ -49,7 +49,7 @@ function readCache(path: string): Cache {
 
 async function runtimeVersions(candidates: readonly string[]): Promise<string> {
   const ort = candidates.includes('ort') ? (await loadOrt()).env.versions.common : '-';
-  return `ort ${ort}`;
+  return `libtorch ${environmentInfo().libtorch} | ort ${ort}`;
 }
 
 export interface ChooseOptions {
@@ -82,7 +82,8 @@ export async function chooseBackend(
     `input ${model.spec.inChans}x${h}x${w}`,
     `threads ${threads}`,
     `precision ${precision}`,
-    `cpu ${cpus()[0]?.model ?? '?'} x${cpus().length}`,
+    // The SIMD flags decide which kernels oneDNN and ONNX Runtime pick (a VM may hide some of the host's).
+    `cpu ${cpus()[0]?.model ?? '?'} x${cpus().length} ${environmentInfo().cpu.flags.join(',')}`,
     await runtimeVersions(candidates),
     `candidates ${candidates.join(',')}`,
   ].join(' | ');
