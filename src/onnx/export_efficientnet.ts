@@ -134,6 +134,14 @@ function modelName(model: EfficientNet, name: string | undefined): string {
 
 /** The model as ONNX bytes (eval semantics: no dropout, no drop path, BatchNorm folded). */
 export function exportOnnx(model: EfficientNet, opts: ExportOnnxOptions = {}): Uint8Array {
+  const { graph, header } = buildOnnxGraph(model, opts);
+  return graph.encode(header);
+}
+
+export type GraphHeader = Parameters<GraphBuilder['encode']>[0];
+
+/** The fp32 graph before encoding, with what encode() records (the int8 quantizer rewrites the graph). */
+export function buildOnnxGraph(model: EfficientNet, opts: ExportOnnxOptions = {}): { graph: GraphBuilder; header: GraphHeader } {
   const opset = opts.opset ?? DEFAULT_OPSET;
   checkOpset(opset);
   const outputs = resolveOutputs(model, opts.outputs);
@@ -259,13 +267,14 @@ export function exportOnnx(model: EfficientNet, opts: ExportOnnxOptions = {}): U
     };
     if (model.pretrainedCfg) metadata['pretrained_cfg'] = JSON.stringify(model.pretrainedCfg);
     if (labelNames) metadata['label_names'] = JSON.stringify(labelNames);
-    return g.encode({
+    const header: GraphHeader = {
       graphName: name,
       opset,
       producerVersion: opts.producerVersion ?? '0.1.0',
       metadata,
       docString: `${name}, exported by noisy-student (BatchNorm folded; TF SAME padding as auto_pad SAME_UPPER)`,
-    });
+    };
+    return { graph: g, header };
   } finally {
     plan.dispose();
   }

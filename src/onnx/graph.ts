@@ -8,7 +8,7 @@ const require = createRequire(import.meta.url);
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const { onnx } = require('onnx-proto') as { onnx: any };
 
-export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT64: 7 } as const;
+export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7 } as const;
 export type DataTypeCode = (typeof DataType)[keyof typeof DataType];
 
 /** A dim is a fixed size or a named symbolic one (dim_param). */
@@ -29,30 +29,86 @@ function attribute(name: string, v: AttrValue): unknown {
   return { name, type: ATTR.INTS, ints: [...ints] };
 }
 
-function valueInfo(name: string, elemType: DataTypeCode, dims: readonly Dim[]): unknown {
-  return {
-    name,
-    type: {
-      tensorType: {
-        elemType,
-        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
-      },
-    },
-  };
+/** A value's type; dims null leaves the shape out (the runtime infers it: calibration outputs). */
+function valueInfo(name: string, elemType: DataTypeCode, dims: readonly Dim[] | null): unknown {
+  const shape = dims ? { shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } : {};
+  return { name, type: { tensorType: { elemType, ...shape } } };
 }
 
-function rawBytes(data: Float32Array | Int8Array | Uint8Array | BigInt64Array): Uint8Array {
+export type InitializerData = Float32Array | Int8Array | Uint8Array | Int32Array | BigInt64Array;
+
+/** A node as onnx-proto's NodeProto fields (what the quantizer reads and rewrites). */
+export interface NodeData {
+  readonly opType: string;
+  readonly input: readonly string[];
+  readonly output: readonly string[];
+  readonly name: string;
+  readonly attribute: readonly unknown[];
+}
+export interface InitializerInfo {
+  readonly name: string;
+  readonly dims: readonly number[];
+  readonly dataType: DataTypeCode;
+  /** The values, little-endian (as raw_data holds them). */
+  readonly rawData: Uint8Array;
+}
+
+function rawBytes(data: InitializerData): Uint8Array {
   // ONNX raw_data is little-endian; so is every platform Node runs these models on (x86-64, arm64).
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
 }
 
 export class GraphBuilder {
-  private readonly nodes: unknown[] = [];
-  private readonly initializers: unknown[] = [];
+  private nodes: NodeData[] = [];
+  private initializers: InitializerInfo[] = [];
   private readonly inputs: unknown[] = [];
   private readonly outputs: unknown[] = [];
+  private readonly outputNames: string[] = [];
   private readonly used = new Set<string>();
   private counter = 0;
+
+  /** A copy to extend (the quantizer's calibration graph); nodes and initializers are shared read-only data. */
+  clone(): GraphBuilder {
+    const c = new GraphBuilder();
+    c.nodes = [...this.nodes];
+    c.initializers.push(...this.initializers);
+    c.inputs.push(...this.inputs);
+    c.outputs.push(...this.outputs);
+    c.outputNames.push(...this.outputNames);
+    for (const n of this.used) c.used.add(n);
+    c.counter = this.counter;
+    return c;
+  }
+
+  /** The nodes in order (each input defined before it is used). */
+  nodeList(): readonly NodeData[] {
+    return this.nodes;
+  }
+
+  /** Replace the node list (a rewrite that keeps the graph's values; its new names come from unique()). */
+  setNodes(nodes: readonly NodeData[]): void {
+    this.nodes = [...nodes];
+  }
+
+  /** Drop the initializers no node reads (a rewrite's replaced weights), so the file does not carry them. */
+  pruneInitializers(): void {
+    const read = new Set(this.nodes.flatMap((n) => n.input));
+    this.initializers = this.initializers.filter((i) => read.has(i.name));
+  }
+
+  initializerMap(): ReadonlyMap<string, InitializerInfo> {
+    return new Map(this.initializers.map((i) => [i.name, i]));
+  }
+
+  graphOutputNames(): readonly string[] {
+    return this.outputNames;
+  }
+
+  /** An extra graph output of an existing value with its shape left to the runtime (calibration reads every activation). */
+  exposeValue(value: string, elemType: DataTypeCode): void {
+    this.outputs.push(valueInfo(value, elemType, null));
+    this.outputNames.push(value);
+  }
 
   /** A name no other value or node of this graph has: `base`, else `base_1`, `base_2`, ... */
   unique(base: string): string {
@@ -75,18 +131,14 @@ export class GraphBuilder {
     if (value !== name) {
       if (this.used.has(name)) throw new Error(`graph output name ${name} is taken`);
       this.used.add(name);
-      this.nodes.push({ opType: 'Identity', input: [value], output: [name], name: this.unique(`${name}/Identity`) });
+      this.nodes.push({ opType: 'Identity', input: [value], output: [name], name: this.unique(`${name}/Identity`), attribute: [] });
       v = name;
     }
     this.outputs.push(valueInfo(v, elemType, dims));
+    this.outputNames.push(v);
   }
 
-  initializer(
-    base: string,
-    dims: readonly number[],
-    data: Float32Array | Int8Array | Uint8Array | BigInt64Array,
-    dataType: DataTypeCode,
-  ): string {
+  initializer(base: string, dims: readonly number[], data: InitializerData, dataType: DataTypeCode): string {
     const count = dims.reduce((a, b) => a * b, 1);
     if (count !== data.length) throw new Error(`initializer ${base}: ${data.length} values for dims [${dims.join(', ')}]`);
     const name = this.unique(base);

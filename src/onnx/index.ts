@@ -11,6 +11,7 @@ export {
   type ExportOnnxOptions,
 } from './export_efficientnet.js';
 export { decodeModel } from './graph.js';
+export { exportOnnxInt8, type CalibrationBatch, type ExportOnnxInt8Options, type QuantizeOptions } from './quantize.js';
 
 /** Write an exported model atomically (temp file + rename), so a kill never leaves half a model. */
 export function writeOnnx(path: string, bytes: Uint8Array): void {
