@@ -1,7 +1,8 @@
 // The inference backends behind the InferenceModel seam, and the choice between them:
 //   torch        libtorch eager (TorchInferenceModel), fp32
 //   torch-fused  the fused libtorch path (FusedTorchInferenceModel), fp32 or bf16
-//   ort          ONNX Runtime on our own ONNX export (OrtInferenceModel), fp32
+//   ort          ONNX Runtime on our own ONNX export (OrtInferenceModel), fp32, or int8 on a QDQ export
+//                calibrated on N images of the user's data (calibration.ts)
 //   auto         measured once per model architecture, batch, input size, threads, precision and
 //                machine, cached (backend_choice.ts), then the faster one
 import {
@@ -14,10 +15,12 @@ import {
 } from '../models/index.js';
 import { BackendUnavailableError, loadOrt, OrtInferenceModel } from './ort.js';
 import { chooseBackend, type BackendChoice } from './backend_choice.js';
+import type { Calibration } from './calibration.js';
 
 export { OrtInferenceModel, BackendUnavailableError, loadOrt, setOrtImporter } from './ort.js';
 export { backendCachePath, type BackendChoice } from './backend_choice.js';
-export { measureInference, quantile, randomBatch, type LatencyStats, type Measurement } from './measure.js';
+export { calibrationFromDataset, calibrationIndices, DEFAULT_CALIBRATION_IMAGES, type Calibration } from './calibration.js';
+export { measureInference, quantile, randomBatch, randomCalibration, type LatencyStats, type Measurement } from './measure.js';
 
 export const BACKENDS = ['torch', 'torch-fused', 'ort'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -25,11 +28,11 @@ export type BackendOption = BackendName | 'auto';
 export const PRECISIONS = ['fp32', 'bf16', 'int8'] as const;
 export type Precision = (typeof PRECISIONS)[number];
 
-/** Which precisions each backend runs. int8 needs QDQ nodes in the export, which the writer does not emit yet. */
+/** Which precisions each backend runs (int8: ONNX Runtime on a calibrated QDQ export). */
 export const BACKEND_PRECISIONS: Readonly<Record<BackendName, readonly Precision[]>> = {
   torch: ['fp32'],
   'torch-fused': ['fp32', 'bf16'],
-  ort: ['fp32'],
+  ort: ['fp32', 'int8'],
 };
 
 export class BackendOptionError extends Error {
@@ -53,10 +56,16 @@ export function checkBackendPrecision(backend: BackendOption, precision: Precisi
   }
   const ok =
     backend === 'auto' ? BACKENDS.some((b) => BACKEND_PRECISIONS[b].includes(precision)) : BACKEND_PRECISIONS[backend].includes(precision);
-  // No backend runs int8 yet: say what is missing, not only that it does not run.
-  const missing =
-    precision === 'int8' ? ' (int8 needs a quantized ONNX export: exportOnnx has no quantize option with calibration data yet)' : '';
-  if (!ok) throw new BackendOptionError(`backend ${backend} does not run ${precision}${missing}; what runs: ${supportTable()}`);
+  if (!ok) throw new BackendOptionError(`backend ${backend} does not run ${precision}; what runs: ${supportTable()}`);
+}
+
+/** int8 quantizes with activation ranges measured on the user's images: without them it cannot run. */
+export function checkCalibration(precision: Precision, calibration: Calibration | undefined): void {
+  if (precision === 'int8' && !calibration) {
+    throw new BackendOptionError(
+      'int8 needs calibration images to measure activation ranges on (--calibration DATA, or the calibration option)',
+    );
+  }
 }
 
 export interface OpenInferenceOptions {
@@ -78,6 +87,8 @@ export interface OpenInferenceOptions {
   readonly remeasure?: boolean;
   /** Told what was chosen and why (always called, also for a pinned backend). */
   readonly onChoice?: (choice: BackendChoice) => void;
+  /** int8: the images its activation ranges are calibrated on (calibrationFromDataset). */
+  readonly calibration?: Calibration;
 }
 
 async function available(backend: BackendName): Promise<boolean> {
@@ -108,7 +119,20 @@ async function openPinned(
       return m;
     }
     case 'ort': {
-      const m = await OrtInferenceModel.fromModel(model, { ...common, ...(o.threads ? { threads: o.threads } : {}) });
+      const calibration = o.calibration;
+      const m = await OrtInferenceModel.fromModel(model, {
+        ...common,
+        ...(o.threads ? { threads: o.threads } : {}),
+        ...(precision === 'int8' && calibration
+          ? {
+              quantize: {
+                calibration: () => calibration.batches(model),
+                ...(calibration.method ? { method: calibration.method } : {}),
+                ...(calibration.percentile !== undefined ? { percentile: calibration.percentile } : {}),
+              },
+            }
+          : {}),
+      });
       if (o.disposeModel) model.dispose();
       return m;
     }
@@ -123,6 +147,7 @@ export async function openInferenceModel(model: EfficientNet, o: OpenInferenceOp
   const backend = o.backend ?? 'torch';
   const precision = o.precision ?? 'fp32';
   checkBackendPrecision(backend, precision);
+  checkCalibration(precision, o.calibration);
   if (backend !== 'auto') {
     if (!(await available(backend))) await loadOrt(); // throws the install hint
     o.onChoice?.({ backend, precision, measured: false, reason: 'pinned' });
@@ -147,8 +172,20 @@ export async function loadInferenceBackend(
   name: string,
   o: Omit<LoadInferenceOptions, 'backend'> & OpenInferenceOptions = {},
 ): Promise<InferenceModel> {
-  const { backend = 'torch', precision = 'fp32', threads, batchSize, inputSize, cacheFile, remeasure, onChoice, ...create } = o;
+  const {
+    backend = 'torch',
+    precision = 'fp32',
+    threads,
+    batchSize,
+    inputSize,
+    cacheFile,
+    remeasure,
+    onChoice,
+    calibration,
+    ...create
+  } = o;
   checkBackendPrecision(backend, precision);
+  checkCalibration(precision, calibration);
   const torch = (await loadInferenceModel(name, create)) as TorchInferenceModel;
   if (backend === 'torch' && precision === 'fp32') {
     onChoice?.({ backend: 'torch', precision, measured: false, reason: 'pinned' });
@@ -167,6 +204,7 @@ export async function loadInferenceBackend(
       ...(cacheFile ? { cacheFile } : {}),
       ...(remeasure !== undefined ? { remeasure } : {}),
       ...(onChoice ? { onChoice } : {}),
+      ...(calibration ? { calibration } : {}),
     }).then((m) => {
       // torch (chosen by auto) is a second wrapper of the same model: hand back the one that owns it.
       // Every other backend holds its own copy of the weights.

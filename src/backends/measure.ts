@@ -1,5 +1,6 @@
 // Timing one InferenceModel on a fixed random batch: warm-up runs, then timed runs, their latency
 // percentiles and the throughput at the median. What `benchmark` and `auto` measure.
+import type { Calibration } from './calibration.js';
 import type { InferenceModel } from '../models/index.js';
 
 export interface LatencyStats {
@@ -56,4 +57,16 @@ export async function measureInference(
   runs.sort((a, b) => a - b);
   const latencyMs = { p50: quantile(runs, 0.5), p90: quantile(runs, 0.9), p99: quantile(runs, 0.99) };
   return { latencyMs, imgPerSec: (o.batch * 1000) / latencyMs.p50, iters: o.iters };
+}
+
+/** int8 calibration on `images` random inputs (randomBatch's): for speed measurements, where the ranges do not matter. */
+export function randomCalibration(images: number, chans: number, h: number, w: number): Calibration {
+  return {
+    images,
+    describe: { data: 'random inputs', images },
+    async *batches() {
+      const { data, shape } = randomBatch(images, chans, h, w);
+      yield { data, dims: shape };
+    },
+  };
 }

@@ -14,7 +14,7 @@ import {
   type InferenceResult,
   type PretrainedCfg,
 } from '../models/index.js';
-import { decodeModel, exportOnnx, ONNX_INPUT_NAME } from '../onnx/index.js';
+import { decodeModel, exportOnnx, exportOnnxInt8, ONNX_INPUT_NAME, type QuantizeOptions } from '../onnx/index.js';
 import { getNumThreads } from '../torch/index.js';
 
 type Ort = typeof import('onnxruntime-node');
@@ -57,6 +57,8 @@ export interface OrtInferenceOptions {
   readonly labelNames?: readonly string[] | null;
   /** ONNX opset of the in-memory export (default the exporter's). */
   readonly opset?: number;
+  /** fromModel: export int8 (QDQ), calibrated on these images, instead of fp32. */
+  readonly quantize?: QuantizeOptions;
 }
 
 interface Meta {
@@ -69,12 +71,14 @@ interface Meta {
   readonly inChans: number;
   readonly outputs: readonly InferenceOutput[];
   readonly featureOutputs: readonly string[];
+  readonly precision: 'fp32' | 'int8';
 }
 
 /** An EfficientNet run by ONNX Runtime (CPU execution provider, graph optimisation 'all'). */
 export class OrtInferenceModel implements InferenceModel {
   readonly backend = 'onnxruntime';
-  readonly precision = 'fp32';
+  /** fp32, or int8 for a quantized (QDQ) export: read from the model's metadata. */
+  readonly precision: 'fp32' | 'int8';
   readonly device = 'cpu';
   readonly name: string;
   readonly labelNames: readonly string[] | null;
@@ -100,18 +104,22 @@ export class OrtInferenceModel implements InferenceModel {
     this.inChans = meta.inChans;
     this.outputs = meta.outputs;
     this.featureOutputs = meta.featureOutputs;
+    this.precision = meta.precision;
   }
 
   /** Export `model` in memory and open it in ONNX Runtime; the model itself is not kept. */
   static async fromModel(model: EfficientNet, opts: OrtInferenceOptions = {}): Promise<OrtInferenceModel> {
     const ort = await loadOrt();
     const outputs: InferenceOutput[] = model.spec.featuresOnly ? ['feature_maps'] : ['logits', 'pre_logits'];
-    const bytes = exportOnnx(model, {
+    const exportOpts = {
       outputs,
       ...(opts.name ? { name: opts.name } : {}),
       ...(opts.labelNames !== undefined ? { labelNames: opts.labelNames } : {}),
       ...(opts.opset ? { opset: opts.opset } : {}),
-    });
+    };
+    const bytes = opts.quantize
+      ? await exportOnnxInt8(model, { ...exportOpts, quantize: { threads: opts.threads ?? getNumThreads(), ...opts.quantize } })
+      : exportOnnx(model, exportOpts);
     return OrtInferenceModel.fromBytes(bytes, opts, ort);
   }
 
@@ -207,5 +215,6 @@ function readMeta(bytes: Uint8Array, opts: OrtInferenceOptions): Meta {
     inChans: Number(props.get('in_chans') ?? 3),
     outputs,
     featureOutputs,
+    precision: props.get('precision') === 'int8' ? 'int8' : 'fp32',
   };
 }

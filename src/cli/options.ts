@@ -17,6 +17,9 @@ import { StateDictError } from '../nn/index.js';
 import {
   BACKENDS,
   BackendOptionError,
+  calibrationFromDataset,
+  DEFAULT_CALIBRATION_IMAGES,
+  type Calibration,
   BackendUnavailableError,
   checkBackendPrecision,
   loadInferenceBackend,
@@ -26,6 +29,8 @@ import {
   type Precision,
 } from '../backends/index.js';
 import { parseDevice } from '../torch/index.js';
+import { UNLABELED, type DataConfig, type ImageDataset } from '../data/index.js';
+import { inferenceDataConfig, selectData } from '../train/index.js';
 import { CliError, warn } from './errors.js';
 import { createProgress, type Progress } from './progress.js';
 
@@ -42,6 +47,7 @@ export function globalOptions(cmd: Command): GlobalOptions {
 
 // The number parsers live in ./args.ts (one set for every command); these names stay for existing callers.
 export { intArg, intListArg } from './args.js';
+import { intArg } from './args.js';
 
 // ---------------------------------------------------------------------------------------------
 // model, weights, hub
@@ -58,11 +64,15 @@ export interface ModelCliOptions {
   /** Inference commands: what runs the model (addBackendOptions). */
   backend?: BackendOption;
   precision?: Precision;
+  /** int8: the data its activation ranges are calibrated on, how many images, which range method. */
+  calibration?: string;
+  calibrationImages?: number;
+  calibrationMethod?: 'minmax' | 'percentile';
 }
 
 /** `--backend` and `--precision` of the inference commands (predict, features, validate, pseudo-label, evaluate). */
 export function addBackendOptions(cmd: Command): Command {
-  return cmd
+  cmd
     .addOption(
       new Option(
         '--backend <name>',
@@ -73,10 +83,76 @@ export function addBackendOptions(cmd: Command): Command {
         .default('torch'),
     )
     .addOption(
-      new Option('--precision <p>', 'compute precision: fp32, or bf16 (torch-fused, AMX where the CPU has it)')
+      new Option(
+        '--precision <p>',
+        'compute precision: fp32, bf16 (torch-fused, AMX where the CPU has it) or int8 (ort, calibrated: --calibration)',
+      )
         .choices([...PRECISIONS])
         .default('fp32'),
     );
+  return addCalibrationOptions(cmd);
+}
+
+/** int8's calibration flags (the inference commands and export-onnx). */
+export function addCalibrationOptions(cmd: Command): Command {
+  return cmd
+    .option(
+      '--calibration <data>',
+      "int8: images to calibrate activation ranges on: a folder, a list file or 'fashion-mnist:train' (default: the command's own input images)",
+    )
+    .option(
+      '--calibration-images <n>',
+      `int8: calibration images, evenly strided over the calibration data (default: ${DEFAULT_CALIBRATION_IMAGES})`,
+      intArg(1),
+    )
+    .addOption(
+      new Option('--calibration-method <m>', 'int8: activation ranges from the min/max or from percentiles (99.99)').choices([
+        'minmax',
+        'percentile',
+      ]),
+    );
+}
+
+/** A list of image files as an unlabeled data set (the inputs of predict and features, for calibration). */
+export function filesDataset(files: readonly string[]): ImageDataset {
+  return {
+    length: files.length,
+    classes: null,
+    label: () => UNLABELED,
+    source: (i) => ({ kind: 'file', path: files[i]! }),
+  };
+}
+
+/**
+ * The calibration of an int8 run: --calibration's data, else `fallback` (the command's own input images).
+ * undefined for fp32 and bf16, where the calibration flags are refused as a usage error.
+ */
+export function calibrationFromOptions(
+  o: ModelCliOptions,
+  fallback?: { dataset: ImageDataset; what: string; config?: (model: EfficientNet) => DataConfig },
+): Calibration | undefined {
+  if ((o.precision ?? 'fp32') !== 'int8') {
+    if (o.calibration !== undefined || o.calibrationImages !== undefined || o.calibrationMethod !== undefined) {
+      throw new CliError('--calibration, --calibration-images and --calibration-method are for --precision int8', 2);
+    }
+    return undefined;
+  }
+  const method = o.calibrationMethod ? { method: o.calibrationMethod } : {};
+  const images = o.calibrationImages ?? DEFAULT_CALIBRATION_IMAGES;
+  if (o.calibration !== undefined) {
+    const sel = selectData({ spec: o.calibration });
+    // An in_chans/img-size override is the command's: the fallback config knows it, the model's own does not.
+    const config = fallback?.config ?? ((m: EfficientNet) => inferenceDataConfig(m));
+    return calibrationFromDataset(sel.dataset, config, { images, ...method, describe: { data: o.calibration } });
+  }
+  if (!fallback) throw new CliError('--precision int8 needs --calibration DATA: the images to calibrate activation ranges on', 2);
+  if (fallback.dataset.length === 0)
+    throw new CliError(`--precision int8: no ${fallback.what} to calibrate on; give --calibration DATA`, 2);
+  return calibrationFromDataset(fallback.dataset, fallback.config ?? ((m: EfficientNet) => inferenceDataConfig(m)), {
+    images,
+    ...method,
+    describe: { data: fallback.what },
+  });
 }
 
 /** Refuse a backend/precision pair that does not run (before any slow work), as a usage error. */
@@ -159,7 +235,7 @@ export async function loadModelFromOptions(o: ModelCliOptions, opts: LoadModelOp
  */
 export async function loadInferenceFromOptions(
   o: ModelCliOptions,
-  opts: LoadModelOptions & { batchSize?: number },
+  opts: LoadModelOptions & { batchSize?: number; calibration?: Calibration | undefined },
 ): Promise<InferenceModel> {
   checkBackendOptions(o);
   const backend = o.backend ?? 'torch';
@@ -172,11 +248,13 @@ export async function loadInferenceFromOptions(
         backend,
         precision,
         ...(opts.batchSize ? { batchSize: opts.batchSize } : {}),
+        ...(opts.calibration ? { calibration: opts.calibration } : {}),
         onChoice: (c) => reportBackendChoice(c, opts.quiet ?? false),
       }),
     );
   } catch (e) {
     if (e instanceof BackendUnavailableError) throw new CliError(e.message);
+    if (e instanceof BackendOptionError) throw new CliError(e.message, 2);
     throw e;
   }
 }

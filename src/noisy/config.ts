@@ -79,8 +79,10 @@ export const NoisyStudentConfigSchema = z
         batchSize: z.number().int().positive().default(256),
         /** What runs the teacher: torch, torch-fused, ort, or auto (measured once, then recorded in the stage folder). */
         backend: z.enum(['torch', 'torch-fused', 'ort', 'auto']).default('torch'),
-        /** fp32, or bf16 (torch-fused). */
+        /** fp32, bf16 (torch-fused) or int8 (ort, calibrated on calibrationImages of the unlabeled images). */
         precision: z.enum(['fp32', 'bf16', 'int8']).default('fp32'),
+        /** int8: unlabeled images (evenly strided) its activation ranges are calibrated on. */
+        calibrationImages: z.number().int().positive().default(64),
       })
       .strict(),
     student: StudentSettingsSchema.extend({ train: StudentRecipe.default({}) })

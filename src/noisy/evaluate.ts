@@ -1,10 +1,10 @@
 // The `evaluate` stage: top-1/top-5 of the teacher and of every finished student of a run on its
 // test set, and the accuracy of each generation's pseudo-labels where the true labels are known
 // (the unlabeled rest of a labeled set). Reads only what the run left on disk.
-import type { BackendOption, Precision } from '../backends/index.js';
+import { calibrationFromDataset, type BackendOption, type Precision } from '../backends/index.js';
 import { join, relative } from 'node:path';
-import { firstN } from '../train/index.js';
-import type { SampleError } from '../data/index.js';
+import { firstN, inferenceDataConfig } from '../train/index.js';
+import type { ImageDataset, SampleError } from '../data/index.js';
 import { atomicWriteJson } from '../util/atomic_write.js';
 import { pseudoLabelAccuracy, type PseudoLabelAccuracy } from './filter.js';
 import { readPseudoLabelIndex } from './artifacts/pseudo_labels.js';
@@ -41,6 +41,8 @@ export interface EvaluateRunOptions {
   /** What runs the models (default torch, fp32). */
   backend?: BackendOption;
   precision?: Precision;
+  /** int8: calibrated on `images` (default 64) of `dataset` (default: the run's unlabeled images, not its test set). */
+  calibration?: { dataset?: ImageDataset; images?: number; method?: 'minmax' | 'percentile'; what?: string };
   log?: (line: string) => void;
   /** Each test image that could not be read (left out of the scores); may throw to stop. */
   onSampleError?: ((e: SampleError, set: string) => void) | undefined;
@@ -52,8 +54,18 @@ export async function evaluateRun(runDir: string, o: EvaluateRunOptions = {}): P
   const { data } = run;
   const test = firstN(data.test.dataset, o.limit);
   const workers = o.workers ?? run.cfg.workers;
+  const cal = o.calibration ?? {};
+  const calibration =
+    o.precision === 'int8'
+      ? calibrationFromDataset(cal.dataset ?? data.unlabeled.dataset, (m) => inferenceDataConfig(m), {
+          ...(cal.images ? { images: cal.images } : {}),
+          ...(cal.method ? { method: cal.method } : {}),
+          describe: { data: cal.what ?? 'the run’s unlabeled images' },
+        })
+      : undefined;
   const score = async (model: string, modelDir: string): Promise<ModelEvaluation> => {
     const r = await evaluateModelDir(model, modelDir, test, {
+      calibration,
       workers,
       device: o.device,
       onSampleError: o.onSampleError,

@@ -6,6 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createModel, type InferenceModel } from '../models/index.js';
+import { calibrationFromDataset } from '../backends/index.js';
 import { inferenceDataConfig, removeJobLeftovers, type ProgressListener } from '../train/index.js';
 import { withElapsed } from '../util/elapsed.js';
 import { acquireJobLock } from '../util/lock.js';
@@ -109,6 +110,13 @@ async function runLocked(cfg: NoisyStudentConfig, out: string, o: RunOptions): P
           precision: cfg.pseudoLabel.precision,
           batchSize: cfg.pseudoLabel.batchSize,
           onChoice: (c) => log(`pseudo-label ${g + 1}: backend ${c.backend} (${c.precision}), ${c.reason}`),
+          calibration:
+            cfg.pseudoLabel.precision === 'int8'
+              ? calibrationFromDataset(unlabeled.dataset, inferenceDataConfig(model), {
+                  images: cfg.pseudoLabel.calibrationImages,
+                  describe: { data: 'the unlabeled images' },
+                })
+              : undefined,
         });
         return await pseudoLabel(inf, unlabeled.dataset, inferenceDataConfig(model), {
           teacherFingerprint: weightsFingerprint(model),

@@ -25,6 +25,8 @@ export function pseudoLabelStageDir(genDir: string, teacherWeights: string, cfg:
       // The backend shifts the last bits of each probability, so it is part of the key; the default
       // (torch, fp32) is left out so that runs made before backends existed keep their folders.
       ...(p.backend === 'torch' && p.precision === 'fp32' ? {} : { backend: p.backend, precision: p.precision }),
+      // int8's outputs depend on the images its ranges were calibrated on.
+      ...(p.precision === 'int8' ? { calibrationImages: p.calibrationImages } : {}),
     }),
   );
 }

@@ -46,6 +46,14 @@ describe('pseudo-label key', () => {
     assert.equal(key({ backend: 'ort' }), key({ backend: 'ort' }), 'the same settings give the same key');
   });
 
+  it('int8 keys on its calibration images; calibrationImages leaves the other precisions alone', () => {
+    const int8 = key({ backend: 'ort', precision: 'int8' });
+    assert.notEqual(int8, key({ backend: 'ort' }));
+    assert.notEqual(int8, key({ backend: 'ort', precision: 'int8', calibrationImages: 128 }));
+    assert.equal(key({ backend: 'ort' }), key({ backend: 'ort', calibrationImages: 128 }));
+    assert.equal(cfgWith({}).pseudoLabel.calibrationImages, 64);
+  });
+
   it('torch fp32 keeps the key of a run made before backends were in the config', () => {
     const p = cfgWith({}).pseudoLabel;
     const before = contentHash({

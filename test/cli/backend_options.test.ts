@@ -44,7 +44,7 @@ describe('inference commands with --backend', () => {
   it('a backend/precision pair that does not run is a usage error listing what runs', async () => {
     const r = await runCli(['predict', DOG, ...MODEL, '--backend', 'torch', '--precision', 'bf16']);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /backend torch does not run bf16; what runs: torch: fp32; torch-fused: fp32, bf16; ort: fp32/);
+    assert.match(r.stderr, /backend torch does not run bf16; what runs: torch: fp32; torch-fused: fp32, bf16; ort: fp32, int8/);
     const u = await runCli(['predict', DOG, ...MODEL, '--backend', 'tensorrt']);
     assert.equal(u.code, 2);
     assert.match(u.stderr, /--backend.*tensorrt.*torch, torch-fused, ort, auto/s);

@@ -14,6 +14,8 @@ import {
   measureInference,
   openInferenceModel,
   PRECISIONS,
+  randomCalibration,
+  type Calibration,
   type BackendName,
   type Measurement,
   type Precision,
@@ -22,7 +24,16 @@ import { resolveModelName } from '../../models/index.js';
 import { setNumThreads } from '../../torch/index.js';
 import { intArg, intListArg } from '../args.js';
 import { CliError } from '../errors.js';
-import { addJsonOption, addModelOptions, globalOptions, loadModelFromOptions, printJson, type ModelCliOptions } from '../options.js';
+import {
+  addCalibrationOptions,
+  addJsonOption,
+  addModelOptions,
+  calibrationFromOptions,
+  globalOptions,
+  loadModelFromOptions,
+  printJson,
+  type ModelCliOptions,
+} from '../options.js';
 
 interface Options extends Omit<ModelCliOptions, 'backend' | 'precision'> {
   batchSizes: number[];
@@ -35,6 +46,9 @@ interface Options extends Omit<ModelCliOptions, 'backend' | 'precision'> {
   json?: boolean;
   row?: string;
   timm?: boolean;
+  calibration?: string;
+  calibrationImages?: number;
+  calibrationMethod?: 'minmax' | 'percentile';
 }
 
 interface Row {
@@ -139,11 +153,20 @@ async function measureRow(o: Options, row: Row, threads: number): Promise<Benchm
   const cfg = model.pretrainedCfg!;
   const h = o.imgSize ?? cfg.inputSize[1];
   const w = o.imgSize ?? cfg.inputSize[2];
+  // int8 calibrates on --calibration's images, else on random batches like the timed ones: the
+  // figures are about speed, and int8 kernels take the same time whatever the ranges are.
+  const calibration: Calibration | undefined =
+    row.precision !== 'int8'
+      ? undefined
+      : o.calibration
+        ? calibrationFromOptions({ ...o, precision: 'int8' } as ModelCliOptions)
+        : randomCalibration(o.calibrationImages ?? 8, model.spec.inChans, h, w);
   const inf = await openInferenceModel(model, {
     backend: row.backend as BackendName,
     precision: row.precision as Precision,
     threads,
     disposeModel: true,
+    ...(calibration ? { calibration } : {}),
   });
   try {
     const m = await measureInference(inf, {
@@ -209,6 +232,8 @@ export default function benchmarkCommand(): Command {
     .option('--iters <n>', 'timed runs per row', intArg({ min: 1 }), 10)
     .option('--no-timm', 'skip the timm eager reference row')
     .addOption(new Option('--row <json>').hideHelp());
+  // int8 rows: without --calibration they calibrate on random batches (the speed is the same).
+  addCalibrationOptions(cmd);
   addJsonOption(cmd);
   return cmd.action(async (o: Options, self: Command) => {
     const threads = o.threads ?? availableParallelism();

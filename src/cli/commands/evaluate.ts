@@ -23,6 +23,9 @@ interface Options {
   device?: string;
   backend?: BackendOption;
   precision?: Precision;
+  calibration?: string;
+  calibrationImages?: number;
+  calibrationMethod?: 'minmax' | 'percentile';
   maxSkipped: number;
   json?: boolean;
 }
@@ -58,6 +61,8 @@ export default function evaluateCommand(): Command {
   return cmd.action(async (o: Options) => {
     if (!o.run === !o.pseudo) throw new CliError('give either --run DIR or --pseudo DIR', 2);
     checkBackendOptions({ model: '', ...o });
+    if (o.precision !== 'int8' && (o.calibration || o.calibrationImages || o.calibrationMethod))
+      throw new CliError('--calibration, --calibration-images and --calibration-method are for --precision int8', 2);
     if (o.run) {
       // Every model reads the same test images: a broken one is reported once (on stderr; the run's
       // own skipped.jsonl is the run's record and is left as it is).
@@ -70,6 +75,15 @@ export default function evaluateCommand(): Command {
         ...(o.device ? { device: o.device } : {}),
         ...(o.backend ? { backend: o.backend } : {}),
         ...(o.precision ? { precision: o.precision } : {}),
+        ...(o.precision === 'int8'
+          ? {
+              calibration: {
+                ...(o.calibration ? { dataset: selectData({ spec: o.calibration }).dataset, what: o.calibration } : {}),
+                ...(o.calibrationImages ? { images: o.calibrationImages } : {}),
+                ...(o.calibrationMethod ? { method: o.calibrationMethod } : {}),
+              },
+            }
+          : {}),
       });
       const skipped = skips.finish();
       if (skipped) warn(skipped);

@@ -6,11 +6,22 @@
 import { statSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { TorchInferenceModel, type InferenceOutput } from '../../models/index.js';
-import { DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, OnnxExportError, decodeModel, exportOnnx, writeOnnx } from '../../onnx/index.js';
+import {
+  DEFAULT_OPSET,
+  MAX_OPSET,
+  MIN_OPSET,
+  OnnxExportError,
+  decodeModel,
+  exportOnnx,
+  exportOnnxInt8,
+  writeOnnx,
+} from '../../onnx/index.js';
 import { intArg } from '../args.js';
 import { CliError } from '../errors.js';
 import { readClassMap } from './predict.js';
 import {
+  addCalibrationOptions,
+  calibrationFromOptions,
   addJsonOption,
   addModelOptions,
   addOutputOption,
@@ -22,7 +33,8 @@ import {
   type ModelCliOptions,
 } from '../options.js';
 
-interface Options extends ModelCliOptions {
+interface Options extends Omit<ModelCliOptions, 'precision'> {
+  precision: 'fp32' | 'int8';
   output: string;
   opset: number;
   features?: boolean;
@@ -54,10 +66,16 @@ export default function exportOnnxCommand(): Command {
     .option('--opset <n>', `ONNX opset, ${MIN_OPSET} to ${MAX_OPSET}`, intArg({ min: 1 }), DEFAULT_OPSET)
     .addOption(new Option('--features', 'export the feature maps of a features_only model (feature_maps.0 ...)').conflicts('preLogits'))
     .addOption(new Option('--pre-logits', 'export the pooled features before the classifier instead of the logits'))
-    .option(
-      '--class-map <file>',
-      "class names for the metadata, one per line in class-index order (default: the checkpoint's label_names)",
+    .option('--class-map <file>', "class names for the metadata, one per line in class-index order (default: the checkpoint's label_names)")
+    .addOption(
+      new Option(
+        '--precision <p>',
+        'fp32, or int8: static QDQ quantization (int8 per-channel weights, uint8 activations calibrated on --calibration)',
+      )
+        .choices(['fp32', 'int8'])
+        .default('fp32'),
     );
+  addCalibrationOptions(cmd);
   addOutputOption(cmd, 'the .onnx file to write (atomically: a temp file renamed into place; an existing file is replaced)');
   addJsonOption(cmd);
   return cmd.action(async (o: Options, self: Command) => {
@@ -73,12 +91,17 @@ export default function exportOnnxCommand(): Command {
     // The inference loader, as predict's: a full model must come with its own trained classifier (never a
     // fresh random head, which a checkpoint with another class count would otherwise get), and the
     // checkpoint's config.json label_names come with it.
-    const loaded = await loadInferenceFromOptions(o, {
-      command: 'export-onnx',
-      requireWeights: true,
-      featuresOnly: o.features === true,
-      quiet,
-    });
+    // Checked before the model loads: int8 needs its calibration images.
+    const calibration = calibrationFromOptions(o);
+    const loaded = await loadInferenceFromOptions(
+      { ...o, precision: 'fp32' },
+      {
+        command: 'export-onnx',
+        requireWeights: true,
+        featuresOnly: o.features === true,
+        quiet,
+      },
+    );
     let bytes: Uint8Array;
     try {
       if (!(loaded instanceof TorchInferenceModel)) throw new Error('export-onnx: the torch backend did not give a torch model');
@@ -87,7 +110,16 @@ export default function exportOnnxCommand(): Command {
       }
       const model = loaded.module;
       model.eval();
-      bytes = exportOnnx(model, { opset: o.opset, outputs, name: loaded.name, labelNames: mapped ?? loaded.labelNames });
+      const exportOpts = { opset: o.opset, outputs, name: loaded.name, labelNames: mapped ?? loaded.labelNames };
+      bytes = calibration
+        ? await exportOnnxInt8(model, {
+            ...exportOpts,
+            quantize: {
+              calibration: () => calibration.batches(model),
+              ...(calibration.method ? { method: calibration.method } : {}),
+            },
+          })
+        : exportOnnx(model, exportOpts);
     } catch (e) {
       if (e instanceof OnnxExportError) throw new CliError(e.message);
       throw e;
@@ -105,6 +137,8 @@ export default function exportOnnxCommand(): Command {
       model: m.metadataProps.find((p) => p.key === 'model')?.value ?? o.model,
       bytes: statSync(output).size,
       opset: o.opset,
+      precision: o.precision,
+      ...(calibration ? { calibration: calibration.describe } : {}),
       nodes: m.graph.node.length,
       inputs: m.graph.input.map((v) => ({ name: v.name, shape: dims(v) })),
       outputs: m.graph.output.map((v) => ({ name: v.name, shape: dims(v) })),
@@ -115,7 +149,7 @@ export default function exportOnnxCommand(): Command {
     if (!quiet) {
       const fmt = (vs: typeof summary.inputs): string => vs.map((v) => `${v.name} [${v.shape.join(', ')}]`).join(', ');
       process.stdout.write(
-        `wrote ${output} (${(summary.bytes / 1e6).toFixed(1)} MB, opset ${o.opset}, ${summary.nodes} nodes)\n` +
+        `wrote ${output} (${(summary.bytes / 1e6).toFixed(1)} MB, opset ${o.opset}, ${o.precision}, ${summary.nodes} nodes)\n` +
           `  model:  ${summary.model}${summary.labelNames === null ? '' : ` (${summary.labelNames} class names)`}\n` +
           `  input:  ${fmt(summary.inputs)}\n  output: ${fmt(summary.outputs)}\n`,
       );

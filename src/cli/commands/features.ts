@@ -19,6 +19,8 @@ import {
   intArg,
   intListArg,
   addBackendOptions,
+  calibrationFromOptions,
+  filesDataset,
   loadInferenceFromOptions,
   validateModelOptions,
   prepareOutputFile,
@@ -140,6 +142,7 @@ export default function featuresCommand(): Command {
       featuresOnly: maps,
       ...(o.outIndices ? { outIndices: o.outIndices } : {}),
       quiet,
+      calibration: calibrationFromOptions(o, { dataset: filesDataset(files), what: 'input images' }),
     });
     try {
       const transform = createTransform(resolveDataConfig({}, model));

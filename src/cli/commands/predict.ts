@@ -16,6 +16,8 @@ import {
   globalOptions,
   intArg,
   addBackendOptions,
+  calibrationFromOptions,
+  filesDataset,
   loadInferenceFromOptions,
   prepareOutputFile,
   validateModelOptions,
@@ -87,7 +89,8 @@ export default function predictCommand(): Command {
     const files = expandImageInputs(inputs);
     const outputPath = o.output !== undefined ? prepareOutputFile(o.output) : null;
     const mapped = o.classMap ? readClassMap(o.classMap) : null;
-    const model = await loadInferenceFromOptions(o, { command: 'predict', requireWeights: true, quiet });
+    const calibration = calibrationFromOptions(o, { dataset: filesDataset(files), what: 'input images' });
+    const model = await loadInferenceFromOptions(o, { command: 'predict', requireWeights: true, quiet, calibration });
     try {
       if (mapped && mapped.length !== model.numClasses) {
         throw new CliError(`class map ${o.classMap} has ${mapped.length} names but ${o.model} has ${model.numClasses} classes`);

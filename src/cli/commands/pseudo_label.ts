@@ -11,6 +11,7 @@ import { openPseudoLabelTeacher, pseudoLabel, weightsFingerprint } from '../../n
 import {
   addBackendOptions,
   addModelOptions,
+  calibrationFromOptions,
   checkBackendOptions,
   globalOptions,
   loadModelFromOptions,
@@ -73,6 +74,11 @@ export default function pseudoLabelCommand(): Command {
       const s = data.dataset.source(id);
       return s.kind === 'file' ? s.path : null;
     };
+    const calibration = calibrationFromOptions(o, {
+      dataset: data.dataset,
+      what: 'the unlabeled images',
+      config: (m) => inferenceDataConfig(m),
+    });
     const model = await loadModelFromOptions(o, { command: 'pseudo-label', requireWeights: true });
     const progress = progressPrinter({ quiet: g.quiet });
     let teacher: InferenceModel | null = null;
@@ -83,6 +89,7 @@ export default function pseudoLabelCommand(): Command {
         precision: o.precision ?? 'fp32',
         batchSize: o.batchSize,
         onChoice: (c) => reportBackendChoice(c, g.quiet),
+        calibration,
       });
       const pl = await pseudoLabel(teacher, data.dataset, inferenceDataConfig(model), {
         teacherFingerprint: weightsFingerprint(model),

@@ -5,12 +5,13 @@
 // the model's indices, and one with a class the model does not know is refused.
 import { Command } from 'commander';
 import { checkpointFiles } from '../../models/index.js';
-import { DEFAULT_MAX_SKIPPED, SkipReport } from '../../data/index.js';
+import { DEFAULT_MAX_SKIPPED, SkipReport, type DataConfig } from '../../data/index.js';
 import { evaluateModel, inferenceDataConfig, mapSelectedClasses, selectData, trainingDataConfig } from '../../train/index.js';
 import {
   addBackendOptions,
   addJsonOption,
   addModelOptions,
+  calibrationFromOptions,
   loadInferenceFromOptions,
   printJson,
   type ModelCliOptions,
@@ -55,13 +56,19 @@ export default function validateCommand(): Command {
   addJsonOption(cmd);
   return cmd.action(async (o: ValidateOptions) => {
     const selected = selectData({ spec: o.data, limit: o.limit });
-    const model = await loadInferenceFromOptions(o, { command: 'validate', requireWeights: true });
+    const sizes = { inChans: o.inChans, imgSize: o.imgSize };
+    const ownConfig = o.pretrained || (o.checkpoint !== undefined && checkpointFiles(o.checkpoint).config !== null);
+    const configFor = (m: Parameters<typeof inferenceDataConfig>[0]): DataConfig =>
+      ownConfig ? inferenceDataConfig(m, sizes) : trainingDataConfig(m, selected.defaults, sizes);
+    // int8 without --calibration calibrates on the data it scores (say so: a held-out set is the fairer choice).
+    if (o.precision === 'int8' && o.calibration === undefined)
+      warn(`int8 calibrates on --data ${o.data} itself; give --calibration DATA (e.g. the training set) to keep it held out`);
+    const calibration = calibrationFromOptions(o, { dataset: selected.dataset, what: `--data ${o.data}`, config: configFor });
+    const model = await loadInferenceFromOptions(o, { command: 'validate', requireWeights: true, calibration });
     try {
       const data = mapSelectedClasses(selected, model.labelNames, `data ${o.data}`);
       for (const note of data.notes) warn(note);
-      const sizes = { inChans: o.inChans, imgSize: o.imgSize };
-      const ownConfig = o.pretrained || (o.checkpoint !== undefined && checkpointFiles(o.checkpoint).config !== null);
-      const dataConfig = ownConfig ? inferenceDataConfig(model, sizes) : trainingDataConfig(model, data.defaults, sizes);
+      const dataConfig = configFor(model);
       const skips = new SkipReport({ total: data.dataset.length, maxSkipped: o.maxSkipped, dir: null });
       const r = await evaluateModel(model, data.dataset, {
         dataConfig,

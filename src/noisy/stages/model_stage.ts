@@ -4,7 +4,7 @@
 // run moved to another path finds the same folders.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadInferenceBackend, type BackendOption, type Precision } from '../../backends/index.js';
+import { loadInferenceBackend, type BackendOption, type Calibration, type Precision } from '../../backends/index.js';
 import type { ImageDataset, SampleError } from '../../data/index.js';
 import { evaluateModel, type EvalResult, type ProgressListener } from '../../train/index.js';
 import { contentHash, fileHash } from '../../util/hash.js';
@@ -34,6 +34,8 @@ export async function evaluateModelDir(
     onSampleError?: ((e: SampleError, set: string) => void) | undefined;
     backend?: BackendOption;
     precision?: Precision;
+    /** int8: the images it is calibrated on. */
+    calibration?: Calibration | undefined;
   },
 ): Promise<EvalResult> {
   const model = await loadInferenceBackend(modelName, {
@@ -41,6 +43,7 @@ export async function evaluateModelDir(
     ...(o.device ? { device: o.device } : {}),
     backend: o.backend ?? 'torch',
     precision: o.precision ?? 'fp32',
+    ...(o.calibration ? { calibration: o.calibration } : {}),
   });
   try {
     const onErr = o.onSampleError;

@@ -12,7 +12,14 @@ import { fromTypedArray, noGrad, scope } from '../../torch/index.js';
 import { EfficientNet, inferenceModelFrom, type InferenceModel } from '../../models/index.js';
 import { DataLoader, type DataConfig, type ImageDataset, type SampleError } from '../../data/index.js';
 import { throwIfAborted, type ProgressListener } from '../../train/index.js';
-import { openInferenceModel, type BackendChoice, type BackendName, type BackendOption, type Precision } from '../../backends/index.js';
+import {
+  openInferenceModel,
+  type BackendChoice,
+  type BackendName,
+  type BackendOption,
+  type Calibration,
+  type Precision,
+} from '../../backends/index.js';
 import { atomicWriteJson } from '../../util/atomic_write.js';
 import {
   claimPseudoLabelDir,
@@ -69,7 +76,14 @@ function readBackendRecord(file: string): { backend?: BackendName; precision?: P
 export async function openPseudoLabelTeacher(
   model: EfficientNet,
   dir: string,
-  o: { backend: BackendOption; precision: Precision; batchSize?: number; onChoice?: (c: BackendChoice) => void },
+  o: {
+    backend: BackendOption;
+    precision: Precision;
+    batchSize?: number;
+    onChoice?: (c: BackendChoice) => void;
+    /** int8: the images its activation ranges are calibrated on (the same ones again on a resume). */
+    calibration?: Calibration | undefined;
+  },
 ): Promise<InferenceModel> {
   const file = join(dir, 'backend.json');
   const rec = existsSync(file) ? readBackendRecord(file) : null;
@@ -91,6 +105,7 @@ export async function openPseudoLabelTeacher(
     backend,
     precision: o.precision,
     ...(o.batchSize ? { batchSize: o.batchSize } : {}),
+    ...(o.calibration ? { calibration: o.calibration } : {}),
     onChoice: (c) => {
       choice = c;
       if (backend === 'auto') o.onChoice?.(c);
@@ -104,6 +119,7 @@ export async function openPseudoLabelTeacher(
       precision: o.precision,
       runtime: inf.backend,
       reason: made?.reason ?? 'pinned',
+      ...(o.calibration && o.precision === 'int8' ? { calibration: o.calibration.describe } : {}),
     });
   }
   return inf;
