@@ -8,6 +8,8 @@ const benches: Record<string, () => Promise<{ main: () => Promise<void> }>> = {
   memory: () => import('./memory.js'),
   fused: () => import('./fused.js'),
   inference: () => import('./inference.js'),
+  'pseudo-label': () => import('./pseudo_label.js'),
+  precision: () => import('./precision.js'),
 };
 const names = process.argv.slice(2);
 for (const name of names.length ? names : Object.keys(benches)) {

@@ -14,7 +14,7 @@ const CALIBRATION_BATCH = 16;
 export interface Calibration {
   /** How many images (for the records and the pseudo-labels' key). */
   readonly images: number;
-  /** Activation range method (default minmax). */
+  /** Activation range method (calibrationFromDataset's default: percentile). */
   readonly method?: 'minmax' | 'percentile';
   readonly percentile?: number;
   /** A short description for the records: which data, which images. */
@@ -39,13 +39,16 @@ export function calibrationFromDataset(
   o: { images?: number; method?: 'minmax' | 'percentile'; percentile?: number; describe?: Readonly<Record<string, unknown>> } = {},
 ): Calibration {
   const count = o.images ?? DEFAULT_CALIBRATION_IMAGES;
+  // Percentile ranges by default: on a b0 trained on Fashion-MNIST at 64 px (bench/precision.ts),
+  // minmax ranges cost 0.73 pt of top-1 against fp32, percentile (99.99) ranges 0.01 pt.
+  const method = o.method ?? 'percentile';
   const indices = calibrationIndices(dataset.length, count);
   if (indices.length === 0) throw new RangeError('int8 calibration: the calibration data set has no images');
   return {
     images: indices.length,
-    ...(o.method ? { method: o.method } : {}),
+    method,
     ...(o.percentile !== undefined ? { percentile: o.percentile } : {}),
-    describe: { images: indices.length, of: dataset.length, pick: 'evenly strided', ...o.describe },
+    describe: { images: indices.length, of: dataset.length, pick: 'evenly strided', method, ...o.describe },
     async *batches(model: EfficientNet): AsyncIterable<CalibrationBatch> {
       const cfg = typeof config === 'function' ? config(model) : config;
       const loader = new DataLoader(dataset, { batchSize: CALIBRATION_BATCH, numWorkers: 0, transform: { config: cfg } });

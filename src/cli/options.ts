@@ -106,7 +106,7 @@ export function addCalibrationOptions(cmd: Command): Command {
       intArg(1),
     )
     .addOption(
-      new Option('--calibration-method <m>', 'int8: activation ranges from the min/max or from percentiles (99.99)').choices([
+      new Option('--calibration-method <m>', 'int8: activation ranges from percentiles (99.99; the default) or the min/max').choices([
         'minmax',
         'percentile',
       ]),

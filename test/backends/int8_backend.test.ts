@@ -60,7 +60,7 @@ describe('int8 calibration images', () => {
     };
     const cal = calibrationFromDataset(broken, resolveDataConfig({}, model), { images: 5, describe: { data: 'test' } });
     assert.equal(cal.images, 5);
-    assert.deepEqual(cal.describe, { images: 5, of: 5, pick: 'evenly strided', data: 'test' });
+    assert.deepEqual(cal.describe, { images: 5, of: 5, pick: 'evenly strided', method: 'percentile', data: 'test' });
     let n = 0;
     for await (const b of cal.batches(model)) {
       assert.deepEqual(b.dims.slice(1), [3, 224, 224]);
