@@ -15,6 +15,8 @@
 //   - NEAREST through PIL's affine "scale" path (accumulated float source positions, floor);
 //   - the shortcuts: same size + full box = copy; integer box of the output size = crop.
 import { type ImageU8, ImageShapeError } from '../image.js';
+import { type Coeffs, type FilterDef, FILTERS, HALF, PRECISION_BITS, precomputeCoeffs } from './resample_coeffs.js';
+import { nativeImage, nativeImageError } from '../native_image.js';
 
 export type ResampleFilter = 'nearest' | 'box' | 'bilinear' | 'hamming' | 'bicubic' | 'lanczos';
 
@@ -22,102 +24,6 @@ export const RESAMPLE_FILTERS: readonly ResampleFilter[] = ['nearest', 'box', 'b
 
 /** A source box (left, top, right, bottom) in input pixels, floats allowed, like PIL's `box=`. */
 export type ResizeBox = readonly [number, number, number, number];
-
-interface FilterDef {
-  readonly fn: (x: number) => number;
-  readonly support: number;
-}
-
-const PRECISION_BITS = 22;
-const HALF = 1 << (PRECISION_BITS - 1);
-const ONE = 1 << PRECISION_BITS;
-// Pillow's hamming filter multiplies by float literals (0.54f, 0.46f) promoted to double.
-const HAMMING_A = Math.fround(0.54);
-const HAMMING_B = Math.fround(0.46);
-
-const FILTERS: Record<Exclude<ResampleFilter, 'nearest'>, FilterDef> = {
-  box: { support: 0.5, fn: (x) => (x > -0.5 && x <= 0.5 ? 1.0 : 0.0) },
-  bilinear: {
-    support: 1.0,
-    fn: (x) => {
-      if (x < 0.0) x = -x;
-      return x < 1.0 ? 1.0 - x : 0.0;
-    },
-  },
-  hamming: {
-    support: 1.0,
-    fn: (x) => {
-      if (x < 0.0) x = -x;
-      if (x === 0.0) return 1.0;
-      if (x >= 1.0) return 0.0;
-      x = x * Math.PI;
-      return (Math.sin(x) / x) * (HAMMING_A + HAMMING_B * Math.cos(x));
-    },
-  },
-  bicubic: {
-    support: 2.0,
-    fn: (x) => {
-      const a = -0.5;
-      if (x < 0.0) x = -x;
-      if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
-      if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
-      return 0.0;
-    },
-  },
-  lanczos: {
-    support: 3.0,
-    fn: (x) => (-3.0 <= x && x < 3.0 ? sinc(x) * sinc(x / 3) : 0.0),
-  },
-};
-
-function sinc(x: number): number {
-  if (x === 0.0) return 1.0;
-  x = x * Math.PI;
-  return Math.sin(x) / x;
-}
-
-interface Coeffs {
-  readonly ksize: number;
-  /** Per output index: first input index and number of taps. */
-  readonly bounds: Int32Array;
-  /** Fixed-point weights, ksize per output index. */
-  readonly kk: Int32Array;
-}
-
-/** Pillow's `precompute_coeffs` + `normalize_coeffs_8bpc`. `in0`/`in1` are float32 in Pillow. */
-function precomputeCoeffs(inSize: number, in0: number, in1: number, outSize: number, filter: FilterDef): Coeffs {
-  const scale = Math.fround(in1 - in0) / outSize;
-  const filterscale = scale < 1.0 ? 1.0 : scale;
-  const support = filter.support * filterscale;
-  const ksize = Math.ceil(support) * 2 + 1;
-  const bounds = new Int32Array(outSize * 2);
-  const kk = new Int32Array(outSize * ksize);
-  const w = new Float64Array(ksize);
-  const ss = 1.0 / filterscale;
-  for (let xx = 0; xx < outSize; xx++) {
-    const center = in0 + (xx + 0.5) * scale;
-    let ww = 0.0;
-    let xmin = Math.trunc(center - support + 0.5);
-    if (xmin < 0) xmin = 0;
-    let xmax = Math.trunc(center + support + 0.5);
-    if (xmax > inSize) xmax = inSize;
-    xmax -= xmin;
-    for (let x = 0; x < xmax; x++) {
-      const v = filter.fn((x + xmin - center + 0.5) * ss);
-      w[x] = v;
-      ww += v;
-    }
-    const base = xx * ksize;
-    for (let x = 0; x < xmax; x++) {
-      let v = w[x]!;
-      if (ww !== 0.0) v /= ww;
-      kk[base + x] = v < 0 ? Math.trunc(-0.5 + v * ONE) : Math.trunc(0.5 + v * ONE);
-    }
-    bounds[xx * 2] = xmin;
-    bounds[xx * 2 + 1] = xmax;
-  }
-  return { ksize, bounds, kk };
-}
 
 function clip8(ss: number): number {
   const v = ss >> PRECISION_BITS;
@@ -198,20 +104,46 @@ function resampleVertical(sd: Uint8Array, width: number, ch: number, outH: numbe
   return out;
 }
 
+/** Which passes run: the JavaScript reference, the native addon, or native when it is built. */
+export type ResizeBackend = 'js' | 'native' | 'auto';
+
 /** Pillow's ImagingResampleInner for 8-bit images. */
-function resample(img: ImageU8, width: number, height: number, filter: FilterDef, box: ResizeBox): ImageU8 {
+function resample(img: ImageU8, width: number, height: number, filter: FilterDef, box: ResizeBox, backend: ResizeBackend): ImageU8 {
   const [bx0, by0, bx1, by1] = box;
   const needH = width !== img.width || bx0 !== 0 || bx1 !== width;
   const needV = height !== img.height || by0 !== 0 || by1 !== height;
   const vert = precomputeCoeffs(img.height, by0, by1, height, filter);
+  const horiz = needH ? precomputeCoeffs(img.width, bx0, bx1, width, filter) : null;
+  const native = backend === 'js' ? null : nativeImage();
+  if (backend === 'native' && !native) throw new Error(`resize: the native image addon is ${nativeImageError() ?? 'unavailable'}`);
+  if (native) {
+    const outW = needH ? width : img.width;
+    const outH = needV ? height : img.height;
+    const out = new Uint8Array(outW * outH * img.channels);
+    native.resample(
+      img.data,
+      img.width,
+      img.height,
+      img.channels,
+      horiz ? horiz.bounds : null,
+      horiz ? horiz.kk : null,
+      horiz ? horiz.ksize : 0,
+      needV ? vert.bounds : null,
+      needV ? vert.kk : null,
+      vert.ksize,
+      outW,
+      outH,
+      out,
+    );
+    return { width: outW, height: outH, channels: img.channels, data: out };
+  }
   const yFirst = vert.bounds[0]!;
   const yLast = vert.bounds[height * 2 - 2]! + vert.bounds[height * 2 - 1]!;
   let data = img.data;
   let curW = img.width;
   let curH = img.height;
   let yShift = 0;
-  if (needH) {
-    const horiz = precomputeCoeffs(img.width, bx0, bx1, width, filter);
+  if (horiz) {
     data = resampleHorizontal(img, yFirst, yLast - yFirst, width, horiz);
     curW = width;
     curH = yLast - yFirst;
@@ -269,9 +201,18 @@ function resizeNearest(img: ImageU8, width: number, height: number, box: ResizeB
 
 /**
  * `pil_image.resize((width, height), filter, box)` for an 8-bit "RGB" or "L" image, bit-exact with
- * Pillow 9.4 (no `reducing_gap`, which timm/torchvision never pass).
+ * Pillow 9.4 (no `reducing_gap`, which timm/torchvision never pass). The convolution filters run
+ * natively when the image addon is built (`backend` 'auto'); 'js' and 'native' force one path
+ * (tests compare them byte for byte). Nearest, copies and crops are JavaScript either way.
  */
-export function resize(img: ImageU8, width: number, height: number, filter: ResampleFilter = 'bicubic', box?: ResizeBox): ImageU8 {
+export function resize(
+  img: ImageU8,
+  width: number,
+  height: number,
+  filter: ResampleFilter = 'bicubic',
+  box?: ResizeBox,
+  backend: ResizeBackend = 'auto',
+): ImageU8 {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     throw new ImageShapeError(`resize: height and width must be integers > 0, got ${width}x${height}`);
   }
@@ -291,7 +232,7 @@ export function resize(img: ImageU8, width: number, height: number, filter: Resa
   if (filter === 'nearest') return resizeNearest(img, width, height, b);
   const f = FILTERS[filter];
   if (!f) throw new ImageShapeError(`resize: unknown filter "${String(filter)}"`);
-  return resample(img, width, height, f, b);
+  return resample(img, width, height, f, b, backend);
 }
 
 function cropInside(img: ImageU8, left: number, top: number, w: number, h: number): ImageU8 {

@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+// Builds the image addon (native/image/build/Release/noisy_student_image.node) with node-gyp: the
+// data path's native loops (PIL-exact resampling). It needs only a C++17 compiler and Node's
+// headers, no libtorch, so it is a project of its own (native/image/binding.gyp) and rebuilding it
+// never touches the libtorch addon's build/.
+// Usage: node scripts/build-image-addon.mjs [--force]
+// Skips the build when the addon is newer than its sources, unless --force. Without it the library
+// still works: resize falls back to its JavaScript passes (same bytes, ~15x slower).
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const project = join(root, 'native/image');
+const out = join(project, 'build/Release/noisy_student_image.node');
+const force = process.argv.includes('--force');
+
+const sources = [
+  join(project, 'binding.gyp'),
+  fileURLToPath(import.meta.url),
+  ...readdirSync(join(project, 'src')).map((f) => join(project, 'src', f)),
+];
+if (!force && existsSync(out) && sources.every((s) => statSync(s).mtimeMs <= statSync(out).mtimeMs)) process.exit(0);
+
+// node-gyp: our devDependency if present, else the copy bundled with npm (as build-native.mjs).
+const require = createRequire(import.meta.url);
+let gyp;
+try {
+  gyp = require.resolve('node-gyp/bin/node-gyp.js');
+} catch {
+  const npmDir = process.env.npm_execpath
+    ? dirname(dirname(process.env.npm_execpath))
+    : join(dirname(process.execPath), '../lib/node_modules/npm');
+  gyp = join(npmDir, 'node_modules/node-gyp/bin/node-gyp.js');
+}
+const env = { ...process.env };
+// Debian's nodejs ships its headers in /usr/include/node; without --nodedir node-gyp would try to
+// download them.
+if (!env.npm_config_nodedir && existsSync('/usr/include/node/node_api.h')) env.npm_config_nodedir = '/usr';
+const jobs = String(Math.max(1, Math.min(4, availableParallelism())));
+console.error('noisy-student: building the image addon (native/image)');
+const r = spawnSync(process.execPath, [gyp, 'rebuild', '-j', jobs], { cwd: project, stdio: 'inherit', env });
+process.exit(r.status ?? 1);

@@ -1,0 +1,79 @@
+// The optional native image addon (native/image, no libtorch): the resampler's passes in C++ with
+// AVX2/AVX-512 paths. Loaded lazily, once per thread (the loader's worker threads each get their
+// own instance, see native/image/src/addon.cc for why this is not the libtorch addon). When it is
+// not built, or NOISY_STUDENT_IMAGE_NATIVE=0, callers use their JavaScript path, which computes the
+// same bytes.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type SimdLevel = 'scalar' | 'avx2' | 'avx512';
+
+export interface NativeImage {
+  /**
+   * Pillow's two resampling passes. A pass given as null is skipped (its axis keeps its size).
+   * Bounds and weights are resample_coeffs.ts tables; the addon checks them against the sizes.
+   */
+  resample(
+    src: Uint8Array,
+    width: number,
+    height: number,
+    channels: number,
+    hBounds: Int32Array | null,
+    hKk: Int32Array | null,
+    hKsize: number,
+    vBounds: Int32Array | null,
+    vKk: Int32Array | null,
+    vKsize: number,
+    outWidth: number,
+    outHeight: number,
+    out: Uint8Array,
+  ): void;
+  /** The loops in use on this thread and the widest the CPU runs. */
+  simd(): { level: SimdLevel; best: SimdLevel };
+  /** Use other loops on this thread (at most `best`): tests compare every path with JavaScript. */
+  setSimd(level: SimdLevel): { level: SimdLevel; best: SimdLevel };
+}
+
+const ADDON = 'native/image/build/Release/noisy_student_image.node';
+
+function findAddon(): string | null {
+  // src/data or dist/data -> package root
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++) {
+    const p = join(dir, ADDON);
+    if (existsSync(p)) return p;
+    dir = dirname(dir);
+  }
+  return null;
+}
+
+let loaded: NativeImage | null | undefined;
+let loadError: string | null = null;
+
+/** The addon, or null when it is disabled or not built (then `nativeImageError()` says why). */
+export function nativeImage(): NativeImage | null {
+  if (loaded !== undefined) return loaded;
+  loaded = null;
+  if (process.env['NOISY_STUDENT_IMAGE_NATIVE'] === '0') {
+    loadError = 'disabled by NOISY_STUDENT_IMAGE_NATIVE=0';
+    return loaded;
+  }
+  const path = findAddon();
+  if (!path) {
+    loadError = `not built (${ADDON}; run \`node scripts/build-image-addon.mjs\`)`;
+    return loaded;
+  }
+  try {
+    loaded = createRequire(import.meta.url)(path) as NativeImage;
+  } catch (e) {
+    loadError = `failed to load ${path}: ${(e as Error).message}`;
+  }
+  return loaded;
+}
+
+export function nativeImageError(): string | null {
+  nativeImage();
+  return loadError;
+}
