@@ -1,12 +1,15 @@
 // Data benchmark (issue 4): images/s for decode + timm's eval transform (b0 config) over a folder of
-// JPEGs with 2 loader workers, side by side with timm's transform on PIL in a torch DataLoader.
-// Usage: TIMM_SRC=/path/to/pytorch-image-models npm run bench -- data
+// JPEGs with 2 and 0 loader workers, side by side with timm's transform on PIL in a torch DataLoader.
+// Ours runs twice per round: with the native resampler (native/image) and with the JavaScript one
+// (NOISY_STUDENT_IMAGE_NATIVE=0, the path before issue 14), rounds interleaved, medians reported.
+// Usage: TIMM_SRC=/path/to/pytorch-image-models npm run bench -- data  (ROUNDS=n, default 5)
 import { fileURLToPath } from 'node:url';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { DataLoader, flatFolder, resolveDataConfig } from '../src/data/index.js';
+import { nativeImage } from '../src/data/native_image.js';
 import { median, pythonTorchAvailable, runPython } from './util.js';
 
 const REF = fileURLToPath(new URL('./python/data_ref.py', import.meta.url));
@@ -31,7 +34,10 @@ async function makeFolder(): Promise<string> {
   return dir;
 }
 
-async function oursIps(dir: string, workers: number): Promise<number> {
+async function oursIps(dir: string, workers: number, native: boolean): Promise<number> {
+  // Workers copy process.env when they start, and nativeImage() reads it on each call.
+  if (native) delete process.env['NOISY_STUDENT_IMAGE_NATIVE'];
+  else process.env['NOISY_STUDENT_IMAGE_NATIVE'] = '0';
   const ds = flatFolder(dir);
   const config = resolveDataConfig({ inputSize: [3, 224, 224], interpolation: 'bicubic', cropPct: 0.875 });
   const loader = new DataLoader(ds, { batchSize: 32, numWorkers: workers, transform: { config } });
@@ -48,18 +54,27 @@ export async function main(): Promise<void> {
   const timmSrc = process.env['TIMM_SRC'];
   const ref = pythonTorchAvailable() && timmSrc !== undefined && existsSync(join(timmSrc, 'timm'));
   if (!ref) console.log('reference skipped: set TIMM_SRC and bash scripts/setup --bench (python3-torch, torchvision, PIL)');
+  const simd = nativeImage()?.simd().level;
+  console.log(`resampler: ${simd ? `native (${simd})` : 'JavaScript only (image addon not built)'}`);
+  const rounds = Number(process.env['ROUNDS'] ?? 5);
+  const fmt = (ours: number, theirs: number | null): string =>
+    `${ours.toFixed(1)} img/s` + (theirs ? ` (${(ours / theirs).toFixed(2)}x timm)` : '');
   try {
     for (const workers of [2, 0]) {
-      const ours: number[] = [];
+      const nat: number[] = [];
+      const js: number[] = [];
       const theirs: number[] = [];
-      for (let r = 0; r < 3; r++) {
-        ours.push(await oursIps(dir, workers));
+      for (let r = 0; r < rounds; r++) {
+        if (simd) nat.push(await oursIps(dir, workers, true));
+        js.push(await oursIps(dir, workers, false));
         if (ref) theirs.push(runPython<{ ips: number }>(REF, [dir, String(workers), '1'], { PYTHONPATH: timmSrc ?? '' }).ips);
       }
-      const o = median(ours);
+      const t = ref ? median(theirs) : null;
       console.log(
-        `decode + eval transform (b0, 224), 200 JPEGs ~500x375, ${workers} workers: ours ${o.toFixed(1)} img/s` +
-          (ref ? `, timm (PIL + torchvision) ${median(theirs).toFixed(1)} img/s, ratio ${(o / median(theirs)).toFixed(2)}` : ''),
+        `decode + eval transform (b0, 224), 200 JPEGs ~500x375, ${workers} workers, median of ${rounds}: ` +
+          (simd ? `ours native ${fmt(median(nat), t)}, ` : '') +
+          `ours JS resampler ${fmt(median(js), t)}` +
+          (t ? `, timm (PIL + torchvision) ${t.toFixed(1)} img/s` : ''),
       );
     }
   } finally {

@@ -54,12 +54,13 @@ let loadError: string | null = null;
 
 /** The addon, or null when it is disabled or not built (then `nativeImageError()` says why). */
 export function nativeImage(): NativeImage | null {
-  if (loaded !== undefined) return loaded;
-  loaded = null;
+  // Read on every call (cheap next to a resize) so a benchmark can switch paths within one process.
   if (process.env['NOISY_STUDENT_IMAGE_NATIVE'] === '0') {
     loadError = 'disabled by NOISY_STUDENT_IMAGE_NATIVE=0';
-    return loaded;
+    return null;
   }
+  if (loaded !== undefined) return loaded;
+  loaded = null;
   const path = findAddon();
   if (!path) {
     loadError = `not built (${ADDON}; run \`node scripts/build-image-addon.mjs\`)`;
@@ -74,6 +75,5 @@ export function nativeImage(): NativeImage | null {
 }
 
 export function nativeImageError(): string | null {
-  nativeImage();
-  return loadError;
+  return nativeImage() ? null : loadError;
 }
