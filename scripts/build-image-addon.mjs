@@ -8,10 +8,10 @@
 // still works: resize falls back to its JavaScript passes (same bytes, ~15x slower).
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nodeGypPath } from './node_gyp_path.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const project = join(root, 'native/image');
@@ -25,17 +25,7 @@ const sources = [
 ];
 if (!force && existsSync(out) && sources.every((s) => statSync(s).mtimeMs <= statSync(out).mtimeMs)) process.exit(0);
 
-// node-gyp: our devDependency if present, else the copy bundled with npm (as build-native.mjs).
-const require = createRequire(import.meta.url);
-let gyp;
-try {
-  gyp = require.resolve('node-gyp/bin/node-gyp.js');
-} catch {
-  const npmDir = process.env.npm_execpath
-    ? dirname(dirname(process.env.npm_execpath))
-    : join(dirname(process.execPath), '../lib/node_modules/npm');
-  gyp = join(npmDir, 'node_modules/node-gyp/bin/node-gyp.js');
-}
+const gyp = nodeGypPath();
 const env = { ...process.env };
 // Debian's nodejs ships its headers in /usr/include/node; without --nodedir node-gyp would try to
 // download them.

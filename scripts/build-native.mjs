@@ -19,9 +19,9 @@
 //     but only loading them registers the CUDA backend.
 import { existsSync, statSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nodeGypPath } from './node_gyp_path.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'build/Release/noisy_student_torch.node');
@@ -159,17 +159,7 @@ if (!force && existsSync(out) && existsSync(stampPath)) {
   if (same && sources.every((s) => statSync(s).mtimeMs <= built)) process.exit(0);
 }
 
-// node-gyp: our devDependency if present, else the copy bundled with npm.
-const require = createRequire(import.meta.url);
-let gyp;
-try {
-  gyp = require.resolve('node-gyp/bin/node-gyp.js');
-} catch {
-  const npmDir = process.env.npm_execpath
-    ? dirname(dirname(process.env.npm_execpath))
-    : join(dirname(process.execPath), '../lib/node_modules/npm');
-  gyp = join(npmDir, 'node_modules/node-gyp/bin/node-gyp.js');
-}
+const gyp = nodeGypPath();
 // binding.gyp reads these (its defaults are Debian's libtorch, for a bare `node-gyp rebuild`).
 const libs = [
   ...(lt.libDir ? [`-L${lt.libDir}`, `-Wl,-rpath,${lt.libDir}`] : []),
