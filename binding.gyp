@@ -11,7 +11,8 @@
         "NODE_ADDON_API_CPP_EXCEPTIONS",
         "NODE_ADDON_API_CPP_EXCEPTIONS_ALL",
         "NODE_ADDON_API_DISABLE_DEPRECATED",
-        "_GLIBCXX_USE_CXX11_ABI=<!(node -p \"process.env.NOISY_STUDENT_TORCH_CXX11_ABI || '1'\")"
+        "_GLIBCXX_USE_CXX11_ABI=<!(node -p \"process.env.NOISY_STUDENT_TORCH_CXX11_ABI || '1'\")",
+        "<!(node -p \"process.env.NOISY_STUDENT_TORCH_DEFINES || 'NS_DNNL=0'\")"
       ],
       "cflags!": ["-fno-rtti", "-fno-exceptions"],
       "cflags_cc!": ["-fno-rtti", "-fno-exceptions", "-std=gnu++20", "-std=gnu++17", "-std=gnu++14"],

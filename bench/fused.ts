@@ -135,9 +135,12 @@ export async function main(): Promise<void> {
   const eager = inferenceModelFrom(model);
   const fp32 = new FusedTorchInferenceModel(model);
   const bf16 = new FusedTorchInferenceModel(model, { precision: 'bf16' });
+  // The dense convs through ATen's prepacked oneDNN instead of oneDNN directly with post-ops.
+  const aten = new FusedTorchInferenceModel(model, { kernels: { dnnl: false } });
   const runners: Runner[] = [
     { name: 'eager', run: (b) => eager.run(b), dispose: () => eager.dispose() },
     { name: 'fused fp32', run: (b) => fp32.run(b), dispose: () => {} },
+    { name: 'fused fp32 (ATen convs)', run: (b) => aten.run(b), dispose: () => aten.dispose() },
     { name: 'fused bf16', run: (b) => bf16.run(b), dispose: () => {} },
   ];
   const ort = await ortRunner(model, threads);

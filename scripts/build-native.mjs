@@ -127,6 +127,24 @@ function gpuLibraries(t) {
   return names.filter((n) => existsSync(join(t.scanLibDir, `lib${n}.so`)));
 }
 
+/**
+ * oneDNN for the fused path's convs with fused post-ops (native/src/fused.cc, NS_DNNL): only with
+ * Debian's libtorch, which links the system libdnnl.so.2, and when libdnnl-dev's headers are of that
+ * same library (a libtorch zip carries its own oneDNN, hidden inside libtorch_cpu). Else the fused
+ * path uses oneDNN through ATen's prepacked convs.
+ */
+function dnnlConfig(t) {
+  if (process.env.NOISY_STUDENT_DNNL === '0' || t.origin !== 'Debian') return null;
+  const header = '/usr/include/oneapi/dnnl/dnnl_version.h';
+  if (!existsSync(header) || !existsSync('/usr/include/dnnl.hpp')) return null;
+  const h = readFileSync(header, 'utf8');
+  const v = ['MAJOR', 'MINOR', 'PATCH'].map((k) => new RegExp(`DNNL_VERSION_${k}\\s+(\\d+)`).exec(h)?.[1]);
+  const linked = spawnSync('ldd', [join(t.scanLibDir, 'libtorch_cpu.so')], { encoding: 'utf8' }).stdout ?? '';
+  const so = /libdnnl\.so\.(\d+) => (\S+)/.exec(linked);
+  if (!so || so[1] !== v[0]) return null;
+  return { version: v.join('.'), lib: so[2] };
+}
+
 const lt = locateLibtorch();
 const version = readVersion(lt);
 const config = {
@@ -136,11 +154,12 @@ const config = {
   cxxStd: cxxStandard(lt),
   cxx11Abi: cxx11Abi(lt),
   gpuLibs: gpuLibraries(lt),
+  dnnl: dnnlConfig(lt),
 };
 const gpu = config.gpuLibs.length ? `GPU libraries: ${config.gpuLibs.join(', ')}` : 'CPU only';
 console.error(
   `noisy-student: libtorch ${config.version} (${config.origin}, ${config.root}); -std=${config.cxxStd}, ` +
-    `_GLIBCXX_USE_CXX11_ABI=${config.cxx11Abi}; ${gpu}`,
+    `_GLIBCXX_USE_CXX11_ABI=${config.cxx11Abi}; ${gpu}; oneDNN ${config.dnnl ? `${config.dnnl.version} (direct)` : 'through ATen only'}`,
 );
 
 if (printOnly) {
@@ -164,7 +183,7 @@ const gyp = nodeGypPath();
 const libs = [
   ...(lt.libDir ? [`-L${lt.libDir}`, `-Wl,-rpath,${lt.libDir}`] : []),
   '-Wl,--no-as-needed',
-  ...['torch', 'torch_cpu', 'c10', ...config.gpuLibs].map((n) => `-l${n}`),
+  ...['torch', 'torch_cpu', 'c10', ...config.gpuLibs, ...(config.dnnl ? ['dnnl'] : [])].map((n) => `-l${n}`),
 ];
 const env = {
   ...process.env,
@@ -172,6 +191,7 @@ const env = {
   NOISY_STUDENT_TORCH_LIBS: libs.join(' '),
   NOISY_STUDENT_TORCH_CXX_STD: config.cxxStd,
   NOISY_STUDENT_TORCH_CXX11_ABI: config.cxx11Abi,
+  NOISY_STUDENT_TORCH_DEFINES: config.dnnl ? 'NS_DNNL=1' : 'NS_DNNL=0',
 };
 if ([...lt.includes, lt.libDir ?? ''].some((p) => /\s/.test(p))) fail(`the libtorch path must not contain spaces: ${lt.root}`);
 // Debian's nodejs ships its headers in /usr/include/node; without --nodedir node-gyp would try to

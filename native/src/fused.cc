@@ -16,6 +16,16 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <memory>
+
+#if NS_DNNL
+// oneDNN itself (the library Debian's libtorch links; scripts/build-native.mjs checks the headers
+// match): a conv primitive with the activation as a post-op writes conv + bias + SiLU in one pass and
+// pads asymmetrically (TF SAME) without a padded copy, and executing a cached primitive skips ATen's
+// dispatch, which at batch 1 costs as much as the small convs themselves. libtorch 1.13 exposes no
+// conv with fused SiLU (no mkldnn::_convolution_pointwise), so ATen cannot do this.
+#include <dnnl.hpp>
+#endif
 
 namespace ns {
 
@@ -25,7 +35,19 @@ enum class Op { Conv, Se, Save, Add, Tap, Pool, Linear };
 enum class Act { None, Relu, Relu6, Silu, HardSwish, Mish };
 enum class Pool { Avg, Max, AvgMax, CatAvgMax };
 // How a conv runs: oneDNN through ATen, or one of the kernels of this file.
-enum class Impl { Mkldnn, Depthwise, Pointwise };
+enum class Impl { Mkldnn, Depthwise, Pointwise, Dnnl };
+
+#if NS_DNNL
+struct DnnlConv {
+  dnnl::convolution_forward prim;
+  dnnl::memory weights, bias;
+  dnnl::memory::desc src_md, dst_md;
+  int64_t oh = 0, ow = 0;
+  bool fused_act = false;
+};
+#else
+struct DnnlConv {};
+#endif
 
 struct Step {
   Op op = Op::Conv;
@@ -42,6 +64,8 @@ struct Step {
   // oneDNN convs prepacked per input shape (mkldnn_prepacked::conv2d_prepack: weights reordered
   // and the primitive built once for that shape); only the compute thread touches it.
   mutable std::map<std::vector<int64_t>, c10::IValue> packed;
+  // Impl::Dnnl: oneDNN primitives per input shape, weights reordered into the primitive's format.
+  mutable std::map<std::vector<int64_t>, std::shared_ptr<DnnlConv>> dnnl;
 };
 
 struct Options {
@@ -53,6 +77,7 @@ struct Options {
   bool own_depthwise_large = false;
   bool gemm_pointwise = false;  // 1x1 convs as one GEMM + fused bias/activation instead of oneDNN (slower here)
   bool prepack = true;         // oneDNN convs prepacked per input shape (see Step::packed)
+  bool dnnl = NS_DNNL != 0;    // oneDNN directly, activation as a post-op (Impl::Dnnl), when built with it
 };
 
 struct Program {
@@ -388,8 +413,89 @@ at::Tensor Pointwise(const Step& s, const at::Tensor& x) {
 // size and the last, smaller batch).
 constexpr size_t kPackedShapes = 2;
 
+#if NS_DNNL
+dnnl::engine& DnnlEngine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+dnnl::memory::data_type DnnlType(at::ScalarType t) {
+  return t == at::kBFloat16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32;
+}
+
+std::shared_ptr<DnnlConv> BuildDnnlConv(const Step& s, const at::Tensor& x, int64_t pt, int64_t pb, int64_t pl, int64_t pr) {
+  using dnnl::memory;
+  using tag = memory::format_tag;
+  auto c = std::make_shared<DnnlConv>();
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t span = s.dilation * (s.kernel - 1) + 1;
+  c->oh = (H + pt + pb - span) / s.stride + 1;
+  c->ow = (W + pl + pr - span) / s.stride + 1;
+  const auto dt = DnnlType(x.scalar_type());
+  c->src_md = memory::desc({N, C, H, W}, dt, tag::nhwc);
+  c->dst_md = memory::desc({N, s.out_chs, c->oh, c->ow}, dt, tag::nhwc);
+  const bool grouped = s.groups > 1;
+  const memory::dims wdims = grouped ? memory::dims{s.groups, s.out_chs / s.groups, s.in_chs / s.groups, s.kernel, s.kernel}
+                                     : memory::dims{s.out_chs, s.in_chs, s.kernel, s.kernel};
+  const memory::desc w_any(wdims, DnnlType(s.w.scalar_type()), tag::any);
+  const memory::desc b_md({s.out_chs}, DnnlType(s.b.scalar_type()), tag::x);
+  dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, c->src_md, w_any, b_md,
+                                    c->dst_md, {s.stride, s.stride}, {s.dilation - 1, s.dilation - 1}, {pt, pl}, {pb, pr});
+  dnnl::post_ops ops;
+  // SiLU is oneDNN's swish with alpha 1: x * sigmoid(alpha * x).
+  if (s.act == Act::Silu) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_swish, 1.f, 0.f);
+  else if (s.act == Act::Relu) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+  else if (s.act == Act::Relu6) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, 0.f, 6.f);
+  c->fused_act = s.act == Act::Silu || s.act == Act::Relu || s.act == Act::Relu6;
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(ops);
+  dnnl::convolution_forward::primitive_desc pd(d, attr, DnnlEngine());
+  c->prim = dnnl::convolution_forward(pd);
+  // The folded weights, [O, I/g, k, k] contiguous, reordered once into the primitive's blocked format.
+  at::Tensor wc = s.w.contiguous();
+  memory user(memory::desc(wdims, DnnlType(s.w.scalar_type()), grouped ? tag::goihw : tag::oihw), DnnlEngine(), wc.data_ptr());
+  c->weights = memory(pd.weights_desc(), DnnlEngine());
+  dnnl::stream stream(DnnlEngine());
+  dnnl::reorder(user, c->weights).execute(stream, user, c->weights);
+  stream.wait();
+  c->bias = memory(b_md, DnnlEngine());
+  at::Tensor bc = s.b.contiguous();
+  std::memcpy(c->bias.get_data_handle(), bc.data_ptr(), bc.nbytes());
+  return c;
+}
+
+constexpr size_t kDnnlShapes = 2;
+
+at::Tensor DnnlConvRun(const Step& s, at::Tensor x) {
+  if (!x.is_contiguous(at::MemoryFormat::ChannelsLast)) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+  int64_t pt = s.padding, pb = s.padding, pl = s.padding, pr = s.padding;
+  if (s.padding < 0) {
+    std::tie(pt, pb) = SamePad(x.size(2), s.kernel, s.stride, s.dilation);
+    std::tie(pl, pr) = SamePad(x.size(3), s.kernel, s.stride, s.dilation);
+  }
+  std::vector<int64_t> key(x.sizes().begin(), x.sizes().end());
+  auto it = s.dnnl.find(key);
+  if (it == s.dnnl.end()) {
+    if (s.dnnl.size() >= kDnnlShapes) s.dnnl.erase(s.dnnl.begin());
+    it = s.dnnl.emplace(std::move(key), BuildDnnlConv(s, x, pt, pb, pl, pr)).first;
+  }
+  const DnnlConv& c = *it->second;
+  at::Tensor y = at::empty({x.size(0), s.out_chs, c.oh, c.ow}, x.options().memory_format(at::MemoryFormat::ChannelsLast));
+  dnnl::memory src(c.src_md, DnnlEngine(), x.data_ptr());
+  dnnl::memory dst(c.dst_md, DnnlEngine(), y.data_ptr());
+  dnnl::stream stream(DnnlEngine());
+  c.prim.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, c.weights}, {DNNL_ARG_BIAS, c.bias}, {DNNL_ARG_DST, dst}});
+  stream.wait();
+  if (!c.fused_act) ActInPlace(y, s.act);
+  return y;
+}
+#endif
+
 at::Tensor Conv(const Program& p, const Step& s, at::Tensor x, at::Tensor* pooled) {
   if (s.impl == Impl::Depthwise) return Depthwise(s, x, pooled);
+#if NS_DNNL
+  if (s.impl == Impl::Dnnl) return DnnlConvRun(s, x);
+#endif
   if (s.impl == Impl::Pointwise) return Pointwise(s, x);
   std::vector<int64_t> pad{s.padding, s.padding};
   if (s.padding < 0) {
@@ -608,6 +714,7 @@ Step ParseStep(Napi::Env env, const Napi::Object& o, const Options& opts) {
       if (t->defined()) *t = t->to(at::kBFloat16);
     }
   }
+  if (s.op == Op::Conv && s.impl == Impl::Mkldnn && opts.dnnl) s.impl = Impl::Dnnl;
   if (s.op == Op::Conv && s.impl == Impl::Mkldnn) {
     s.w = s.w.contiguous(at::MemoryFormat::ChannelsLast);
     // A 1x1 weight is both contiguous and channels_last, and libtorch then calls it contiguous:
@@ -643,6 +750,8 @@ class FusedProgramWrap : public Napi::ObjectWrap<FusedProgramWrap> {
       if (o.Has("ownDepthwiseLarge")) p->opts.own_depthwise_large = o.Get("ownDepthwiseLarge").ToBoolean().Value();
       if (o.Has("gemmPointwise")) p->opts.gemm_pointwise = o.Get("gemmPointwise").ToBoolean().Value();
       if (o.Has("prepack")) p->opts.prepack = o.Get("prepack").ToBoolean().Value();
+      // oneDNN directly (default when the addon was built with it); false: through ATen.
+      if (o.Has("dnnl")) p->opts.dnnl = NS_DNNL != 0 && o.Get("dnnl").ToBoolean().Value();
       p->dtype = p->opts.bf16 ? at::kBFloat16 : at::kFloat;
       p->in_chans = ToInt64(env, o.Get("inChans"), "inChans");
       // Building runs ATen ops (casts, repacks): keep program order with queued work.
@@ -751,6 +860,7 @@ class FusedProgramWrap : public Napi::ObjectWrap<FusedProgramWrap> {
         o.Set("impl", s.op != Op::Conv                ? "aten"
                       : s.impl == Impl::Depthwise   ? "depthwise"
                       : s.impl == Impl::Pointwise   ? "gemm"
+                      : s.impl == Impl::Dnnl        ? "dnnl-post-ops"
                       : p.opts.prepack              ? "mkldnn-prepacked"
                                                     : "mkldnn");
         a.Set(static_cast<uint32_t>(i), o);

@@ -19,7 +19,7 @@ export interface FusedInferenceOptions {
   /** Release the model with dispose() (default false: the caller keeps it). */
   readonly disposeModel?: boolean;
   /** Kernel choices, for benchmarks that compare them (the defaults are the fastest measured). */
-  readonly kernels?: Readonly<Pick<NativeFusedOptions, 'ownDepthwise' | 'ownDepthwiseLarge' | 'gemmPointwise' | 'prepack'>>;
+  readonly kernels?: Readonly<Pick<NativeFusedOptions, 'ownDepthwise' | 'ownDepthwiseLarge' | 'gemmPointwise' | 'prepack' | 'dnnl'>>;
 }
 
 /** Time of one step of a profiled run. */

@@ -36,8 +36,13 @@ export interface NativeFusedOptions {
   ownDepthwiseLarge?: boolean;
   /** 1x1 convs as one GEMM with a fused bias + activation pass instead of oneDNN (default false: oneDNN measured faster; fp32 only). */
   gemmPointwise?: boolean;
-  /** oneDNN convs with their weights reordered once at build (mkldnn_reorder_conv2d_weight; default false). */
+  /** oneDNN convs through ATen prepacked per input shape (mkldnn_prepacked; default true). */
   prepack?: boolean;
+  /**
+   * oneDNN called directly for the dense and large-kernel convs, the activation as a post-op (default
+   * true when the addon was built against oneDNN's headers: Debian's libtorch + libdnnl-dev; else ignored).
+   */
+  dnnl?: boolean;
 }
 
 /** A whole forward replayed natively (native/src/fused.cc); it holds its own references to the weights. */
