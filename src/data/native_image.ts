@@ -30,6 +30,11 @@ export interface NativeImage {
     outHeight: number,
     out: Uint8Array,
   ): void;
+  /**
+   * ToTensor + Normalize: HWC bytes to CHW float32 in `out` (at least width x height x channels
+   * floats), each byte through `lut` (256 float32 values per channel, from to_tensor.ts).
+   */
+  toChw(src: Uint8Array, width: number, height: number, channels: number, lut: Float32Array, out: Float32Array): void;
   /** The loops in use on this thread and the widest the CPU runs. */
   simd(): { level: SimdLevel; best: SimdLevel };
   /** Use other loops on this thread (at most `best`): tests compare every path with JavaScript. */

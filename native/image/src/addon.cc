@@ -9,7 +9,8 @@
 // instance data, so each worker thread gets its own.
 //
 // JavaScript computes the coefficient tables (resample_coeffs.ts) and owns the buffers; this file
-// only checks them and runs the passes (kernels.inc), picking the widest SIMD the CPU has.
+// only checks them and runs the passes (kernels.inc), picking the widest SIMD the CPU has; the same
+// holds for the float conversion (toChw: JavaScript builds the lookup table, this writes the floats).
 #include <napi.h>
 
 #include <cstdlib>
@@ -150,6 +151,46 @@ Napi::Value Resample(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// toChw(src, width, height, channels, lut, out): torchvision's ToTensor + Normalize on a uint8 HWC
+// image, written as float32 CHW straight into `out` (a sample's slot of the loader's batch buffer).
+// `lut` holds, per channel, the float32 value of each of the 256 bytes, computed in JavaScript
+// (to_tensor.ts) in the same order and precision as its own loop, so both paths give the same bits
+// and this one is a gather: it saves the JavaScript loop's typed-array bounds checks, not arithmetic.
+Napi::Value ToChw(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto src = Array<Napi::Uint8Array>(info, 0, "src", napi_uint8_array);
+  const int32_t w = Int(info, 1, "width", 1, 1 << 28);
+  const int32_t h = Int(info, 2, "height", 1, 1 << 28);
+  const int32_t ch = Int(info, 3, "channels", 1, 4);
+  auto lut = Array<Napi::Float32Array>(info, 4, "lut", napi_float32_array);
+  auto out = Array<Napi::Float32Array>(info, 5, "out", napi_float32_array);
+  const int64_t plane = static_cast<int64_t>(w) * h;
+  if (static_cast<int64_t>(src.ElementLength()) < plane * ch) Fail(env, "src is smaller than width x height x channels");
+  if (lut.ElementLength() != static_cast<size_t>(ch) * 256) Fail(env, "lut needs 256 values per channel");
+  if (static_cast<int64_t>(out.ElementLength()) < plane * ch) Fail(env, "out is smaller than channels x height x width");
+  const uint8_t* s = src.Data();
+  const float* l = lut.Data();
+  float* o = out.Data();
+  if (ch == 3) {
+    // One pass over the pixels, three output planes: the source is read once, in order.
+    float* o0 = o;
+    float* o1 = o + plane;
+    float* o2 = o + 2 * plane;
+    for (int64_t i = 0; i < plane; i++, s += 3) {
+      o0[i] = l[s[0]];
+      o1[i] = l[256 + s[1]];
+      o2[i] = l[512 + s[2]];
+    }
+    return env.Undefined();
+  }
+  for (int32_t c = 0; c < ch; c++) {
+    const float* lc = l + 256 * c;
+    float* oc = o + c * plane;
+    for (int64_t i = 0; i < plane; i++) oc[i] = lc[s[i * ch + c]];
+  }
+  return env.Undefined();
+}
+
 // simd() -> { level, best }: the loops in use and the widest this CPU runs.
 Napi::Value Simd(const Napi::CallbackInfo& info) {
   Instance& inst = *info.Env().GetInstanceData<Instance>();
@@ -181,6 +222,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   }
   env.SetInstanceData<Instance>(inst);
   exports.Set("resample", Napi::Function::New(env, Resample));
+  exports.Set("toChw", Napi::Function::New(env, ToChw));
   exports.Set("simd", Napi::Function::New(env, Simd));
   exports.Set("setSimd", Napi::Function::New(env, SetSimd));
   return exports;
