@@ -2,7 +2,6 @@
 // transform with the sample's own Rng (seed, epoch, dataset index), pack CHW floats back to back.
 // Corrupt samples are skipped and reported, so a batch can come back smaller than requested.
 import { Rng } from './rng.js';
-import type { FloatCHW } from './image.js';
 import type { DataConfig } from './data_config.js';
 import { type LoadImageOptions, ImageDecodeError, loadImage } from './image_io.js';
 import type { SampleSource } from './datasets/dataset.js';
@@ -54,7 +53,9 @@ export function makeBatchRunner(
   const [c, h, w] = spec.config.inputSize;
   const per = c * h * w;
   return async (req) => {
-    const outs: FloatCHW[] = [];
+    // Each sample is converted straight into its slot of the batch buffer (no per-sample arrays);
+    // a skipped sample's slot is reused by the next one.
+    const data = new Float32Array(req.indices.length * per);
     const idx: number[] = [];
     const lab: number[] = [];
     const errors: SampleError[] = [];
@@ -63,7 +64,10 @@ export function makeBatchRunner(
       const src = req.sources[k]!;
       try {
         const img = src.kind === 'file' ? await loadImage(src.path, decode, budget) : src.image;
-        outs.push(transform.toFloat(img, Rng.forSample(req.seed, req.epoch, index)));
+        const slot = data.subarray(idx.length * per, (idx.length + 1) * per);
+        const x = transform.toFloatInto(img, Rng.forSample(req.seed, req.epoch, index), slot);
+        if (x.data.length !== per || x.shape[0] !== c || x.shape[1] !== h || x.shape[2] !== w)
+          throw new RangeError(`transform gave [${x.shape.join(', ')}], expected [${c}, ${h}, ${w}]`);
         idx.push(index);
         lab.push(req.labels[k]!);
       } catch (e) {
@@ -71,8 +75,14 @@ export function makeBatchRunner(
         errors.push({ index, path: src.kind === 'file' ? src.path : null, message });
       }
     }
-    const data = new Float32Array(outs.length * per);
-    outs.forEach((o, i) => data.set(o.data, i * per));
-    return { batch: req.batch, data, shape: [outs.length, c, h, w], indices: Int32Array.from(idx), labels: Int32Array.from(lab), errors };
+    const n = idx.length;
+    return {
+      batch: req.batch,
+      data: n === req.indices.length ? data : data.slice(0, n * per),
+      shape: [n, c, h, w],
+      indices: Int32Array.from(idx),
+      labels: Int32Array.from(lab),
+      errors,
+    };
   };
 }

@@ -17,10 +17,10 @@ import { type FloatCHW, type ImageU8, grayToRgb, rgbToGray } from './image.js';
 import type { Rng } from './rng.js';
 import { type DataConfig, type Interpolation, type TrainInterpolation, evalScaleSize, parseInterpolation } from './data_config.js';
 import { roundHalfEven } from './py_math.js';
-import { centerCropOrPad } from './transforms/crop.js';
+import { centerCropBox, centerCropOrPad } from './transforms/crop.js';
 import { hflip, vflip } from './transforms/flip.js';
-import { resize, resizeShorterSide } from './transforms/resize.js';
-import { resizeKeepRatio } from './transforms/resize_keep_ratio.js';
+import { type ResampleFilter, resize, resizeShorterSide, resizeWindow, shorterSideSize } from './transforms/resize.js';
+import { resizeKeepRatioSize } from './transforms/resize_keep_ratio.js';
 import { randomResizedCropParams, resizedCrop } from './transforms/random_resized_crop.js';
 import { toNormalizedCHW } from './transforms/to_tensor.js';
 import { type ColorJitterSpec, createColorJitter } from './transforms/color_jitter.js';
@@ -67,6 +67,8 @@ export interface Transform<T = FloatCHW> {
   readonly toImage: (img: ImageU8, rng?: Rng) => ImageU8;
   /** ToTensor + Normalize (+ random erasing when training), without `finalize`. */
   readonly toFloat: (img: ImageU8, rng?: Rng) => FloatCHW;
+  /** As toFloat, written into `out` (e.g. a sample's slot of a batch buffer, no copy after). */
+  readonly toFloatInto: (img: ImageU8, rng: Rng | undefined, out: Float32Array) => FloatCHW;
 }
 
 export class TransformError extends Error {
@@ -101,32 +103,64 @@ function channelStep(inChans: number): Step {
   };
 }
 
+/**
+ * Resize to rw x rh, computing only the pixels a following center crop to w x h keeps (resizeWindow:
+ * byte for byte what the crop of the full resize holds). When the resize is smaller than the crop
+ * on an edge (the crop pads), the full resize is returned and the crop step does the rest.
+ */
+function resizeForCenterCrop(img: ImageU8, rw: number, rh: number, filter: ResampleFilter, h: number, w: number): ImageU8 {
+  if (rw < w || rh < h) return resize(img, rw, rh, filter);
+  const [left, top] = centerCropBox(rw, rh, w, h);
+  return resizeWindow(img, rw, rh, [left, top, w, h], filter);
+}
+
+/** The center crop after resizeForCenterCrop: an image already of the crop's size is the crop. */
+function centerCropStep(h: number, w: number, fill?: readonly number[]): ImageStep {
+  return (img) => (img.width === w && img.height === h ? img : centerCropOrPad(img, h, w, fill));
+}
+
 function evalSteps(config: DataConfig): Step[] {
   const [, h, w] = config.inputSize;
   const [sh, sw] = evalScaleSize(config);
   const interp = config.interpolation;
   const steps: Step[] = [];
+  // Each resize below computes only what its center crop keeps (resizeForCenterCrop).
   if (config.cropMode === 'squash') {
-    steps.push({ name: `Resize(size=(${sh}, ${sw}), interpolation=${interp})`, apply: (img) => resize(img, sw, sh, interp) });
-    steps.push({ name: `CenterCrop(size=(${h}, ${w}))`, apply: (img) => centerCropOrPad(img, h, w) });
+    steps.push({
+      name: `Resize(size=(${sh}, ${sw}), interpolation=${interp})`,
+      apply: (img) => resizeForCenterCrop(img, sw, sh, interp, h, w),
+    });
+    steps.push({ name: `CenterCrop(size=(${h}, ${w}))`, apply: centerCropStep(h, w) });
   } else if (config.cropMode === 'border') {
     const fill = config.mean.map((m) => roundHalfEven(255 * m));
     steps.push({
       name: `ResizeKeepRatio(size=(${sh}, ${sw}), interpolation=${interp}, longest=1.000)`,
-      apply: (img) => resizeKeepRatio(img, sh, sw, 1.0, interp),
+      apply: (img) => {
+        const [rh, rw] = resizeKeepRatioSize(img.height, img.width, sh, sw, 1.0);
+        return resizeForCenterCrop(img, rw, rh, interp, h, w);
+      },
     });
-    steps.push({ name: `CenterCropOrPad(size=(${h}, ${w}))`, apply: (img) => centerCropOrPad(img, h, w, fill) });
+    steps.push({ name: `CenterCropOrPad(size=(${h}, ${w}))`, apply: centerCropStep(h, w, fill) });
   } else {
     if (sh === sw) {
-      steps.push({ name: `Resize(size=${sh}, interpolation=${interp})`, apply: (img) => resizeShorterSide(img, sh, interp) });
+      steps.push({
+        name: `Resize(size=${sh}, interpolation=${interp})`,
+        apply: (img) => {
+          const [rw, rh] = shorterSideSize(img.width, img.height, sh);
+          return resizeForCenterCrop(img, rw, rh, interp, h, w);
+        },
+      });
     } else {
       // timm passes no interpolation here, so ResizeKeepRatio uses its default, bilinear.
       steps.push({
         name: `ResizeKeepRatio(size=(${sh}, ${sw}), interpolation=bilinear, longest=0.000)`,
-        apply: (img) => resizeKeepRatio(img, sh, sw, 0.0, 'bilinear'),
+        apply: (img) => {
+          const [rh, rw] = resizeKeepRatioSize(img.height, img.width, sh, sw, 0.0);
+          return resizeForCenterCrop(img, rw, rh, 'bilinear', h, w);
+        },
       });
     }
-    steps.push({ name: `CenterCrop(size=(${h}, ${w}))`, apply: (img) => centerCropOrPad(img, h, w) });
+    steps.push({ name: `CenterCrop(size=(${h}, ${w}))`, apply: centerCropStep(h, w) });
   }
   return steps;
 }
@@ -199,10 +233,11 @@ export function createTransform<T = FloatCHW>(config: DataConfig, opts: CreateTr
     for (const s of steps) out = s.apply(out, rng);
     return out;
   };
-  const toFloat = (img: ImageU8, rng?: Rng): FloatCHW => {
-    const x = toNormalizedCHW(toImage(img, rng), config.mean, config.std);
+  const toFloatInto = (img: ImageU8, rng: Rng | undefined, out: Float32Array | undefined): FloatCHW => {
+    const x = toNormalizedCHW(toImage(img, rng), config.mean, config.std, out);
     return erase ? erase(x, needRng(rng, 'RandomErasing')) : x;
   };
+  const toFloat = (img: ImageU8, rng?: Rng): FloatCHW => toFloatInto(img, rng, undefined);
   const finalize = opts.finalize ?? ((x: FloatCHW) => x as unknown as T);
   const names = [
     ...steps.map((s) => s.name),
@@ -211,5 +246,5 @@ export function createTransform<T = FloatCHW>(config: DataConfig, opts: CreateTr
     ...(erase ? [`RandomErasing(p=${reProb}, mode=${opts.reMode ?? 'const'}, count=(1, ${opts.reCount ?? 1}))`] : []),
   ];
   const fn = (img: ImageU8, rng?: Rng): T => finalize(toFloat(img, rng));
-  return Object.assign(fn, { config, isTraining, steps: names, toImage, toFloat });
+  return Object.assign(fn, { config, isTraining, steps: names, toImage, toFloat, toFloatInto });
 }

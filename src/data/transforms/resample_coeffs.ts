@@ -64,17 +64,31 @@ export interface Coeffs {
   readonly kk: Int32Array;
 }
 
-/** Pillow's `precompute_coeffs` + `normalize_coeffs_8bpc`. `in0`/`in1` are float32 in Pillow. */
-export function precomputeCoeffs(inSize: number, in0: number, in1: number, outSize: number, filter: FilterDef): Coeffs {
+/**
+ * Pillow's `precompute_coeffs` + `normalize_coeffs_8bpc`. `in0`/`in1` are float32 in Pillow.
+ * `first`/`count` select output indices [first, first + count) (a crop of the output): each index's
+ * row is computed from the index alone, so these rows are exactly those of the full table.
+ */
+export function precomputeCoeffs(
+  inSize: number,
+  in0: number,
+  in1: number,
+  outSize: number,
+  filter: FilterDef,
+  first = 0,
+  count = outSize - first,
+): Coeffs {
+  if (!(first >= 0 && count >= 0 && first + count <= outSize))
+    throw new RangeError(`precomputeCoeffs: rows ${first}+${count} outside 0..${outSize}`);
   const scale = Math.fround(in1 - in0) / outSize;
   const filterscale = scale < 1.0 ? 1.0 : scale;
   const support = filter.support * filterscale;
   const ksize = Math.ceil(support) * 2 + 1;
-  const bounds = new Int32Array(outSize * 2);
-  const kk = new Int32Array(outSize * ksize);
+  const bounds = new Int32Array(count * 2);
+  const kk = new Int32Array(count * ksize);
   const w = new Float64Array(ksize);
   const ss = 1.0 / filterscale;
-  for (let xx = 0; xx < outSize; xx++) {
+  for (let xx = first; xx < first + count; xx++) {
     const center = in0 + (xx + 0.5) * scale;
     let ww = 0.0;
     let xmin = Math.trunc(center - support + 0.5);
@@ -87,14 +101,15 @@ export function precomputeCoeffs(inSize: number, in0: number, in1: number, outSi
       w[x] = v;
       ww += v;
     }
-    const base = xx * ksize;
+    const row = xx - first;
+    const base = row * ksize;
     for (let x = 0; x < xmax; x++) {
       let v = w[x]!;
       if (ww !== 0.0) v /= ww;
       kk[base + x] = v < 0 ? Math.trunc(-0.5 + v * ONE) : Math.trunc(0.5 + v * ONE);
     }
-    bounds[xx * 2] = xmin;
-    bounds[xx * 2 + 1] = xmax;
+    bounds[row * 2] = xmin;
+    bounds[row * 2 + 1] = xmax;
   }
   return { ksize, bounds, kk };
 }

@@ -107,18 +107,37 @@ function resampleVertical(sd: Uint8Array, width: number, ch: number, outH: numbe
 /** Which passes run: the JavaScript reference, the native addon, or native when it is built. */
 export type ResizeBackend = 'js' | 'native' | 'auto';
 
-/** Pillow's ImagingResampleInner for 8-bit images. */
-function resample(img: ImageU8, width: number, height: number, filter: FilterDef, box: ResizeBox, backend: ResizeBackend): ImageU8 {
+/**
+ * Output pixels [left, top, width, height] of a resize: what the crop after it keeps. Each output
+ * pixel of the convolution resampler is computed from its own coefficient row alone, so resampling
+ * only the window's rows and columns gives exactly those pixels of the full resize.
+ */
+export type OutputWindow = readonly [number, number, number, number];
+
+/**
+ * Pillow's ImagingResampleInner for 8-bit images, over the output window `win` (the whole output
+ * when null). A window needs both passes; callers crop the full result otherwise.
+ */
+function resample(
+  img: ImageU8,
+  width: number,
+  height: number,
+  filter: FilterDef,
+  box: ResizeBox,
+  backend: ResizeBackend,
+  win: OutputWindow | null,
+): ImageU8 {
   const [bx0, by0, bx1, by1] = box;
   const needH = width !== img.width || bx0 !== 0 || bx1 !== width;
   const needV = height !== img.height || by0 !== 0 || by1 !== height;
-  const vert = precomputeCoeffs(img.height, by0, by1, height, filter);
-  const horiz = needH ? precomputeCoeffs(img.width, bx0, bx1, width, filter) : null;
+  const [left, top, winW, winH] = win ?? [0, 0, width, height];
+  const vert = precomputeCoeffs(img.height, by0, by1, height, filter, top, winH);
+  const horiz = needH ? precomputeCoeffs(img.width, bx0, bx1, width, filter, left, winW) : null;
   const native = backend === 'js' ? null : nativeImage();
   if (backend === 'native' && !native) throw new Error(`resize: the native image addon is ${nativeImageError() ?? 'unavailable'}`);
   if (native) {
-    const outW = needH ? width : img.width;
-    const outH = needV ? height : img.height;
+    const outW = needH ? winW : img.width;
+    const outH = needV ? winH : img.height;
     const out = new Uint8Array(outW * outH * img.channels);
     native.resample(
       img.data,
@@ -138,20 +157,20 @@ function resample(img: ImageU8, width: number, height: number, filter: FilterDef
     return { width: outW, height: outH, channels: img.channels, data: out };
   }
   const yFirst = vert.bounds[0]!;
-  const yLast = vert.bounds[height * 2 - 2]! + vert.bounds[height * 2 - 1]!;
+  const yLast = vert.bounds[winH * 2 - 2]! + vert.bounds[winH * 2 - 1]!;
   let data = img.data;
   let curW = img.width;
   let curH = img.height;
   let yShift = 0;
   if (horiz) {
-    data = resampleHorizontal(img, yFirst, yLast - yFirst, width, horiz);
-    curW = width;
+    data = resampleHorizontal(img, yFirst, yLast - yFirst, winW, horiz);
+    curW = winW;
     curH = yLast - yFirst;
     yShift = yFirst;
   }
   if (needV) {
-    data = resampleVertical(data, curW, img.channels, height, vert, yShift);
-    curH = height;
+    data = resampleVertical(data, curW, img.channels, winH, vert, yShift);
+    curH = winH;
   } else if (!needH) {
     data = data.slice();
   }
@@ -213,6 +232,38 @@ export function resize(
   box?: ResizeBox,
   backend: ResizeBackend = 'auto',
 ): ImageU8 {
+  return resizeImpl(img, width, height, filter, box, backend, null);
+}
+
+/**
+ * `resize(img, width, height, filter, box)` followed by a crop of the output to `win` (which must
+ * lie inside it), byte for byte, computing only the pixels the crop keeps (see OutputWindow).
+ */
+export function resizeWindow(
+  img: ImageU8,
+  width: number,
+  height: number,
+  win: OutputWindow,
+  filter: ResampleFilter = 'bicubic',
+  box?: ResizeBox,
+  backend: ResizeBackend = 'auto',
+): ImageU8 {
+  const [l, t, w, h] = win;
+  if (![l, t, w, h].every(Number.isInteger) || l < 0 || t < 0 || w < 1 || h < 1 || l + w > width || t + h > height) {
+    throw new ImageShapeError(`resizeWindow: window ${w}x${h} at (${l}, ${t}) is not inside the ${width}x${height} output`);
+  }
+  return resizeImpl(img, width, height, filter, box, backend, win);
+}
+
+function resizeImpl(
+  img: ImageU8,
+  width: number,
+  height: number,
+  filter: ResampleFilter,
+  box: ResizeBox | undefined,
+  backend: ResizeBackend,
+  win: OutputWindow | null,
+): ImageU8 {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     throw new ImageShapeError(`resize: height and width must be integers > 0, got ${width}x${height}`);
   }
@@ -222,17 +273,26 @@ export function resize(
   if (b[0] < 0 || b[1] < 0) throw new ImageShapeError("resize: box offset can't be negative");
   if (b[2] > img.width || b[3] > img.height) throw new ImageShapeError("resize: box can't exceed original image size");
   if (b[2] - b[0] < 0 || b[3] - b[1] < 0) throw new ImageShapeError("resize: box can't be empty");
+  const [wl, wt, ww, wh] = win ?? [0, 0, width, height];
   if (img.width === width && img.height === height && b[0] === 0 && b[1] === 0 && b[2] === img.width && b[3] === img.height) {
-    return { width, height, channels: img.channels, data: img.data.slice() };
+    return win ? cropInside(img, wl, wt, ww, wh) : { width, height, channels: img.channels, data: img.data.slice() };
   }
   // An integer box of exactly the requested size is a plain crop in Pillow.
   if (Number.isInteger(b[0]) && Number.isInteger(b[1]) && b[2] - b[0] === width && b[3] - b[1] === height) {
-    return cropInside(img, b[0], b[1], width, height);
+    return cropInside(img, b[0] + wl, b[1] + wt, ww, wh);
   }
-  if (filter === 'nearest') return resizeNearest(img, width, height, b);
+  const full = !win || (ww === width && wh === height);
+  if (filter === 'nearest') {
+    const out = resizeNearest(img, width, height, b);
+    return full ? out : cropInside(out, wl, wt, ww, wh);
+  }
   const f = FILTERS[filter];
   if (!f) throw new ImageShapeError(`resize: unknown filter "${String(filter)}"`);
-  return resample(img, width, height, f, b, backend);
+  if (full) return resample(img, width, height, f, b, backend, null);
+  // A skipped pass keeps its axis whole, so only a resize with both passes takes the window as is.
+  const bothPasses = (width !== img.width || b[0] !== 0 || b[2] !== width) && (height !== img.height || b[1] !== 0 || b[3] !== height);
+  if (bothPasses) return resample(img, width, height, f, b, backend, win);
+  return cropInside(resample(img, width, height, f, b, backend, null), wl, wt, ww, wh);
 }
 
 function cropInside(img: ImageU8, left: number, top: number, w: number, h: number): ImageU8 {
