@@ -20,6 +20,7 @@ import { Worker } from 'node:worker_threads';
 import type { LoadImageOptions } from './image_io.js';
 import type { BatchRequest, BatchResult, SampleError, TransformSpec } from './loader_batch.js';
 import { ByteBudget, DEFAULT_DECODE_BYTES_IN_FLIGHT } from './decode_budget.js';
+import { loaderWorkerEntry } from './worker_entry.js';
 
 /** Messages from the pool to a worker. */
 export type ToWorker = { readonly type: 'batch'; readonly req: BatchRequest } | { readonly type: 'grant'; readonly id: number };
@@ -79,13 +80,10 @@ export class WorkerPool {
     this.budget = new ByteBudget(decodeBytesInFlight);
     this.slots = Array.from({ length: n }, () => null);
     this.chw = [...spec.config.inputSize];
-    // Running from TypeScript sources (tests, tsx): the worker needs the tsx loader too.
-    const fromTs = import.meta.url.endsWith('.ts');
-    const url = new URL(`./loader_worker${fromTs ? '.ts' : '.js'}`, import.meta.url);
-    // (tsx's hooks are per thread, so a worker registers them itself before importing the module.)
-    const boot = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })`;
+    // Running from TypeScript sources, the entry is a cached JavaScript bundle (worker_entry.ts).
+    const entry = loaderWorkerEntry();
     const workerData = { spec, decode };
-    this.make = () => (fromTs ? new Worker(boot, { eval: true, workerData }) : new Worker(url, { workerData }));
+    this.make = () => (entry.kind === 'eval' ? new Worker(entry.code, { eval: true, workerData }) : new Worker(entry.url, { workerData }));
   }
 
   /** Run one batch; a batch whose worker dies is retried once item by item (see the header). */

@@ -1,0 +1,103 @@
+// Which script a loader worker thread runs. From the compiled package: loader_worker.js itself.
+// From the TypeScript sources (tests, benchmarks, `node --import tsx`), worker threads do not inherit
+// tsx's hooks, and registering them in each worker costs ~0.15-0.3 s of CPU per worker (measured on
+// the 2-vCPU dev machine: 2 workers up in ~35 ms with plain JS, ~250-350 ms with tsx). So the worker's
+// module graph is bundled once into one JavaScript file with esbuild (which tsx itself runs on) and
+// cached in node_modules/.cache/noisy-student/, rebuilt when any of its input files changes. Without
+// esbuild, or when the bundle cannot be written, workers fall back to registering tsx themselves.
+import { createRequire } from 'node:module';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+/** A worker to start: a module URL, or (the tsx fallback) code to evaluate. */
+export type WorkerEntry = { readonly kind: 'url'; readonly url: URL } | { readonly kind: 'eval'; readonly code: string };
+
+interface Manifest {
+  /** Input file -> "mtimeMs:size" when the bundle was built. */
+  readonly inputs: Record<string, string>;
+  readonly bundle: string;
+}
+
+interface EsbuildLike {
+  buildSync(opts: Record<string, unknown>): {
+    outputFiles?: { contents: Uint8Array }[];
+    metafile?: { inputs: Record<string, unknown> };
+  };
+}
+
+let cached: WorkerEntry | undefined;
+
+/** The entry for loader worker threads (computed once per thread). */
+export function loaderWorkerEntry(): WorkerEntry {
+  cached ??= compute();
+  return cached;
+}
+
+function compute(): WorkerEntry {
+  const fromTs = import.meta.url.endsWith('.ts');
+  const url = new URL(`./loader_worker${fromTs ? '.ts' : '.js'}`, import.meta.url);
+  if (!fromTs) return { kind: 'url', url };
+  if (process.env['NOISY_STUDENT_WORKER_BUNDLE'] !== '0') {
+    try {
+      const bundled = bundle(fileURLToPath(url));
+      if (bundled) return { kind: 'url', url: pathToFileURL(bundled) };
+    } catch {
+      // fall through to tsx in the worker: slower to start, same behaviour
+    }
+  }
+  // (tsx's hooks are per thread, so a worker registers them itself before importing the module.)
+  return { kind: 'eval', code: `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })` };
+}
+
+function stamp(path: string): string {
+  const s = statSync(path);
+  return `${s.mtimeMs}:${s.size}`;
+}
+
+/** The bundle's path, built or reused; null when the package has no node_modules to put it in. */
+function bundle(entry: string): string | null {
+  // src/data -> package root; the bundle lives under its node_modules so that `sharp` (left
+  // external: it is native) resolves from there, and native_image.ts finds native/image above it.
+  const root = resolve(dirname(entry), '..', '..');
+  if (!existsSync(join(root, 'node_modules'))) return null;
+  const dir = join(root, 'node_modules', '.cache', 'noisy-student');
+  const manifestPath = join(dir, 'loader_worker.json');
+  try {
+    const m = JSON.parse(readFileSync(manifestPath, 'utf8')) as Manifest;
+    const fresh = Object.entries(m.inputs).every(([p, s]) => existsSync(p) && stamp(p) === s);
+    if (fresh && existsSync(m.bundle)) return m.bundle;
+  } catch {
+    // no manifest yet, or a broken one: rebuild
+  }
+  const esbuild = createRequire(import.meta.url)('esbuild') as EsbuildLike;
+  // Stamps are taken before building: a file edited during the build makes the next start rebuild.
+  const r = esbuild.buildSync({
+    entryPoints: [entry],
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: `node${process.versions.node.split('.')[0]}`,
+    external: ['sharp'],
+    write: false,
+    metafile: true,
+    absWorkingDir: root,
+    logLevel: 'silent',
+  });
+  const code = r.outputFiles?.[0]?.contents;
+  if (!code || !r.metafile) return null;
+  const inputs: Record<string, string> = {};
+  for (const p of Object.keys(r.metafile.inputs)) {
+    const abs = resolve(root, p);
+    inputs[abs] = stamp(abs);
+  }
+  mkdirSync(dir, { recursive: true });
+  // Written under a unique name and renamed: processes starting at once never see half a file.
+  const tag = `${process.pid}-${Date.now()}`;
+  const bundlePath = join(dir, `loader_worker-${tag}.mjs`);
+  writeFileSync(bundlePath, code);
+  const tmp = `${manifestPath}.${tag}`;
+  writeFileSync(tmp, JSON.stringify({ inputs, bundle: bundlePath } satisfies Manifest));
+  renameSync(tmp, manifestPath);
+  return bundlePath;
+}
