@@ -25,6 +25,7 @@ import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { type ImageU8, rgbToGray } from './image.js';
 import type { DecodeBudget } from './decode_budget.js';
+import { jpegFrame } from './jpeg_header.js';
 
 export type HighBitDepthMode = 'pil' | 'shift';
 
@@ -134,7 +135,10 @@ function formatBytes(n: number): string {
   return `${v.toFixed(1).replace(/\.0$/, '')} ${unit}`;
 }
 
-function checkHeader(meta: sharp.Metadata, file: string, opts: LoadImageOptions): ImageHeader {
+/** What the decode needs from a header (sharp's metadata, or jpeg_header.ts for plain JPEGs). */
+type HeaderFacts = Pick<sharp.Metadata, 'width' | 'height' | 'channels' | 'depth' | 'space'>;
+
+function checkHeader(meta: HeaderFacts, file: string, opts: LoadImageOptions): ImageHeader {
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const maxBytes = opts.maxDecodedBytes ?? DEFAULT_MAX_DECODED_BYTES;
   const width = meta.width ?? 0;
@@ -165,11 +169,24 @@ export async function decodeImage(
   budget?: DecodeBudget,
 ): Promise<ImageU8> {
   const make = () => sharpInput(bytes, opts.maxPixels ?? DEFAULT_MAX_PIXELS);
-  let meta: sharp.Metadata;
-  try {
-    meta = await make().metadata();
-  } catch (e) {
-    throw new ImageDecodeError('E_IMAGE_DECODE', file, (e as Error).message);
+  // A plain JPEG's header is read here; sharp's metadata() (what libvips reports for it: 'srgb' or
+  // 'b-w', 8-bit) is asked for everything else.
+  const frame = jpegFrame(bytes);
+  let meta: HeaderFacts;
+  if (frame) {
+    meta = {
+      width: frame.width,
+      height: frame.height,
+      channels: frame.components,
+      depth: 'uchar',
+      space: frame.components === 3 ? 'srgb' : 'b-w',
+    };
+  } else {
+    try {
+      meta = await make().metadata();
+    } catch (e) {
+      throw new ImageDecodeError('E_IMAGE_DECODE', file, (e as Error).message);
+    }
   }
   const header = checkHeader(meta, file, opts);
   const release = budget ? await budget.reserve(header.peakBytes) : null;
@@ -180,7 +197,7 @@ export async function decodeImage(
   }
 }
 
-async function decodeChecked(make: () => sharp.Sharp, meta: sharp.Metadata, file: string, opts: LoadImageOptions): Promise<ImageU8> {
+async function decodeChecked(make: () => sharp.Sharp, meta: HeaderFacts, file: string, opts: LoadImageOptions): Promise<ImageU8> {
   const space = meta.space ?? 'srgb';
   const sixteen = meta.depth === 'ushort';
   // Keep the decoded colour space (no conversion by libvips); we convert below like PIL.
@@ -200,6 +217,16 @@ async function decodeChecked(make: () => sharp.Sharp, meta: sharp.Metadata, file
   const { info } = raw;
   const n = info.width * info.height;
   const bands = info.channels;
+  if (keep !== 'cmyk' && !depth16 && bands === 3) {
+    // Already 8-bit RGB: libvips' buffer is the image (a copy would cost ~0.2 ms of page faults per photo).
+    const img: ImageU8 = {
+      width: info.width,
+      height: info.height,
+      channels: 3,
+      data: new Uint8Array(raw.data.buffer, raw.data.byteOffset, n * 3),
+    };
+    return opts.channels === 1 ? rgbToGray(img) : img;
+  }
   const rgb = new Uint8Array(n * 3);
   if (keep === 'cmyk') {
     if (bands < 4) throw new ImageDecodeError('E_IMAGE_DECODE', file, `CMYK image decoded with ${bands} bands`);
@@ -216,13 +243,9 @@ async function decodeChecked(make: () => sharp.Sharp, meta: sharp.Metadata, file
   return opts.channels === 1 ? rgbToGray(img) : img;
 }
 
-/** 1 (L), 2 (LA), 3 (RGB), 4 (RGBA) bands of 8 bits -> RGB, alpha dropped. */
+/** 1 (L), 2 (LA), 4 (RGBA) bands of 8 bits -> RGB, alpha dropped (3 bands need no conversion). */
 function expand8(src: Uint8Array, bands: number, out: Uint8Array): void {
   const n = out.length / 3;
-  if (bands === 3) {
-    out.set(src.subarray(0, n * 3));
-    return;
-  }
   const grey = bands <= 2;
   for (let i = 0, p = 0, o = 0; i < n; i++, p += bands, o += 3) {
     if (grey) {
