@@ -160,3 +160,26 @@ test('the eval transform (every crop mode, images smaller and larger than the cr
     }
   }
 });
+
+test('coefficient rows: a slice of the table equals those rows of the full table; the cache returns the same tables', async () => {
+  const { FILTERS, cachedCoeffs, precomputeCoeffs } = await import('../../src/data/transforms/resample_coeffs.js');
+  for (const f of Object.values(FILTERS)) {
+    for (const [inSize, outSize, in0, in1] of [
+      [500, 341, 0, 500],
+      [375, 256, 0, 375],
+      [61, 190, 0, 61],
+      [80, 33, 10.25, 71.5],
+    ] as const) {
+      const full = precomputeCoeffs(inSize, in0, in1, outSize, f);
+      const first = Math.floor(outSize / 5);
+      const count = Math.floor(outSize / 2);
+      const part = precomputeCoeffs(inSize, in0, in1, outSize, f, first, count);
+      assert.deepEqual(part.bounds, full.bounds.slice(first * 2, (first + count) * 2));
+      assert.deepEqual(part.kk, full.kk.slice(first * full.ksize, (first + count) * full.ksize));
+      const c1 = cachedCoeffs(inSize, in0, in1, outSize, f, first, count);
+      assert.deepEqual(c1, part);
+      assert.equal(cachedCoeffs(inSize, in0, in1, outSize, f, first, count), c1, 'cached');
+    }
+  }
+  assert.throws(() => precomputeCoeffs(10, 0, 10, 5, FILTERS.bicubic, 3, 3), RangeError);
+});

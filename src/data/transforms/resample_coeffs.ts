@@ -113,3 +113,36 @@ export function precomputeCoeffs(
   }
   return { ksize, bounds, kk };
 }
+
+const COEFF_CACHE_SIZE = 32;
+const coeffCache = new Map<string, Coeffs>();
+const filterIds = new Map<FilterDef, number>();
+
+/**
+ * precomputeCoeffs through a small cache (most recently used first out of 32): photo collections
+ * repeat a few sizes (ImageNet's 500x375 and 375x500, a camera's resolution, a data set's fixed
+ * size), and the tables cost tens of microseconds of JavaScript per image, more in a cold worker.
+ * The tables are shared: callers only read them.
+ */
+export function cachedCoeffs(
+  inSize: number,
+  in0: number,
+  in1: number,
+  outSize: number,
+  filter: FilterDef,
+  first = 0,
+  count = outSize - first,
+): Coeffs {
+  let id = filterIds.get(filter);
+  if (id === undefined) filterIds.set(filter, (id = filterIds.size));
+  const key = `${id}:${inSize}:${in0}:${in1}:${outSize}:${first}:${count}`;
+  let c = coeffCache.get(key);
+  if (c) {
+    coeffCache.delete(key); // re-inserted below as the most recent
+  } else {
+    c = precomputeCoeffs(inSize, in0, in1, outSize, filter, first, count);
+    if (coeffCache.size >= COEFF_CACHE_SIZE) coeffCache.delete(coeffCache.keys().next().value!);
+  }
+  coeffCache.set(key, c);
+  return c;
+}

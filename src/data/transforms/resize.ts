@@ -15,7 +15,7 @@
 //   - NEAREST through PIL's affine "scale" path (accumulated float source positions, floor);
 //   - the shortcuts: same size + full box = copy; integer box of the output size = crop.
 import { type ImageU8, ImageShapeError } from '../image.js';
-import { type Coeffs, type FilterDef, FILTERS, HALF, PRECISION_BITS, precomputeCoeffs } from './resample_coeffs.js';
+import { type Coeffs, type FilterDef, FILTERS, HALF, PRECISION_BITS, cachedCoeffs } from './resample_coeffs.js';
 import { nativeImage, nativeImageError } from '../native_image.js';
 
 export type ResampleFilter = 'nearest' | 'box' | 'bilinear' | 'hamming' | 'bicubic' | 'lanczos';
@@ -131,8 +131,8 @@ function resample(
   const needH = width !== img.width || bx0 !== 0 || bx1 !== width;
   const needV = height !== img.height || by0 !== 0 || by1 !== height;
   const [left, top, winW, winH] = win ?? [0, 0, width, height];
-  const vert = precomputeCoeffs(img.height, by0, by1, height, filter, top, winH);
-  const horiz = needH ? precomputeCoeffs(img.width, bx0, bx1, width, filter, left, winW) : null;
+  const vert = cachedCoeffs(img.height, by0, by1, height, filter, top, winH);
+  const horiz = needH ? cachedCoeffs(img.width, bx0, bx1, width, filter, left, winW) : null;
   const native = backend === 'js' ? null : nativeImage();
   if (backend === 'native' && !native) throw new Error(`resize: the native image addon is ${nativeImageError() ?? 'unavailable'}`);
   if (native) {
