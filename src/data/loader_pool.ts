@@ -83,7 +83,10 @@ export class WorkerPool {
     // Running from TypeScript sources, the entry is a cached JavaScript bundle (worker_entry.ts).
     const entry = loaderWorkerEntry();
     const workerData = { spec, decode };
-    this.make = () => (entry.kind === 'eval' ? new Worker(entry.code, { eval: true, workerData }) : new Worker(entry.url, { workerData }));
+    this.make = () =>
+      entry.kind === 'eval'
+        ? new Worker(entry.code, { eval: true, workerData })
+        : new Worker(entry.url, { workerData, execArgv: [...entry.execArgv] });
   }
 
   /** Run one batch; a batch whose worker dies is retried once item by item (see the header). */

@@ -10,8 +10,35 @@ import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSyn
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-/** A worker to start: a module URL, or (the tsx fallback) code to evaluate. */
-export type WorkerEntry = { readonly kind: 'url'; readonly url: URL } | { readonly kind: 'eval'; readonly code: string };
+/**
+ * A worker to start: a JavaScript module URL with the Node options to give it, or (the tsx
+ * fallback) code to evaluate with the process's own options.
+ */
+export type WorkerEntry =
+  { readonly kind: 'url'; readonly url: URL; readonly execArgv: readonly string[] } | { readonly kind: 'eval'; readonly code: string };
+
+const LOADER_FLAGS = new Set(['--import', '--require', '-r', '--loader', '--experimental-loader']);
+const isTsx = (spec: string): boolean => spec === 'tsx' || spec.startsWith('tsx/');
+
+/**
+ * The process's Node options without the ones that load tsx. Workers inherit execArgv, and a
+ * `--import tsx` runs again in every worker (~0.1 s of CPU each, measured) although the worker's
+ * code is JavaScript; other preloads (instrumentation, say) are kept.
+ */
+export function withoutTsx(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const eq = a.indexOf('=');
+    if (eq > 0 && LOADER_FLAGS.has(a.slice(0, eq)) && isTsx(a.slice(eq + 1))) continue;
+    if (LOADER_FLAGS.has(a) && i + 1 < argv.length && isTsx(argv[i + 1]!)) {
+      i++;
+      continue;
+    }
+    out.push(a);
+  }
+  return out;
+}
 
 interface Manifest {
   /** Input file -> "mtimeMs:size" when the bundle was built. */
@@ -37,11 +64,12 @@ export function loaderWorkerEntry(): WorkerEntry {
 function compute(): WorkerEntry {
   const fromTs = import.meta.url.endsWith('.ts');
   const url = new URL(`./loader_worker${fromTs ? '.ts' : '.js'}`, import.meta.url);
-  if (!fromTs) return { kind: 'url', url };
+  const execArgv = withoutTsx(process.execArgv);
+  if (!fromTs) return { kind: 'url', url, execArgv };
   if (process.env['NOISY_STUDENT_WORKER_BUNDLE'] !== '0') {
     try {
       const bundled = bundle(fileURLToPath(url));
-      if (bundled) return { kind: 'url', url: pathToFileURL(bundled) };
+      if (bundled) return { kind: 'url', url: pathToFileURL(bundled), execArgv };
     } catch {
       // fall through to tsx in the worker: slower to start, same behaviour
     }
