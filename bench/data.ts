@@ -8,7 +8,11 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { DataLoader, flatFolder, resolveDataConfig } from '../src/data/index.js';
+// The data modules themselves, not the data index (which loads the libtorch addon for its tensor
+// helpers): decoding needs no engine, and loading one would only share the cores differently.
+import { DataLoader } from '../src/data/loader.js';
+import { flatFolder } from '../src/data/datasets/flat_folder.js';
+import { resolveDataConfig } from '../src/data/data_config.js';
 import { nativeImage } from '../src/data/native_image.js';
 import { median, pythonTorchAvailable, runPython } from './util.js';
 
