@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Builds the image addon (native/image/build/Release/noisy_student_image.node) with node-gyp: the
-// data path's native loops (PIL-exact resampling). It needs only a C++17 compiler and Node's
-// headers, no libtorch, so it is a project of its own (native/image/binding.gyp) and rebuilding it
-// never touches the libtorch addon's build/.
+// data path's native loops (PIL-exact resampling, float conversion, and JPEG decoding when libjpeg's
+// headers are there). It needs only a C++17 compiler and Node's headers (libjpeg optional), no
+// libtorch, so it is a project of its own (native/image/binding.gyp) and rebuilding it never
+// touches the libtorch addon's build/.
 // Usage: node scripts/build-image-addon.mjs [--force]
 // Skips the build when the addon is newer than its sources, unless --force. Without it the library
 // still works: resize falls back to its JavaScript passes (same bytes, ~15x slower).
@@ -31,6 +32,25 @@ const env = { ...process.env };
 // download them.
 if (!env.npm_config_nodedir && existsSync('/usr/include/node/node_api.h')) env.npm_config_nodedir = '/usr';
 const jobs = String(Math.max(1, Math.min(4, availableParallelism())));
-console.error('noisy-student: building the image addon (native/image)');
-const r = spawnSync(process.execPath, [gyp, 'rebuild', '-j', jobs], { cwd: project, stdio: 'inherit', env });
+// libjpeg's headers (Debian: libjpeg-dev) add the native JPEG decoder; without them decoding stays
+// on sharp. NOISY_STUDENT_JPEG=0 builds without it.
+const jpegOff = process.env.NOISY_STUDENT_JPEG === '0';
+const jpeg = !jpegOff && hasHeader('jpeglib.h');
+const jpegNote = jpeg ? 'with libjpeg' : `without libjpeg (${jpegOff ? 'NOISY_STUDENT_JPEG=0' : 'no jpeglib.h'})`;
+console.error(`noisy-student: building the image addon (native/image), ${jpegNote}`);
+const r = spawnSync(process.execPath, [gyp, 'rebuild', '-j', jobs, '--', `-Dwith_jpeg=${jpeg ? 1 : 0}`], {
+  cwd: project,
+  stdio: 'inherit',
+  env,
+});
 process.exit(r.status ?? 1);
+
+/** Whether the C++ compiler finds `name` (jpeglib.h needs stdio.h before it). */
+function hasHeader(name) {
+  const cxx = process.env.CXX || 'c++';
+  const p = spawnSync(cxx, ['-E', '-x', 'c++', '-'], {
+    input: `#include <cstdio>\n#include <${name}>\n`,
+    stdio: ['pipe', 'ignore', 'ignore'],
+  });
+  return p.status === 0;
+}

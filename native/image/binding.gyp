@@ -2,7 +2,9 @@
 # The kernels are compiled once per instruction set, each in its own static library with its own
 # -m flags, and chosen at run time (src/addon.cc); the addon itself is built for the baseline CPU.
 # (-Wno-maybe-uninitialized: GCC 12 warns inside its own AVX-512 headers, about _mm512_undefined.)
+# libjpeg (-Dwith_jpeg=1, set by the build script when jpeglib.h is found) adds decodeJpeg (src/jpeg.cc).
 {
+  "variables": {"with_jpeg%": 0},
   "target_defaults": {
     "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
     "defines": ["NODE_ADDON_API_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
@@ -15,7 +17,10 @@
     {
       "target_name": "noisy_student_image",
       "sources": ["src/addon.cc", "src/kernels_scalar.cc"],
-      "conditions": [["target_arch=='x64'", {"dependencies": ["kernels_avx2", "kernels_avx512"]}]]
+      "conditions": [
+        ["target_arch=='x64'", {"dependencies": ["kernels_avx2", "kernels_avx512"]}],
+        ["with_jpeg==1", {"sources": ["src/jpeg.cc"], "defines": ["NSIMG_JPEG"], "libraries": ["-ljpeg"]}]
+      ]
     }
   ],
   "conditions": [

@@ -35,6 +35,11 @@ export interface NativeImage {
    * floats), each byte through `lut` (256 float32 values per channel, from to_tensor.ts).
    */
   toChw(src: Uint8Array, width: number, height: number, channels: number, lut: Float32Array, out: Float32Array): void;
+  /**
+   * Decode a JPEG (8-bit, 1 or 3 components) to RGB into `out` (width x height x 3 bytes, the frame
+   * header's size) with libjpeg, on the libuv pool. Absent when the addon was built without libjpeg.
+   */
+  decodeJpeg?: (src: Uint8Array, width: number, height: number, out: Uint8Array) => Promise<void>;
   /** The loops in use on this thread and the widest the CPU runs. */
   simd(): { level: SimdLevel; best: SimdLevel };
   /** Use other loops on this thread (at most `best`): tests compare every path with JavaScript. */

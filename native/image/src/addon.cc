@@ -19,6 +19,9 @@
 #include <vector>
 
 #include "kernels.h"
+#if defined(NSIMG_JPEG)
+#include "jpeg.h"
+#endif
 
 namespace nsimg {
 namespace {
@@ -223,6 +226,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<Instance>(inst);
   exports.Set("resample", Napi::Function::New(env, Resample));
   exports.Set("toChw", Napi::Function::New(env, ToChw));
+#if defined(NSIMG_JPEG)
+  exports.Set("decodeJpeg", Napi::Function::New(env, DecodeJpeg));
+#endif
   exports.Set("simd", Napi::Function::New(env, Simd));
   exports.Set("setSimd", Napi::Function::New(env, SetSimd));
   return exports;
