@@ -23,7 +23,7 @@
 // anything is allocated. A DecodeBudget, when given, is reserved for the whole decode so concurrent
 // decodes share a byte limit.
 import { readFile } from 'node:fs/promises';
-import sharp from 'sharp';
+import type sharp from 'sharp';
 import { type ImageU8, rgbToGray } from './image.js';
 import type { DecodeBudget } from './decode_budget.js';
 import { type JpegFrame, jpegFrame } from './jpeg_header.js';
@@ -98,8 +98,20 @@ export async function loadImage(source: string | Uint8Array, opts: LoadImageOpti
   return decodeImage(bytes, file, opts, budget);
 }
 
-const sharpInput = (input: string | Uint8Array, maxPixels: number) =>
-  sharp(input, { failOn: 'truncated', ignoreIcc: true, page: 0, pages: 1, limitInputPixels: maxPixels, sequentialRead: true });
+// sharp is loaded on first use: a loader worker that only meets plain JPEGs (decoded by the image
+// addon) never pays for compiling sharp's JavaScript (~40-50 ms of CPU per worker thread, measured).
+let sharpModule: Promise<typeof sharp> | undefined;
+const loadSharp = (): Promise<typeof sharp> => (sharpModule ??= import('sharp').then((m) => m.default));
+
+const sharpInput = async (input: string | Uint8Array, maxPixels: number): Promise<sharp.Sharp> =>
+  (await loadSharp())(input, {
+    failOn: 'truncated',
+    ignoreIcc: true,
+    page: 0,
+    pages: 1,
+    limitInputPixels: maxPixels,
+    sequentialRead: true,
+  });
 
 /**
  * Read only the header of a file (or bytes) and check it against the limits: throws
@@ -109,7 +121,7 @@ export async function readImageHeader(source: string | Uint8Array, opts: LoadIma
   const file = typeof source === 'string' ? source : '<buffer>';
   let meta: sharp.Metadata;
   try {
-    meta = await sharpInput(source, opts.maxPixels ?? DEFAULT_MAX_PIXELS).metadata();
+    meta = await (await sharpInput(source, opts.maxPixels ?? DEFAULT_MAX_PIXELS)).metadata();
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     // sharp reports a missing file as a plain error; keep our not-found code for it.
@@ -185,7 +197,7 @@ export async function decodeImage(
     };
   } else {
     try {
-      meta = await make().metadata();
+      meta = await (await make()).metadata();
     } catch (e) {
       throw new ImageDecodeError('E_IMAGE_DECODE', file, (e as Error).message);
     }
@@ -222,7 +234,7 @@ async function decodeJpegNative(
   return opts.channels === 1 ? rgbToGray(img) : img;
 }
 
-async function decodeChecked(make: () => sharp.Sharp, meta: HeaderFacts, file: string, opts: LoadImageOptions): Promise<ImageU8> {
+async function decodeChecked(make: () => Promise<sharp.Sharp>, meta: HeaderFacts, file: string, opts: LoadImageOptions): Promise<ImageU8> {
   const space = meta.space ?? 'srgb';
   const sixteen = meta.depth === 'ushort';
   // Keep the decoded colour space (no conversion by libvips); we convert below like PIL.
@@ -231,7 +243,8 @@ async function decodeChecked(make: () => sharp.Sharp, meta: HeaderFacts, file: s
   const depth16 = sixteen && (keep === 'grey16' || keep === 'rgb16');
   try {
     // For CMYK the pipeline itself must stay CMYK, or libvips round-trips through sRGB with a profile.
-    const pipeline = keep === 'cmyk' ? make().pipelineColourspace('cmyk') : make();
+    const input = await make();
+    const pipeline = keep === 'cmyk' ? input.pipelineColourspace('cmyk') : input;
     raw = await pipeline
       .toColourspace(keep)
       .raw({ depth: depth16 ? 'ushort' : 'uchar' })

@@ -6,7 +6,7 @@
 // cached in node_modules/.cache/noisy-student/, rebuilt when any of its input files changes. Without
 // esbuild, or when the bundle cannot be written, workers fall back to registering tsx themselves.
 import { createRequire } from 'node:module';
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -127,5 +127,23 @@ function bundle(entry: string): string | null {
   const tmp = `${manifestPath}.${tag}`;
   writeFileSync(tmp, JSON.stringify({ inputs, bundle: bundlePath } satisfies Manifest));
   renameSync(tmp, manifestPath);
+  removeOldBundles(dir, bundlePath);
   return bundlePath;
+}
+
+/**
+ * Earlier bundles, once a day old: a process that started from one may still start workers from it
+ * (a respawn, a new loader), so a fresh one is left alone.
+ */
+function removeOldBundles(dir: string, keep: string): void {
+  const dayAgo = Date.now() - 24 * 3600 * 1000;
+  for (const f of readdirSync(dir)) {
+    const p = join(dir, f);
+    if (p === keep || !/^loader_worker-.*\.mjs$/.test(f)) continue;
+    try {
+      if (statSync(p).mtimeMs < dayAgo) rmSync(p, { force: true });
+    } catch {
+      // raced with another process removing it
+    }
+  }
 }
