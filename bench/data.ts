@@ -1,7 +1,8 @@
 // Data benchmark (issue 4): images/s for decode + timm's eval transform (b0 config) over a folder of
 // JPEGs with 2 and 0 loader workers, side by side with timm's transform on PIL in a torch DataLoader.
-// Ours runs twice per round: with the native resampler (native/image) and with the JavaScript one
-// (NOISY_STUDENT_IMAGE_NATIVE=0, the path before issue 14), rounds interleaved, medians reported.
+// Ours runs twice per round: with the image addon (native/image: libjpeg decode when built with it,
+// resampler, float conversion) and without it (NOISY_STUDENT_IMAGE_NATIVE=0: sharp decode and the
+// JavaScript loops, the path before issue 14), rounds interleaved, medians reported.
 // Usage: TIMM_SRC=/path/to/pytorch-image-models npm run bench -- data  (ROUNDS=n, default 5)
 import { fileURLToPath } from 'node:url';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -58,8 +59,11 @@ export async function main(): Promise<void> {
   const timmSrc = process.env['TIMM_SRC'];
   const ref = pythonTorchAvailable() && timmSrc !== undefined && existsSync(join(timmSrc, 'timm'));
   if (!ref) console.log('reference skipped: set TIMM_SRC and bash scripts/setup --bench (python3-torch, torchvision, PIL)');
-  const simd = nativeImage()?.simd().level;
-  console.log(`resampler: ${simd ? `native (${simd})` : 'JavaScript only (image addon not built)'}`);
+  const addon = nativeImage();
+  const simd = addon?.simd().level;
+  console.log(
+    `image addon: ${simd ? `resampler ${simd}, JPEG decode ${addon?.decodeJpeg ? 'libjpeg' : 'sharp (built without libjpeg)'}` : 'not built (sharp decode, JavaScript loops only)'}`,
+  );
   const rounds = Number(process.env['ROUNDS'] ?? 5);
   const fmt = (ours: number, theirs: number | null): string =>
     `${ours.toFixed(1)} img/s` + (theirs ? ` (${(ours / theirs).toFixed(2)}x timm)` : '');
@@ -76,8 +80,8 @@ export async function main(): Promise<void> {
       const t = ref ? median(theirs) : null;
       console.log(
         `decode + eval transform (b0, 224), 200 JPEGs ~500x375, ${workers} workers, median of ${rounds}: ` +
-          (simd ? `ours native ${fmt(median(nat), t)}, ` : '') +
-          `ours JS resampler ${fmt(median(js), t)}` +
+          (simd ? `ours with the image addon ${fmt(median(nat), t)}, ` : '') +
+          `ours without it ${fmt(median(js), t)}` +
           (t ? `, timm (PIL + torchvision) ${t.toFixed(1)} img/s` : ''),
       );
     }
