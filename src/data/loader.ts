@@ -7,7 +7,8 @@
 // so 0, 1 or N workers produce bitwise-identical batches. Workers return Float32Arrays (transferred,
 // not copied); turning them into tensors is the caller's job on the main thread.
 //
-// Memory: each running batch decodes its samples one after another, and all decodes in flight (in
+// Memory: each running batch decodes its samples one after another (the next one's decode overlapping
+// the current one's transform, so two decoded images at most), and all decodes in flight (in
 // every worker, or in the prefetched batches on the calling thread) share one byte budget
 // (maxDecodeBytesInFlight, estimated from each image's header); an image over the per-image cap
 // (decode.maxDecodedBytes) is refused from its header and skipped like a corrupt file.
