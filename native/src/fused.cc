@@ -45,8 +45,14 @@ struct DnnlConv {
   int64_t oh = 0, ow = 0;
   bool fused_act = false;
 };
+struct DnnlLinear {
+  dnnl::inner_product_forward prim;
+  dnnl::memory weights, bias;
+  dnnl::memory::desc src_md, dst_md;
+};
 #else
 struct DnnlConv {};
+struct DnnlLinear {};
 #endif
 
 struct Step {
@@ -66,6 +72,10 @@ struct Step {
   mutable std::map<std::vector<int64_t>, c10::IValue> packed;
   // Impl::Dnnl: oneDNN primitives per input shape, weights reordered into the primitive's format.
   mutable std::map<std::vector<int64_t>, std::shared_ptr<DnnlConv>> dnnl;
+  // linear on oneDNN: one inner product per batch size (at::linear's GEMV at batch 1 wakes the BLAS
+  // threads for 1.3M multiply-adds and costs several times the arithmetic).
+  mutable std::map<int64_t, std::shared_ptr<DnnlLinear>> dnnl_fc;
+  bool dnnl_linear = false;
 };
 
 struct Options {
@@ -466,6 +476,48 @@ std::shared_ptr<DnnlConv> BuildDnnlConv(const Step& s, const at::Tensor& x, int6
 
 constexpr size_t kDnnlShapes = 2;
 
+std::shared_ptr<DnnlLinear> BuildDnnlLinear(const Step& s, int64_t n, at::ScalarType dtype) {
+  using dnnl::memory;
+  using tag = memory::format_tag;
+  auto l = std::make_shared<DnnlLinear>();
+  const int64_t O = s.w.size(0), K = s.w.size(1);
+  l->src_md = memory::desc({n, K}, DnnlType(dtype), tag::nc);
+  l->dst_md = memory::desc({n, O}, DnnlType(dtype), tag::nc);
+  const memory::desc w_any({O, K}, DnnlType(s.w.scalar_type()), tag::any);
+  const memory::desc b_md({O}, DnnlType(s.b.scalar_type()), tag::x);
+  dnnl::inner_product_forward::desc d(dnnl::prop_kind::forward_inference, l->src_md, w_any, b_md, l->dst_md);
+  dnnl::inner_product_forward::primitive_desc pd(d, DnnlEngine());
+  l->prim = dnnl::inner_product_forward(pd);
+  at::Tensor wc = s.w.contiguous();
+  memory user(memory::desc({O, K}, DnnlType(s.w.scalar_type()), tag::oi), DnnlEngine(), wc.data_ptr());
+  l->weights = memory(pd.weights_desc(), DnnlEngine());
+  dnnl::stream stream(DnnlEngine());
+  dnnl::reorder(user, l->weights).execute(stream, user, l->weights);
+  stream.wait();
+  l->bias = memory(b_md, DnnlEngine());
+  at::Tensor bc = s.b.contiguous();
+  std::memcpy(l->bias.get_data_handle(), bc.data_ptr(), bc.nbytes());
+  return l;
+}
+
+at::Tensor DnnlLinearRun(const Step& s, at::Tensor x) {
+  x = x.contiguous();
+  const int64_t n = x.size(0);
+  auto it = s.dnnl_fc.find(n);
+  if (it == s.dnnl_fc.end()) {
+    if (s.dnnl_fc.size() >= kDnnlShapes) s.dnnl_fc.erase(s.dnnl_fc.begin());
+    it = s.dnnl_fc.emplace(n, BuildDnnlLinear(s, n, x.scalar_type())).first;
+  }
+  const DnnlLinear& l = *it->second;
+  at::Tensor y = at::empty({n, s.w.size(0)}, x.options());
+  dnnl::memory src(l.src_md, DnnlEngine(), x.data_ptr());
+  dnnl::memory dst(l.dst_md, DnnlEngine(), y.data_ptr());
+  dnnl::stream stream(DnnlEngine());
+  l.prim.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, l.weights}, {DNNL_ARG_BIAS, l.bias}, {DNNL_ARG_DST, dst}});
+  stream.wait();
+  return y;
+}
+
 at::Tensor DnnlConvRun(const Step& s, at::Tensor x) {
   if (!x.is_contiguous(at::MemoryFormat::ChannelsLast)) x = x.contiguous(at::MemoryFormat::ChannelsLast);
   int64_t pt = s.padding, pb = s.padding, pl = s.padding, pr = s.padding;
@@ -629,6 +681,12 @@ RunResult Run(const Program& p, const at::Tensor& input, size_t stop, bool profi
         x = GlobalPool(s, x);
         break;
       case Op::Linear:
+#if NS_DNNL
+        if (s.dnnl_linear && x.dim() == 2) {
+          x = DnnlLinearRun(s, x);
+          break;
+        }
+#endif
         x = at::linear(x, s.w, s.b);
         break;
     }
@@ -706,6 +764,7 @@ Step ParseStep(Napi::Env env, const Napi::Object& o, const Options& opts) {
     s.op = Op::Linear;
     s.w = TensorArg(env, o, "weight", 2);
     s.b = TensorArg(env, o, "bias", 1);
+    s.dnnl_linear = opts.dnnl;
   } else {
     addon.Throw(env, "FusedProgram: unknown step '" + op + "'");
   }
