@@ -81,9 +81,11 @@ struct Step {
 struct Options {
   bool bf16 = false;
   // The depthwise kernel below instead of oneDNN's, for 3x3 and for larger kernels. Measured (b0,
-  // batch 1 and 32): ours is faster for 3x3 (bias, activation and the SE means in the same pass),
-  // oneDNN's for 5x5 (it keeps more in registers; ours reloads a weight per FMA).
-  bool own_depthwise = true;
+  // batch 1 and 32): through ATen ours is faster for 3x3 (bias, activation and the SE means in the
+  // same pass), oneDNN's for 5x5 (it keeps more in registers; ours reloads a weight per FMA). With
+  // oneDNN called directly (SiLU as a post-op) its 3x3 depthwise wins too: 1.25x at batch 32, 1.05x
+  // at batch 1 (interleaved A/B), so ours is the default only without it.
+  bool own_depthwise = NS_DNNL == 0;
   bool own_depthwise_large = false;
   bool gemm_pointwise = false;  // 1x1 convs as one GEMM + fused bias/activation instead of oneDNN (slower here)
   bool prepack = true;         // oneDNN convs prepacked per input shape (see Step::packed)

@@ -68,10 +68,15 @@ describe('FusedTorchInferenceModel on the b0 fixture', () => {
     assert.deepEqual(resolveDataConfig({}, fused), resolveDataConfig({}, eager));
     const impls = new Set(fused.describe().map((d) => `${d.kind}:${d.impl}`));
     // oneDNN directly (activation as a post-op) when the addon was built with its headers, else through ATen.
-    const onednn = impls.has('conv1x1:dnnl-post-ops') ? 'dnnl-post-ops' : 'mkldnn-prepacked';
+    // (Then its 3x3 depthwise too; through ATen the own kernel runs them.)
+    const direct = impls.has('conv1x1:dnnl-post-ops');
+    const onednn = direct ? 'dnnl-post-ops' : 'mkldnn-prepacked';
     assert.ok(
-      impls.has('dw3x3:depthwise') && impls.has(`dw5x5:${onednn}`) && impls.has(`conv1x1:${onednn}`) && impls.has(`stem:${onednn}`),
-      `3x3 depthwise on the own kernel, 5x5 and dense convs on oneDNN: ${[...impls].join(' ')}`,
+      impls.has(`dw3x3:${direct ? onednn : 'depthwise'}`) &&
+        impls.has(`dw5x5:${onednn}`) &&
+        impls.has(`conv1x1:${onednn}`) &&
+        impls.has(`stem:${onednn}`),
+      `3x3 depthwise on oneDNN directly or on the own kernel, 5x5 and dense convs on oneDNN: ${[...impls].join(' ')}`,
     );
   });
 
@@ -93,6 +98,21 @@ describe('FusedTorchInferenceModel on the b0 fixture', () => {
     const pre = await fused.run(batchOf('x'), 'pre_logits');
     assert.deepEqual(pre.shape, [2, 1280]);
     assertClose(pre.data, ref(io, 'pre_logits'), tol(IO, 'pre_logits'), 'pre_logits');
+  });
+
+  it("the own depthwise kernel and the ATen convs (the other kernel choices) give timm's logits too", async () => {
+    for (const kernels of [{ ownDepthwise: true }, { dnnl: false }, { dnnl: false, ownDepthwise: false }]) {
+      const m = new FusedTorchInferenceModel(model, { kernels });
+      try {
+        for (const [x, y] of [
+          ['x', 'logits'],
+          ['x_odd', 'logits_odd'],
+        ] as const)
+          assertClose((await m.run(batchOf(x))).data, ref(io, y), tol(IO, y), `${JSON.stringify(kernels)} ${y}`);
+      } finally {
+        m.dispose();
+      }
+    }
   });
 
   it("leaves the model's own weights as they were", () => {
