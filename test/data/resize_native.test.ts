@@ -8,23 +8,13 @@ import { Worker } from 'node:worker_threads';
 import type { ImageU8 } from '../../src/data/image.js';
 import { type ResizeBox, resize } from '../../src/data/transforms/resize.js';
 import { nativeImage, nativeImageError, type SimdLevel } from '../../src/data/native_image.js';
+import { xorshift32 } from '../helpers/rng.js';
 
 const FILTERS = ['box', 'bilinear', 'hamming', 'bicubic', 'lanczos'] as const;
 const disabled = process.env['NOISY_STUDENT_IMAGE_NATIVE'] === '0';
 const skip = disabled ? 'NOISY_STUDENT_IMAGE_NATIVE=0' : false;
 
-/** Deterministic xorshift32 in [0, 1). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
-}
+const rng = xorshift32;
 
 /** Random pixels, sometimes smooth, sometimes extreme (0/255 runs drive the clipping). The bytes
  * sit at the end of a larger buffer whose other bytes are garbage: reading past the image (or

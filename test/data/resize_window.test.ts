@@ -19,19 +19,9 @@ import { loadImage } from '../../src/data/image_io.js';
 import { resolveDataConfig, type PretrainedCfgLike } from '../../src/data/data_config.js';
 import { createTransform } from '../../src/data/transforms_factory.js';
 import { DOG_JPG, PREPROCESS_DIR, readJson, sha256 } from './fixtures.js';
+import { xorshift32 } from '../helpers/rng.js';
 
-/** Deterministic xorshift32 in [0, 1). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
-}
+const rng = xorshift32;
 
 function randomImage(r: () => number, w: number, h: number, channels: 1 | 3): ImageU8 {
   const data = new Uint8Array(w * h * channels);

@@ -8,20 +8,11 @@ import type { ImageU8 } from '../../src/data/image.js';
 import { normalizeLut, toNormalizedCHW } from '../../src/data/transforms/to_tensor.js';
 import { nativeImage, nativeImageError } from '../../src/data/native_image.js';
 import { IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD } from '../../src/data/data_config.js';
+import { xorshift32 } from '../helpers/rng.js';
 
 const skip = process.env['NOISY_STUDENT_IMAGE_NATIVE'] === '0' ? 'NOISY_STUDENT_IMAGE_NATIVE=0' : false;
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
-}
+const rng = xorshift32;
 
 const bits = (a: Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
