@@ -5,7 +5,7 @@
 // Images that cannot be read are left out (the data set's own job reports them when it labels them).
 import { DataLoader, type DataConfig, type ImageDataset } from '../data/index.js';
 import type { EfficientNet } from '../models/index.js';
-import type { CalibrationBatch } from '../onnx/index.js';
+import type { CalibrationBatch, QuantizeOptions } from '../onnx/index.js';
 
 export const DEFAULT_CALIBRATION_IMAGES = 64;
 const CALIBRATION_BATCH = 16;
@@ -66,5 +66,14 @@ export function calibrationFromDataset(
       }
       if (got === 0) throw new Error(`int8 calibration: none of the ${indices.length} calibration images could be read`);
     },
+  };
+}
+
+/** The exporter's quantize options for `model` calibrated on `calibration` (its batches, range method and percentile). */
+export function quantizeOptions(calibration: Calibration, model: EfficientNet): QuantizeOptions {
+  return {
+    calibration: () => calibration.batches(model),
+    ...(calibration.method ? { method: calibration.method } : {}),
+    ...(calibration.percentile !== undefined ? { percentile: calibration.percentile } : {}),
   };
 }

@@ -15,11 +15,17 @@ import {
 } from '../models/index.js';
 import { BackendUnavailableError, loadOrt, OrtInferenceModel } from './ort.js';
 import { chooseBackend, type BackendChoice } from './backend_choice.js';
-import type { Calibration } from './calibration.js';
+import { quantizeOptions, type Calibration } from './calibration.js';
 
 export { OrtInferenceModel, BackendUnavailableError, loadOrt, setOrtImporter } from './ort.js';
 export { backendCachePath, type BackendChoice } from './backend_choice.js';
-export { calibrationFromDataset, calibrationIndices, DEFAULT_CALIBRATION_IMAGES, type Calibration } from './calibration.js';
+export {
+  calibrationFromDataset,
+  calibrationIndices,
+  DEFAULT_CALIBRATION_IMAGES,
+  quantizeOptions,
+  type Calibration,
+} from './calibration.js';
 export { measureInference, quantile, randomBatch, randomCalibration, type LatencyStats, type Measurement } from './measure.js';
 
 export const BACKENDS = ['torch', 'torch-fused', 'ort'] as const;
@@ -123,15 +129,7 @@ async function openPinned(
       const m = await OrtInferenceModel.fromModel(model, {
         ...common,
         ...(o.threads ? { threads: o.threads } : {}),
-        ...(precision === 'int8' && calibration
-          ? {
-              quantize: {
-                calibration: () => calibration.batches(model),
-                ...(calibration.method ? { method: calibration.method } : {}),
-                ...(calibration.percentile !== undefined ? { percentile: calibration.percentile } : {}),
-              },
-            }
-          : {}),
+        ...(precision === 'int8' && calibration ? { quantize: quantizeOptions(calibration, model) } : {}),
       });
       if (o.disposeModel) model.dispose();
       return m;

@@ -123,6 +123,16 @@ export function filesDataset(files: readonly string[]): ImageDataset {
   };
 }
 
+/** The calibration flags without --precision int8 are a usage error (they would be silently ignored). */
+export function refuseCalibrationFlags(
+  o: Pick<ModelCliOptions, 'precision' | 'calibration' | 'calibrationImages' | 'calibrationMethod'>,
+): void {
+  if (o.precision === 'int8') return;
+  if (o.calibration !== undefined || o.calibrationImages !== undefined || o.calibrationMethod !== undefined) {
+    throw new CliError('--calibration, --calibration-images and --calibration-method are for --precision int8', 2);
+  }
+}
+
 /**
  * The calibration of an int8 run: --calibration's data, else `fallback` (the command's own input images).
  * undefined for fp32 and bf16, where the calibration flags are refused as a usage error.
@@ -132,9 +142,7 @@ export function calibrationFromOptions(
   fallback?: { dataset: ImageDataset; what: string; config?: (model: EfficientNet) => DataConfig },
 ): Calibration | undefined {
   if ((o.precision ?? 'fp32') !== 'int8') {
-    if (o.calibration !== undefined || o.calibrationImages !== undefined || o.calibrationMethod !== undefined) {
-      throw new CliError('--calibration, --calibration-images and --calibration-method are for --precision int8', 2);
-    }
+    refuseCalibrationFlags(o);
     return undefined;
   }
   const method = o.calibrationMethod ? { method: o.calibrationMethod } : {};

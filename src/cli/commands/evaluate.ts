@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { selectData } from '../../train/index.js';
 import { DEFAULT_MAX_SKIPPED, SkipReport } from '../../data/index.js';
 import { evaluateRun, openRun, pseudoLabelAccuracy, readFilterResult, readPseudoLabelIndex, type FilterResult } from '../../noisy/index.js';
-import { addBackendOptions, addJsonOption, checkBackendOptions, deviceOption, printJson } from '../options.js';
+import { addBackendOptions, addJsonOption, checkBackendOptions, deviceOption, printJson, refuseCalibrationFlags } from '../options.js';
 import { intArg, numberArg } from '../args.js';
 import { CliError, warn } from '../errors.js';
 
@@ -61,8 +61,7 @@ export default function evaluateCommand(): Command {
   return cmd.action(async (o: Options) => {
     if (!o.run === !o.pseudo) throw new CliError('give either --run DIR or --pseudo DIR', 2);
     checkBackendOptions({ model: '', ...o });
-    if (o.precision !== 'int8' && (o.calibration || o.calibrationImages || o.calibrationMethod))
-      throw new CliError('--calibration, --calibration-images and --calibration-method are for --precision int8', 2);
+    refuseCalibrationFlags(o);
     if (o.run) {
       // Every model reads the same test images: a broken one is reported once (on stderr; the run's
       // own skipped.jsonl is the run's record and is left as it is).

@@ -6,6 +6,7 @@
 import { statSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { TorchInferenceModel, type InferenceOutput } from '../../models/index.js';
+import { quantizeOptions } from '../../backends/index.js';
 import {
   DEFAULT_OPSET,
   MAX_OPSET,
@@ -112,13 +113,7 @@ export default function exportOnnxCommand(): Command {
       model.eval();
       const exportOpts = { opset: o.opset, outputs, name: loaded.name, labelNames: mapped ?? loaded.labelNames };
       bytes = calibration
-        ? await exportOnnxInt8(model, {
-            ...exportOpts,
-            quantize: {
-              calibration: () => calibration.batches(model),
-              ...(calibration.method ? { method: calibration.method } : {}),
-            },
-          })
+        ? await exportOnnxInt8(model, { ...exportOpts, quantize: quantizeOptions(calibration, model) })
         : exportOnnx(model, exportOpts);
     } catch (e) {
       if (e instanceof OnnxExportError) throw new CliError(e.message);
