@@ -38,18 +38,17 @@ enum class Pool { Avg, Max, AvgMax, CatAvgMax };
 enum class Impl { Mkldnn, Depthwise, Pointwise, Dnnl };
 
 #if NS_DNNL
-struct DnnlConv {
-  dnnl::convolution_forward prim;
+// A oneDNN primitive for one input shape, with its weights reordered once into the layout it chose.
+struct DnnlPrimitive {
+  dnnl::primitive prim;
   dnnl::memory weights, bias;
   dnnl::memory::desc src_md, dst_md;
+};
+struct DnnlConv : DnnlPrimitive {
   int64_t oh = 0, ow = 0;
   bool fused_act = false;
 };
-struct DnnlLinear {
-  dnnl::inner_product_forward prim;
-  dnnl::memory weights, bias;
-  dnnl::memory::desc src_md, dst_md;
-};
+struct DnnlLinear : DnnlPrimitive {};
 #else
 struct DnnlConv {};
 struct DnnlLinear {};
@@ -421,8 +420,8 @@ at::Tensor Pointwise(const Step& s, const at::Tensor& x) {
 
 // ------------------------------------------------------------------ steps
 
-// Input shapes a conv keeps prepacked: one weight copy each, so few (a predict run sees its batch
-// size and the last, smaller batch).
+// Input shapes a conv or linear keeps prepacked (ATen's or oneDNN's): one weight copy each, so few (a
+// predict run sees its batch size and the last, smaller batch).
 constexpr size_t kPackedShapes = 2;
 
 #if NS_DNNL
@@ -433,6 +432,30 @@ dnnl::engine& DnnlEngine() {
 
 dnnl::memory::data_type DnnlType(at::ScalarType t) {
   return t == at::kBFloat16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32;
+}
+
+// The folded weights (plain layout `plain`) reordered into the layout the primitive chose (`chosen`), and
+// the bias copied into oneDNN-owned memory: done once per primitive, so they live as long as it does.
+void DnnlPrepack(DnnlPrimitive& p, const at::Tensor& w, const dnnl::memory::dims& wdims, dnnl::memory::format_tag plain,
+                 const dnnl::memory::desc& chosen, const at::Tensor& b, const dnnl::memory::desc& b_md) {
+  at::Tensor wc = w.contiguous();
+  dnnl::memory user(dnnl::memory::desc(wdims, DnnlType(w.scalar_type()), plain), DnnlEngine(), wc.data_ptr());
+  p.weights = dnnl::memory(chosen, DnnlEngine());
+  dnnl::stream stream(DnnlEngine());
+  dnnl::reorder(user, p.weights).execute(stream, user, p.weights);
+  stream.wait();
+  p.bias = dnnl::memory(b_md, DnnlEngine());
+  at::Tensor bc = b.contiguous();
+  std::memcpy(p.bias.get_data_handle(), bc.data_ptr(), bc.nbytes());
+}
+
+// Runs the primitive from x into y (both already in the layouts its descriptors name).
+void DnnlExecute(const DnnlPrimitive& p, const at::Tensor& x, const at::Tensor& y) {
+  dnnl::memory src(p.src_md, DnnlEngine(), x.data_ptr());
+  dnnl::memory dst(p.dst_md, DnnlEngine(), y.data_ptr());
+  dnnl::stream stream(DnnlEngine());
+  p.prim.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, p.weights}, {DNNL_ARG_BIAS, p.bias}, {DNNL_ARG_DST, dst}});
+  stream.wait();
 }
 
 std::shared_ptr<DnnlConv> BuildDnnlConv(const Step& s, const at::Tensor& x, int64_t pt, int64_t pb, int64_t pl, int64_t pr) {
@@ -463,20 +486,10 @@ std::shared_ptr<DnnlConv> BuildDnnlConv(const Step& s, const at::Tensor& x, int6
   attr.set_post_ops(ops);
   dnnl::convolution_forward::primitive_desc pd(d, attr, DnnlEngine());
   c->prim = dnnl::convolution_forward(pd);
-  // The folded weights, [O, I/g, k, k] contiguous, reordered once into the primitive's blocked format.
-  at::Tensor wc = s.w.contiguous();
-  memory user(memory::desc(wdims, DnnlType(s.w.scalar_type()), grouped ? tag::goihw : tag::oihw), DnnlEngine(), wc.data_ptr());
-  c->weights = memory(pd.weights_desc(), DnnlEngine());
-  dnnl::stream stream(DnnlEngine());
-  dnnl::reorder(user, c->weights).execute(stream, user, c->weights);
-  stream.wait();
-  c->bias = memory(b_md, DnnlEngine());
-  at::Tensor bc = s.b.contiguous();
-  std::memcpy(c->bias.get_data_handle(), bc.data_ptr(), bc.nbytes());
+  // The folded weights are [O, I/g, k, k] contiguous: oneDNN's (g)oihw.
+  DnnlPrepack(*c, s.w, wdims, grouped ? tag::goihw : tag::oihw, pd.weights_desc(), s.b, b_md);
   return c;
 }
-
-constexpr size_t kDnnlShapes = 2;
 
 std::shared_ptr<DnnlLinear> BuildDnnlLinear(const Step& s, int64_t n, at::ScalarType dtype) {
   using dnnl::memory;
@@ -490,15 +503,7 @@ std::shared_ptr<DnnlLinear> BuildDnnlLinear(const Step& s, int64_t n, at::Scalar
   dnnl::inner_product_forward::desc d(dnnl::prop_kind::forward_inference, l->src_md, w_any, b_md, l->dst_md);
   dnnl::inner_product_forward::primitive_desc pd(d, DnnlEngine());
   l->prim = dnnl::inner_product_forward(pd);
-  at::Tensor wc = s.w.contiguous();
-  memory user(memory::desc({O, K}, DnnlType(s.w.scalar_type()), tag::oi), DnnlEngine(), wc.data_ptr());
-  l->weights = memory(pd.weights_desc(), DnnlEngine());
-  dnnl::stream stream(DnnlEngine());
-  dnnl::reorder(user, l->weights).execute(stream, user, l->weights);
-  stream.wait();
-  l->bias = memory(b_md, DnnlEngine());
-  at::Tensor bc = s.b.contiguous();
-  std::memcpy(l->bias.get_data_handle(), bc.data_ptr(), bc.nbytes());
+  DnnlPrepack(*l, s.w, {O, K}, tag::oi, pd.weights_desc(), s.b, b_md);
   return l;
 }
 
@@ -507,16 +512,12 @@ at::Tensor DnnlLinearRun(const Step& s, at::Tensor x) {
   const int64_t n = x.size(0);
   auto it = s.dnnl_fc.find(n);
   if (it == s.dnnl_fc.end()) {
-    if (s.dnnl_fc.size() >= kDnnlShapes) s.dnnl_fc.erase(s.dnnl_fc.begin());
+    if (s.dnnl_fc.size() >= kPackedShapes) s.dnnl_fc.erase(s.dnnl_fc.begin());
     it = s.dnnl_fc.emplace(n, BuildDnnlLinear(s, n, x.scalar_type())).first;
   }
   const DnnlLinear& l = *it->second;
   at::Tensor y = at::empty({n, s.w.size(0)}, x.options());
-  dnnl::memory src(l.src_md, DnnlEngine(), x.data_ptr());
-  dnnl::memory dst(l.dst_md, DnnlEngine(), y.data_ptr());
-  dnnl::stream stream(DnnlEngine());
-  l.prim.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, l.weights}, {DNNL_ARG_BIAS, l.bias}, {DNNL_ARG_DST, dst}});
-  stream.wait();
+  DnnlExecute(l, x, y);
   return y;
 }
 
@@ -530,16 +531,12 @@ at::Tensor DnnlConvRun(const Step& s, at::Tensor x) {
   std::vector<int64_t> key(x.sizes().begin(), x.sizes().end());
   auto it = s.dnnl.find(key);
   if (it == s.dnnl.end()) {
-    if (s.dnnl.size() >= kDnnlShapes) s.dnnl.erase(s.dnnl.begin());
+    if (s.dnnl.size() >= kPackedShapes) s.dnnl.erase(s.dnnl.begin());
     it = s.dnnl.emplace(std::move(key), BuildDnnlConv(s, x, pt, pb, pl, pr)).first;
   }
   const DnnlConv& c = *it->second;
   at::Tensor y = at::empty({x.size(0), s.out_chs, c.oh, c.ow}, x.options().memory_format(at::MemoryFormat::ChannelsLast));
-  dnnl::memory src(c.src_md, DnnlEngine(), x.data_ptr());
-  dnnl::memory dst(c.dst_md, DnnlEngine(), y.data_ptr());
-  dnnl::stream stream(DnnlEngine());
-  c.prim.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, c.weights}, {DNNL_ARG_BIAS, c.bias}, {DNNL_ARG_DST, dst}});
-  stream.wait();
+  DnnlExecute(c, x, y);
   if (!c.fused_act) ActInPlace(y, s.act);
   return y;
 }
