@@ -1,0 +1,285 @@
+// The cores this process may use, and how a job splits them between libtorch's intra-op threads and
+// the data loader's worker threads.
+//
+// The host's core count (os.cpus()) is the wrong number in a container or under taskset: a pod
+// limited to 2 CPUs on a 64-core node that starts 64 OpenMP threads and 64 decode workers runs far
+// slower than with 2 (each thread gets a slice of a quota, and OpenMP's barriers spin against each
+// other). So the budget is the smaller of
+//   - the affinity mask (sched_getaffinity: /proc/self/status Cpus_allowed_list; Node's
+//     os.availableParallelism() follows it on Linux too), and
+//   - the CFS quota of the process's cgroup and every cgroup above it (v2 cpu.max "quota period",
+//     v1 cpu.cfs_quota_us / cpu.cfs_period_us), rounded up (1.5 CPUs of quota keep 2 threads busy
+//     part of the time, better than 1 all of it),
+// at least 1. NOISY_STUDENT_CPUS=N replaces the detected budget; a command's --threads / --workers
+// (and OMP_NUM_THREADS for the intra-op threads) replace the part of the plan they name.
+import { readFileSync } from 'node:fs';
+import { availableParallelism, cpus } from 'node:os';
+import { join, posix } from 'node:path';
+
+/** Count of CPUs in a Linux cpu list ("0-3,8,10-11" -> 7). Throws on a malformed list. */
+export function parseCpuList(list: string): number {
+  const s = list.trim();
+  if (s === '') throw new Error('empty cpu list');
+  let n = 0;
+  for (const part of s.split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!m) throw new Error(`bad cpu list "${list}": "${part}"`);
+    const lo = Number(m[1]);
+    const hi = m[2] === undefined ? lo : Number(m[2]);
+    if (hi < lo) throw new Error(`bad cpu list "${list}": range ${part} runs backwards`);
+    n += hi - lo + 1;
+  }
+  return n;
+}
+
+/** The Cpus_allowed_list of a /proc/<pid>/status text, counted; null when the field is absent. */
+export function cpusAllowedFromStatus(status: string): number | null {
+  const m = /^Cpus_allowed_list:\s*(\S+)\s*$/m.exec(status);
+  return m ? parseCpuList(m[1]!) : null;
+}
+
+/** CPUs a cgroup v2 cpu.max grants ("150000 100000" -> 1.5); null for "max ..." (no limit). */
+export function parseCpuMax(text: string): number | null {
+  const [quota, period = '100000', ...rest] = text.trim().split(/\s+/);
+  if (quota === undefined || quota === '' || rest.length > 0) throw new Error(`bad cpu.max "${text.trim()}"`);
+  if (quota === 'max') return null;
+  return quotaCpus(quota, period, 'cpu.max');
+}
+
+/** CPUs a cgroup v1 quota grants (cpu.cfs_quota_us, cpu.cfs_period_us); null for -1 (no limit). */
+export function parseCfsQuota(quotaText: string, periodText: string): number | null {
+  const quota = quotaText.trim();
+  if (quota === '-1') return null;
+  return quotaCpus(quota, periodText.trim(), 'cpu.cfs_quota_us');
+}
+
+function quotaCpus(quota: string, period: string, what: string): number {
+  const q = Number(quota);
+  const p = Number(period);
+  if (!/^\d+$/.test(quota) || !/^\d+$/.test(period) || !(q > 0) || !(p > 0))
+    throw new Error(`bad ${what}: quota "${quota}", period "${period}"`);
+  return q / p;
+}
+
+export interface CgroupMount {
+  readonly root: string;
+  readonly mountPoint: string;
+  readonly fsType: string;
+  readonly superOptions: readonly string[];
+}
+
+/** The cgroup (v1 and v2) mounts of a /proc/self/mountinfo text. */
+export function parseCgroupMounts(mountinfo: string): CgroupMount[] {
+  const out: CgroupMount[] = [];
+  for (const line of mountinfo.split('\n')) {
+    // "id parent major:minor root mountpoint options [optional fields] - fstype source superoptions"
+    const sep = line.indexOf(' - ');
+    if (sep < 0) continue;
+    const left = line.slice(0, sep).split(' ');
+    const right = line.slice(sep + 3).split(' ');
+    const fsType = right[0] ?? '';
+    if (fsType !== 'cgroup' && fsType !== 'cgroup2') continue;
+    out.push({
+      root: unescapeMount(left[3] ?? '/'),
+      mountPoint: unescapeMount(left[4] ?? ''),
+      fsType,
+      superOptions: (right[2] ?? '').split(','),
+    });
+  }
+  return out;
+}
+
+// mountinfo writes space, tab, newline and backslash in paths as octal escapes.
+const unescapeMount = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+/** The process's cgroup paths from /proc/self/cgroup: v2 (the "0::" line) and v1's cpu controller. */
+export function parseProcCgroup(text: string): { v2: string | null; v1cpu: string | null } {
+  let v2: string | null = null;
+  let v1cpu: string | null = null;
+  for (const line of text.split('\n')) {
+    const m = /^(\d+):([^:]*):(.*)$/.exec(line.trim());
+    if (!m) continue;
+    if (m[1] === '0' && m[2] === '') v2 = m[3]!;
+    else if (m[2]!.split(',').includes('cpu')) v1cpu = m[3]!;
+  }
+  return { v2, v1cpu };
+}
+
+/** Reads a file of the cgroup file system; null when it is not there (or not readable). */
+export type ReadFile = (path: string) => string | null;
+
+const readOrNull: ReadFile = (path) => {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+};
+
+/**
+ * The smallest CFS quota, in CPUs, on the path from the process's cgroup up to the hierarchy's root
+ * (a parent's limit binds its children too); null when none is set. `read` stands in for the file
+ * system in tests.
+ */
+export function cgroupCpuQuota(mountinfo: string, procCgroup: string, read: ReadFile = readOrNull): number | null {
+  const mounts = parseCgroupMounts(mountinfo);
+  const own = parseProcCgroup(procCgroup);
+  let best: number | null = null;
+  const take = (v: number | null): void => {
+    if (v !== null && (best === null || v < best)) best = v;
+  };
+  const walk = (m: CgroupMount | undefined, path: string | null, quota: (dir: string) => number | null): void => {
+    if (!m || path === null) return;
+    // A mount of a sub-tree (a container's own cgroup mounted at /sys/fs/cgroup) shows the path
+    // relative to its root; a path outside the mount (no cgroup namespace) is read from the mount.
+    let rel = posix.normalize(path);
+    if (m.root !== '/' && (rel === m.root || rel.startsWith(`${m.root}/`))) rel = rel.slice(m.root.length) || '/';
+    for (;;) {
+      take(quota(join(m.mountPoint, rel)));
+      if (rel === '/' || rel === '.' || rel === '') break;
+      rel = posix.dirname(rel);
+    }
+  };
+  const safe = (f: () => number | null): number | null => {
+    try {
+      return f();
+    } catch {
+      return null; // a file we cannot make sense of limits nothing
+    }
+  };
+  walk(
+    mounts.find((m) => m.fsType === 'cgroup2'),
+    own.v2,
+    (dir) => {
+      const t = read(join(dir, 'cpu.max'));
+      return t === null ? null : safe(() => parseCpuMax(t));
+    },
+  );
+  walk(
+    mounts.find((m) => m.fsType === 'cgroup' && m.superOptions.includes('cpu')),
+    own.v1cpu,
+    (dir) => {
+      const q = read(join(dir, 'cpu.cfs_quota_us'));
+      const p = read(join(dir, 'cpu.cfs_period_us'));
+      return q === null || p === null ? null : safe(() => parseCfsQuota(q, p));
+    },
+  );
+  return best;
+}
+
+export interface CpuBudget {
+  /** Cores the plan splits: the override, else min(affinity, ceil(quota)), at least 1. */
+  readonly cpus: number;
+  /** Where `cpus` came from. */
+  readonly source: 'env' | 'affinity' | 'cgroup-quota';
+  readonly affinity: number;
+  /** The cgroup CFS quota in CPUs (unrounded), null when unlimited or not Linux. */
+  readonly quota: number | null;
+}
+
+export const CPUS_ENV = 'NOISY_STUDENT_CPUS';
+
+function positiveIntEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const v = env[name];
+  if (v === undefined || v.trim() === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got "${v}"`);
+  return n;
+}
+
+/** Combine the detected facts (pure: tests give them). */
+export function resolveCpuBudget(facts: { affinity: number; quota: number | null; env?: NodeJS.ProcessEnv }): CpuBudget {
+  const over = positiveIntEnv(facts.env ?? {}, CPUS_ENV);
+  const affinity = Math.max(1, Math.floor(facts.affinity));
+  if (over !== undefined) return { cpus: over, source: 'env', affinity, quota: facts.quota };
+  const q = facts.quota === null ? Infinity : Math.max(1, Math.ceil(facts.quota - 1e-9));
+  return q < affinity
+    ? { cpus: q, source: 'cgroup-quota', affinity, quota: facts.quota }
+    : { cpus: affinity, source: 'affinity', affinity, quota: facts.quota };
+}
+
+/** The affinity mask's size: /proc/self/status where it exists, else Node's availableParallelism(). */
+export function affinityCpus(read: ReadFile = readOrNull): number {
+  const status = read('/proc/self/status');
+  const n = status === null ? null : cpusAllowedFromStatus(status);
+  return n ?? availableParallelism();
+}
+
+let cached: CpuBudget | null = null;
+
+/** This process's budget (the files are read once; NOISY_STUDENT_CPUS is read on every call). */
+export function cpuBudget(env: NodeJS.ProcessEnv = process.env): CpuBudget {
+  if (!cached) {
+    const mountinfo = readOrNull('/proc/self/mountinfo');
+    const cg = readOrNull('/proc/self/cgroup');
+    cached = { cpus: 0, source: 'affinity', affinity: affinityCpus(), quota: mountinfo && cg ? cgroupCpuQuota(mountinfo, cg) : null };
+  }
+  return resolveCpuBudget({ affinity: cached.affinity, quota: cached.quota, env });
+}
+
+export type ThreadPlanKind = 'train' | 'pseudo-label' | 'student' | 'inference';
+
+export interface ThreadPlan {
+  readonly kind: ThreadPlanKind;
+  readonly cpus: number;
+  readonly cpusSource: CpuBudget['source'];
+  /** libtorch (and ONNX Runtime) intra-op threads. */
+  readonly intraOpThreads: number;
+  /** Data loader worker threads (0: decode on the main thread, libuv's pool). */
+  readonly loaderWorkers: number;
+  /** Which parts a flag or variable set rather than the plan. */
+  readonly overridden: readonly ('threads' | 'workers' | 'cpus')[];
+}
+
+/**
+ * How a job of `kind` splits `cpus` cores (measured on this project's 2-vCPU machine, see
+ * bench/data_plan.ts and the issue-14 notes in results/):
+ *
+ * - intra-op threads = every core. The model is the slow part in every job here (b0 at 224:
+ *   ~1.6 ms of decode + eval transform per JPEG against ~10 ms of forward per image on one core),
+ *   and libtorch's OpenMP threads scale nearly linearly; a loader worker sharing a core with them
+ *   costs a little of that core, less than leaving a core to the loader would.
+ * - loader workers: one per ~4 cores for inference and pseudo-labelling (decode is ~1/6 of the
+ *   model's time per image, so it needs a sixth of the cores to keep up, and one worker already
+ *   moves the decode off the thread that feeds the model), at least 1 when there are 2+ cores.
+ *   Training (teacher and student) decodes AND augments (RandAugment) and runs forward+backward
+ *   (~3x the forward), so the same ratio, at least 1.
+ * - 1 core: no worker thread (a thread that can only time-slice with the model adds its start-up
+ *   and message cost and overlaps nothing); decodes still run on libuv's pool.
+ */
+export function threadPlan(
+  kind: ThreadPlanKind,
+  o: { threads?: number | undefined; workers?: number | undefined; env?: NodeJS.ProcessEnv; budget?: CpuBudget } = {},
+): ThreadPlan {
+  const env = o.env ?? process.env;
+  const budget = o.budget ?? cpuBudget(env);
+  const overridden: ThreadPlan['overridden'][number][] = budget.source === 'env' ? ['cpus'] : [];
+  const cpus = budget.cpus;
+  let workers = cpus <= 1 ? 0 : Math.max(1, Math.floor(cpus / 4));
+  if (kind === 'inference') workers = cpus <= 1 ? 0 : Math.max(1, Math.floor(cpus / 4));
+  let threads = cpus;
+  const omp = positiveIntEnv(env, 'OMP_NUM_THREADS');
+  if (o.threads !== undefined) {
+    if (!Number.isInteger(o.threads) || o.threads < 1) throw new RangeError(`threads must be a positive integer, got ${o.threads}`);
+    threads = o.threads;
+    overridden.push('threads');
+  } else if (omp !== undefined) {
+    threads = omp;
+    overridden.push('threads');
+  }
+  if (o.workers !== undefined) {
+    if (!Number.isInteger(o.workers) || o.workers < 0) throw new RangeError(`workers must be a non-negative integer, got ${o.workers}`);
+    workers = o.workers;
+    overridden.push('workers');
+  }
+  return { kind, cpus, cpusSource: budget.source, intraOpThreads: threads, loaderWorkers: workers, overridden };
+}
+
+/** The plan as one line for logs: "2 cpus (affinity): 2 intra-op threads, 1 loader worker". */
+export function describeThreadPlan(p: ThreadPlan): string {
+  const by = p.overridden.length ? `; set by ${p.overridden.join(', ')}` : '';
+  return `${p.cpus} cpus (${p.cpusSource}): ${p.intraOpThreads} intra-op thread${p.intraOpThreads === 1 ? '' : 's'}, ${p.loaderWorkers} loader worker${p.loaderWorkers === 1 ? '' : 's'}${by}`;
+}
+
+/** For tests: the host's logical CPU count, the ceiling of any budget. */
+export const hostCpus = (): number => cpus().length;
