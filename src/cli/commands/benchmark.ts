@@ -3,15 +3,25 @@
 // forked with a hidden --row), so its peak RSS is that row's and rows do not warm each other's
 // allocators. With Python torch and timm importable (TIMM_SRC=/path/to/pytorch-image-models, or timm
 // installed) timm eager is measured the same way as a reference row.
+//
+// --data DIR adds the data figures of a pseudo-labelling job beside the model's (in a child of their
+// own too): decode + eval transform images/s (the loader with the job's workers), the end-to-end
+// pseudo-label images/s (the stage's own code, backend as chosen), and the model alone at the same
+// batch. --train adds training steps/s (on random batches, and on the folder's images through the
+// training transform when --data is given). The intra-op threads and loader workers are the thread
+// plan's (src/util/cpu_budget.ts) unless --threads / --workers say otherwise.
 import { spawnSync } from 'node:child_process';
 import { fork } from 'node:child_process';
-import { availableParallelism, loadavg } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import {
   BACKEND_PRECISIONS,
   BACKENDS,
   checkBackendPrecision,
   measureInference,
+  quantile,
   openInferenceModel,
   PRECISIONS,
   randomCalibration,
@@ -20,8 +30,12 @@ import {
   type Measurement,
   type Precision,
 } from '../../backends/index.js';
-import { resolveModelName } from '../../models/index.js';
-import { setNumThreads } from '../../torch/index.js';
+import { resolveModelName, type EfficientNet } from '../../models/index.js';
+import { F, fromTypedArray, Generator, randint, randn, setNumThreads, type Tensor } from '../../torch/index.js';
+import { DataLoader, flatFolder, subset, type DataConfig, type ImageDataset, type TransformSpec } from '../../data/index.js';
+import { inferenceDataConfig, SGD, trainingDataConfig, trainStep } from '../../train/index.js';
+import { pseudoLabel } from '../../noisy/index.js';
+import { describeThreadPlan, threadPlan, type ThreadPlan } from '../../util/cpu_budget.js';
 import { intArg, intListArg } from '../args.js';
 import { CliError } from '../errors.js';
 import {
@@ -41,6 +55,11 @@ interface Options extends Omit<ModelCliOptions, 'backend' | 'precision'> {
   backend: BackendName | 'all';
   precision: string;
   threads?: number;
+  workers?: number;
+  data?: string;
+  dataImages?: number;
+  train?: boolean;
+  trainSteps: number;
   warmup: number;
   iters: number;
   json?: boolean;
@@ -190,23 +209,251 @@ async function measureRow(o: Options, row: Row, threads: number): Promise<Benchm
   }
 }
 
-function runChild(row: Row, argv: readonly string[]): Promise<BenchmarkResult> {
+/** What `--data` measures (one child process): the parts of a pseudo-labelling job and the job itself. */
+export interface DataResult {
+  images: number;
+  batch: number;
+  backend: string;
+  precision: string;
+  imgSize: [number, number];
+  threads: number;
+  workers: number;
+  /** Decode + the model's eval transform, the loader with `workers` worker threads. */
+  decodeImgPerSec: number;
+  /** The pseudo-label stage over the same images (loader, model, softmax, shards), model load excluded. */
+  pseudoLabelImgPerSec: number;
+  /** The model alone at `batch` (measureInference's median). */
+  modelImgPerSec: number;
+  /** 1 / (1/decode + 1/model): the job's speed when decode and model take turns on the same cores. */
+  idealImgPerSec: number;
+  peakRssMb: number;
+}
+
+/** What `--train` measures (one child process): training steps of the model at the data batch. */
+export interface TrainResult {
+  batch: number;
+  imgSize: [number, number];
+  threads: number;
+  workers: number;
+  steps: number;
+  rows: {
+    precision: string;
+    /** Forward, cross-entropy, backward and an SGD update on one fixed random batch. */
+    modelStepsPerSec: number;
+    modelImgPerSec: number;
+    /** The same steps on the --data images through the training transform and the loader (absent without --data). */
+    dataStepsPerSec?: number;
+    dataImgPerSec?: number;
+  }[];
+  peakRssMb: number;
+}
+
+type ChildRow =
+  | ({ section: 'row' } & Row)
+  | { section: 'data'; backend: BackendName; precision: Precision; batch: number }
+  | { section: 'train'; batch: number };
+
+const seconds = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e9;
+
+/** The --data folder, its first --data-images images. */
+function dataImages(o: Options): ImageDataset {
+  const all = flatFolder(o.data!);
+  if (all.length === 0) throw new CliError(`--data ${o.data}: no images in the folder`, 2);
+  const n = Math.min(all.length, o.dataImages ?? all.length);
+  return n === all.length
+    ? all
+    : subset(
+        all,
+        Array.from({ length: n }, (_, i) => i),
+      );
+}
+
+/** Images/s of one epoch of a loader (worker start-up included, as a job pays it). */
+async function loaderImgPerSec(ds: ImageDataset, batch: number, workers: number, transform: TransformSpec): Promise<number> {
+  const loader = new DataLoader(ds, { batchSize: batch, numWorkers: workers, transform });
+  try {
+    const t0 = process.hrtime.bigint();
+    let n = 0;
+    for await (const b of loader.epoch(0)) n += b.indices.length;
+    if (n === 0) throw new CliError('--data: no image in the folder could be read');
+    return n / seconds(t0);
+  } finally {
+    await loader.close();
+  }
+}
+
+async function measureData(
+  o: Options,
+  row: { backend: BackendName; precision: Precision; batch: number },
+  plan: ThreadPlan,
+): Promise<DataResult> {
+  setNumThreads(plan.intraOpThreads);
+  const ds = dataImages(o);
+  const model = await loadModelFromOptions({ ...o, backend: undefined, precision: undefined } as ModelCliOptions, {
+    command: 'benchmark',
+    requireWeights: false,
+    quiet: true,
+  });
+  model.eval();
+  const config: DataConfig = inferenceDataConfig(model, o.imgSize ? { imgSize: o.imgSize } : {});
+  const [c, h, w] = config.inputSize;
+  const decode = await loaderImgPerSec(ds, row.batch, plan.loaderWorkers, { config });
+  const inf = await openInferenceModel(model, {
+    backend: row.backend,
+    precision: row.precision,
+    threads: plan.intraOpThreads,
+    batchSize: row.batch,
+    disposeModel: true,
+    ...(row.precision === 'int8' ? { calibration: randomCalibration(o.calibrationImages ?? 8, c, h, w) } : {}),
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'ns-benchmark-pl-'));
+  try {
+    const m = await measureInference(inf, { batch: row.batch, chans: c, height: h, width: w, warmup: o.warmup, iters: o.iters });
+    const t0 = process.hrtime.bigint();
+    const pl = await pseudoLabel(inf, ds, config, {
+      dir,
+      shardSize: ds.length,
+      batchSize: row.batch,
+      workers: plan.loaderWorkers,
+      teacherFingerprint: 'benchmark',
+    });
+    const e2e = (ds.length - pl.failed.length) / seconds(t0);
+    return {
+      images: ds.length,
+      batch: row.batch,
+      backend: row.backend,
+      precision: row.precision,
+      imgSize: [h, w],
+      threads: plan.intraOpThreads,
+      workers: plan.loaderWorkers,
+      decodeImgPerSec: decode,
+      pseudoLabelImgPerSec: e2e,
+      modelImgPerSec: m.imgPerSec,
+      idealImgPerSec: 1 / (1 / decode + 1 / m.imgPerSec),
+      peakRssMb: process.resourceUsage().maxRSS / 1024,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    await inf.dispose();
+  }
+}
+
+/** Seconds of each of `steps` timed training steps (after one untimed), each on the batch `next` gives (its wait included). */
+async function timeSteps(model: EfficientNet, steps: number, next: () => Promise<{ x: Tensor; target: Tensor }>): Promise<number[]> {
+  const opt = new SGD([{ params: [...model.namedParameters()] }], { lr: 1e-3, momentum: 0.9 });
+  const state = { step: 0 };
+  const lossFn = (l: Tensor, b: { target: Tensor }): Tensor => F.crossEntropy(l, b.target);
+  const times: number[] = [];
+  try {
+    for (let i = 0; i <= steps; i++) {
+      const t0 = process.hrtime.bigint();
+      const b = await next();
+      try {
+        trainStep(model, [b], { optimizer: opt, lossFn }, state);
+      } finally {
+        b.x.dispose();
+        b.target.dispose();
+      }
+      if (i > 0) times.push(seconds(t0));
+    }
+  } finally {
+    opt.dispose();
+  }
+  return times;
+}
+
+// bf16 training rows join these once the training config has a precision option.
+const TRAIN_PRECISIONS = ['fp32'] as const;
+
+async function measureTrain(o: Options, batch: number, plan: ThreadPlan): Promise<TrainResult> {
+  setNumThreads(plan.intraOpThreads);
+  const model = await loadModelFromOptions({ ...o, backend: undefined, precision: undefined } as ModelCliOptions, {
+    command: 'benchmark',
+    requireWeights: false,
+    quiet: true,
+  });
+  model.train();
+  const config = trainingDataConfig(model, null, o.imgSize ? { imgSize: o.imgSize } : {});
+  const [c, h, w] = config.inputSize;
+  const classes = model.numClasses;
+  const rows: TrainResult['rows'] = [];
+  const g = new Generator(0);
+  try {
+    for (const precision of TRAIN_PRECISIONS) {
+      const fixed = async () => ({ x: randn([batch, c, h, w], { generator: g }), target: randint(0, classes, [batch], { generator: g }) });
+      const modelStep = quantile(
+        (await timeSteps(model, o.trainSteps, fixed)).sort((a, b) => a - b),
+        0.5,
+      );
+      const r: TrainResult['rows'][number] = { precision, modelStepsPerSec: 1 / modelStep, modelImgPerSec: batch / modelStep };
+      if (o.data) {
+        // The folder's images have no labels: class = index mod classes (the speed does not depend on it).
+        const ds = dataImages(o);
+        const loader = new DataLoader(ds, {
+          batchSize: batch,
+          numWorkers: plan.loaderWorkers,
+          shuffle: true,
+          dropLast: ds.length >= batch,
+          transform: { config, isTraining: true },
+        });
+        let epoch = 0;
+        let it = loader.epoch(epoch)[Symbol.asyncIterator]();
+        const fromLoader = async () => {
+          let res = await it.next();
+          if (res.done) {
+            it = loader.epoch(++epoch)[Symbol.asyncIterator]();
+            res = await it.next();
+          }
+          if (res.done) throw new CliError('--data: no image in the folder could be read');
+          const b = res.value;
+          return {
+            x: fromTypedArray(b.data, b.shape),
+            target: fromTypedArray(
+              BigInt64Array.from(b.indices, (i) => BigInt(i % classes)),
+              [b.indices.length],
+            ),
+          };
+        };
+        try {
+          // The rate over the timed steps, each with its wait for the loader (the loader prefetches
+          // while the step runs: a wait is what the overlap did not hide).
+          const total = (await timeSteps(model, o.trainSteps, fromLoader)).reduce((a, t) => a + t, 0);
+          r.dataStepsPerSec = o.trainSteps / total;
+          r.dataImgPerSec = (o.trainSteps * Math.min(batch, ds.length)) / total;
+        } finally {
+          await it.return?.(undefined);
+          await loader.close();
+        }
+      }
+      rows.push(r);
+    }
+  } finally {
+    g.dispose();
+    model.dispose();
+  }
+  return {
+    batch,
+    imgSize: [h, w],
+    threads: plan.intraOpThreads,
+    workers: plan.loaderWorkers,
+    steps: o.trainSteps,
+    rows,
+    peakRssMb: process.resourceUsage().maxRSS / 1024,
+  };
+}
+
+function runChild<T>(row: ChildRow, argv: readonly string[], what: string): Promise<T> {
   return new Promise((resolve, reject) => {
     // The same entry point and Node flags (tsx when run from source), this command with --row.
     const child = fork(process.argv[1]!, [...argv, '--row', JSON.stringify(row)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
     let stderr = '';
-    let result: BenchmarkResult | null = null;
+    let result: T | null = null;
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('message', (m) => (result = m as BenchmarkResult));
+    child.on('message', (m) => (result = m as T));
     child.on('error', reject);
     child.on('exit', (code) => {
       if (code === 0 && result) resolve(result);
-      else
-        reject(
-          new CliError(
-            `benchmark row ${row.backend} ${row.precision} batch ${row.batch} failed: ${stderr.trim().split('\n').pop() || `exit ${code}`}`,
-          ),
-        );
+      else reject(new CliError(`benchmark ${what} failed: ${stderr.trim().split('\n').pop() || `exit ${code}`}`));
     });
   });
 }
@@ -227,7 +474,16 @@ export default function benchmarkCommand(): Command {
     .option('--img-size <n>', "input height and width (default: the model's input size)", intArg({ min: 8 }))
     .addOption(new Option('--backend <name>', 'torch, torch-fused, ort, or all').choices([...BACKENDS, 'all']).default('all'))
     .option('--precision <list>', `precisions, comma-separated (${PRECISIONS.join(', ')})`, 'fp32,bf16')
-    .option('--threads <n>', 'intra-op threads (default: the cores this process may use)', intArg({ min: 1 }))
+    .option(
+      '--threads <n>',
+      'intra-op threads (default: the thread plan of the cores this process may use; NOISY_STUDENT_CPUS)',
+      intArg({ min: 1 }),
+    )
+    .option('--data <dir>', 'also time a pseudo-labelling job over this folder: decode + eval transform, the model alone, end to end')
+    .option('--data-images <n>', 'with --data: its first N images (default: all)', intArg({ min: 1 }))
+    .option('--workers <n>', "--data/--train: loader worker threads (default: the thread plan's)", intArg({ min: 0 }))
+    .option('--train', 'also time training steps (forward, loss, backward, SGD) at the largest batch size; on --data images too')
+    .option('--train-steps <n>', 'with --train: timed steps', intArg({ min: 1 }), 5)
     .option('--warmup <n>', 'untimed runs first', intArg({ min: 0 }), 2)
     .option('--iters <n>', 'timed runs per row', intArg({ min: 1 }), 10)
     .option('--no-timm', 'skip the timm eager reference row')
@@ -236,13 +492,27 @@ export default function benchmarkCommand(): Command {
   addCalibrationOptions(cmd);
   addJsonOption(cmd);
   return cmd.action(async (o: Options, self: Command) => {
-    const threads = o.threads ?? availableParallelism();
+    if (o.train && o.trainSteps < 1) throw new CliError('--train-steps must be at least 1', 2);
+    if (o.dataImages !== undefined && !o.data) throw new CliError('--data-images needs --data', 2);
+    const plans = {
+      inference: threadPlan('inference', { threads: o.threads }),
+      pseudoLabel: threadPlan('pseudo-label', { threads: o.threads, workers: o.workers }),
+      train: threadPlan('train', { threads: o.threads, workers: o.workers }),
+    };
+    const threads = plans.inference.intraOpThreads;
     if (o.row) {
-      const r = await measureRow(o, JSON.parse(o.row) as Row, threads);
+      const row = JSON.parse(o.row) as ChildRow | Row;
+      const r =
+        'section' in row && row.section === 'data'
+          ? await measureData(o, row, plans.pseudoLabel)
+          : 'section' in row && row.section === 'train'
+            ? await measureTrain(o, row.batch, plans.train)
+            : await measureRow(o, { backend: row.backend, precision: row.precision, batch: row.batch }, threads);
       process.send?.(r);
       return;
     }
     const { quiet } = globalOptions(self);
+    const say = (line: string): void => void (!quiet && !o.json && process.stderr.write(`benchmark: ${line}\n`));
     const rows = plannedRows(o, self.getOptionValueSource('precision') !== 'default');
     // The child gets this command's own arguments (everything after the subcommand name).
     const at = process.argv.indexOf('benchmark');
@@ -251,23 +521,51 @@ export default function benchmarkCommand(): Command {
     // Other processes on the CPUs slow every row (libtorch's OpenMP threads most of all, when the
     // cores are oversubscribed): the load is reported with the numbers so that they can be judged.
     const loadBefore = loadavg()[0]!;
+    if (o.data) dataImages(o); // a bad folder fails before the rows run
     for (const row of rows) {
-      if (!quiet && !o.json) process.stderr.write(`benchmark: ${row.backend} ${row.precision} batch ${row.batch}\n`);
-      results.push(await runChild(row, argv));
+      say(`${row.backend} ${row.precision} batch ${row.batch}`);
+      results.push(
+        await runChild<BenchmarkResult>({ section: 'row', ...row }, argv, `row ${row.backend} ${row.precision} batch ${row.batch}`),
+      );
+    }
+    // The data figures at the largest batch, with the row that was fastest there (the backend a
+    // pseudo-labelling job would be given, or that auto would choose among the measured ones).
+    const dataBatch = Math.max(...o.batchSizes);
+    let data: DataResult | undefined;
+    if (o.data) {
+      const best = results.filter((r) => r.batch === dataBatch).reduce((a, r) => (r.imgPerSec > a.imgPerSec ? r : a));
+      say(`data: ${o.data}, ${best.backend} ${best.precision} batch ${dataBatch}, ${describeThreadPlan(plans.pseudoLabel)}`);
+      data = await runChild<DataResult>(
+        { section: 'data', backend: best.backend as BackendName, precision: best.precision as Precision, batch: dataBatch },
+        argv,
+        'data section',
+      );
+    }
+    let train: TrainResult | undefined;
+    if (o.train) {
+      say(`train: batch ${dataBatch}, ${describeThreadPlan(plans.train)}`);
+      train = await runChild<TrainResult>({ section: 'train', batch: dataBatch }, argv, 'train section');
     }
     const arch = resolveModelName(o.model).pretrainedCfg.architecture;
     if (o.timm !== false && timmAvailable()) {
       const [h, w] = results[0]!.imgSize;
       for (const batch of o.batchSizes) results.push(timmRow(arch, batch, h, w, o.warmup, o.iters, threads));
     }
-    const load = { before: loadBefore, after: loadavg()[0]!, cores: availableParallelism() };
+    const load = { before: loadBefore, after: loadavg()[0]!, cores: plans.inference.cpus };
     const out = {
       model: resolveModelName(o.model).fullName,
       threads,
       weights: o.checkpoint || o.pretrained ? 'given' : 'random',
       peakRss: 'per row, each row measured in a fresh child process',
       loadAverage: load,
+      threadPlan: {
+        inference: plans.inference,
+        ...(data ? { pseudoLabel: plans.pseudoLabel } : {}),
+        ...(train ? { train: plans.train } : {}),
+      },
       results,
+      ...(data ? { data } : {}),
+      ...(train ? { train } : {}),
     };
     if (o.json) return printJson(out);
     const lines = [
@@ -279,6 +577,26 @@ export default function benchmarkCommand(): Command {
           `${fmt(r.latencyMs.p90, 2).padStart(8)} ${fmt(r.latencyMs.p99, 2).padStart(8)} ${fmt(r.imgPerSec).padStart(9)} ${fmt(r.peakRssMb, 0).padStart(12)}`,
       ),
     ];
+    if (data)
+      lines.push(
+        `data: ${data.images} images of ${o.data} at ${data.imgSize.join('x')}, batch ${data.batch}, ${data.backend} ${data.precision}, ` +
+          `${data.threads} intra-op threads, ${data.workers} loader workers`,
+        `  decode + eval transform ${fmt(data.decodeImgPerSec).padStart(9)} img/s`,
+        `  model only              ${fmt(data.modelImgPerSec).padStart(9)} img/s  (decode/model ${fmt(data.decodeImgPerSec / data.modelImgPerSec, 2)}x)`,
+        `  pseudo-label end to end ${fmt(data.pseudoLabelImgPerSec).padStart(9)} img/s  (${fmt(data.pseudoLabelImgPerSec / data.idealImgPerSec, 2)}x of 1/(1/decode + 1/model) = ${fmt(data.idealImgPerSec)})`,
+      );
+    if (train) {
+      lines.push(
+        `train: batch ${train.batch} at ${train.imgSize.join('x')}, ${train.steps} timed steps, ${train.threads} intra-op threads, ${train.workers} loader workers`,
+      );
+      for (const r of train.rows)
+        lines.push(
+          `  ${r.precision.padEnd(5)} random batch ${fmt(r.modelStepsPerSec, 2).padStart(7)} steps/s ${fmt(r.modelImgPerSec).padStart(8)} img/s` +
+            (r.dataStepsPerSec !== undefined
+              ? `; from --data ${fmt(r.dataStepsPerSec, 2).padStart(7)} steps/s ${fmt(r.dataImgPerSec!).padStart(8)} img/s`
+              : ''),
+        );
+    }
     lines.push(
       `peak RSS: ${out.peakRss}; load average ${fmt(load.before, 1)} -> ${fmt(load.after, 1)} on ${load.cores} cores` +
         (Math.max(load.before, load.after) > load.cores / 2 ? ' (the CPUs were shared with other work: timings are noisy)' : ''),
