@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { scope, stack } from '../../torch/index.js';
-import { IMAGENET_CLASSES, inferenceBatch, softmaxRows, topkRows } from '../../models/index.js';
+import { inferenceBatch } from '../../models/index.js';
+import { classNames, topkEntries, type TopkEntry } from '../../serve/topk.js';
 import { createTransform, resolveDataConfig } from '../../data/index.js';
 import { AtomicFileStream } from '../../util/atomic_stream.js';
 import { CliError, warn } from '../errors.js';
@@ -34,12 +35,7 @@ interface PredictOptions extends ModelCliOptions {
   output?: string;
 }
 
-export interface TopkEntry {
-  index: number;
-  /** The class name, or null when the model's classes have no names (no --class-map, no label_names, numClasses ≠ 1000). */
-  label: string | null;
-  prob: number;
-}
+export type { TopkEntry };
 export interface Prediction {
   file: string;
   topk: TopkEntry[];
@@ -95,9 +91,7 @@ export default function predictCommand(): Command {
       if (mapped && mapped.length !== model.numClasses) {
         throw new CliError(`class map ${o.classMap} has ${mapped.length} names but ${o.model} has ${model.numClasses} classes`);
       }
-      // --class-map, else the checkpoint's own names, else ImageNet's for a 1000-class head.
-      const names: readonly string[] | null = mapped ?? model.labelNames ?? (model.numClasses === 1000 ? IMAGENET_CLASSES : null);
-      const k = Math.min(o.topk, model.numClasses);
+      const names = classNames(model, mapped);
       const transform = createTransform(resolveDataConfig({}, model));
 
       let predicted = 0;
@@ -114,12 +108,9 @@ export default function predictCommand(): Command {
           if (batch.decoded.length > 0) {
             // The preprocessed batch leaves its scope as plain floats: no tensor outlives the batch.
             const input = scope(() => inferenceBatch(stack(batch.decoded.map((d) => transform(d.image)))));
-            const { values: probs, indices } = topkRows(softmaxRows(await model.run(input, 'logits')), k);
+            const rows = topkEntries(await model.run(input, 'logits'), o.topk, names);
             batch.decoded.forEach((d, i) => {
-              const topk = Array.from({ length: k }, (_, j): TopkEntry => {
-                const index = indices[i * k + j]!;
-                return { index, label: names ? names[index]! : null, prob: probs[i * k + j]! };
-              });
+              const topk = rows[i]!;
               predicted++;
               if (out) out.add({ file: d.file, topk });
               else progress.log(formatPrediction(d.file, topk));
