@@ -396,6 +396,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitDispatch(env, exports);
   InitAutograd(env, exports);
   InitFused(env, exports);
+  InitAutocast(env, exports);
   return exports;
 }
 

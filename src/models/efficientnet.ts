@@ -20,6 +20,7 @@ import {
   poolFeatMult,
   assertContextSupported,
   assertOnDevice,
+  runForward,
   type ForwardContext,
 } from '../nn/index.js';
 import type { BlockConfig, BnSpec, ConvSpec, EfficientNetSpec, FeatureInfoEntry, GlobalPool, LayerSpec } from './builder_spec.js';
@@ -169,12 +170,14 @@ export class EfficientNet extends Module {
   forwardFeatures(x: Tensor, ctx?: ForwardContext): Tensor {
     this.assertFull('forwardFeatures');
     checkContext(x, ctx, 'forwardFeatures');
-    return scope(() => {
-      let y = this.bn1.forward(this.convStem.forward(x));
-      for (const stage of this.blocks.items) for (const b of stage.items) y = b.forward(y, ctx);
-      if (this.convHead && this.bn2) y = this.bn2.forward(this.convHead.forward(y));
-      return y;
-    });
+    return runForward(ctx, () =>
+      scope(() => {
+        let y = this.bn1.forward(this.convStem.forward(x));
+        for (const stage of this.blocks.items) for (const b of stage.items) y = b.forward(y, ctx);
+        if (this.convHead && this.bn2) y = this.bn2.forward(this.convHead.forward(y));
+        return y;
+      }),
+    );
   }
 
   /** Global pool, dropout, classifier; with preLogits, stop after pooling (and dropout). */
@@ -192,7 +195,8 @@ export class EfficientNet extends Module {
   /** Logits [N, numClasses] (full model), or the list of feature maps (featuresOnly). */
   forward(x: Tensor, ctx?: ForwardContext): Tensor {
     if (this.featureStages) throw new Error('this is a features_only model: call forwardFeatureMaps(x)');
-    return scope(() => this.forwardHead(this.forwardFeatures(x, ctx), { ...(ctx ? { ctx } : {}) }));
+    // The head joins the features' autocast (the classifier's matmul runs in the lower dtype too).
+    return runForward(ctx, () => scope(() => this.forwardHead(this.forwardFeatures(x, ctx), { ...(ctx ? { ctx } : {}) })));
   }
 
   /** features_only: the feature maps at featureInfo's modules, shallowest first. */
@@ -200,15 +204,17 @@ export class EfficientNet extends Module {
     const stages = this.featureStages;
     if (!stages) throw new Error('forwardFeatureMaps needs a model created with featuresOnly: true');
     checkContext(x, ctx, 'forwardFeatureMaps');
-    return scope(() => {
-      const out: Tensor[] = [];
-      let y = this.bn1.forward(this.convStem.forward(x));
-      this.blocks.items.forEach((stage, i) => {
-        for (const b of stage.items) y = b.forward(y, ctx);
-        if (stages.has(i)) out.push(y);
-      });
-      return out;
-    });
+    return runForward(ctx, () =>
+      scope(() => {
+        const out: Tensor[] = [];
+        let y = this.bn1.forward(this.convStem.forward(x));
+        this.blocks.items.forEach((stage, i) => {
+          for (const b of stage.items) y = b.forward(y, ctx);
+          if (stages.has(i)) out.push(y);
+        });
+        return out;
+      }),
+    );
   }
 
   /** Replace the classifier (timm's reset_classifier): a new randomly initialised head, or none (0). */
@@ -237,8 +243,8 @@ export class EfficientNet extends Module {
   }
 }
 
-// Autocast lands here once the addon binds it: the forward then runs inside libtorch's autocast
-// guard. Until then a context asking for it is refused rather than silently run in float32.
+// A context asking for autocast the build cannot do is refused rather than silently run in float32;
+// the forward itself runs inside libtorch's autocast (runForward).
 function checkContext(x: Tensor, ctx: ForwardContext | undefined, where: string): void {
   if (!ctx) return;
   assertContextSupported(ctx, `EfficientNet.${where}`);

@@ -2,9 +2,10 @@
 // dtype, process group, randomness). The training mode is NOT part of it: that lives on the modules
 // (Module.train() / eval()), so a model has one answer to "am I training?".
 //
-// Only the seam exists so far: device is carried and checked, autocast is refused until the addon
-// binds libtorch's autocast, and the process group is an interface a distributed module implements.
-import { parseDevice, type Generator, type Tensor } from '../torch/index.js';
+// Device is carried and checked; autocast runs the forward under libtorch's autocast (withAutocast,
+// src/torch/autocast.ts) through runForward; the process group is an interface a distributed
+// module implements.
+import { autocastAvailable, checkAutocastDType, parseDevice, withAutocast, type Generator, type Tensor } from '../torch/index.js';
 
 export type AutocastDType = 'float32' | 'bfloat16' | 'float16';
 
@@ -59,21 +60,41 @@ export function executionContext(partial: Partial<ExecutionContext> = {}): Execu
 
 const AUTOCAST_DTYPES: readonly AutocastDType[] = ['float32', 'bfloat16', 'float16'];
 
-/** Whether the addon can run a forward under libtorch autocast (it has no binding for it yet). */
+/** Whether the addon can run a forward under libtorch autocast (a build with the autocast binding). */
 export function autocastSupported(): boolean {
-  return false;
+  return autocastAvailable();
 }
 
 /**
  * Refuse what the context asks for but this build cannot do, before any work starts: silently
  * running in float32 when bfloat16 was asked for would make every timing and accuracy misleading.
- * autocast 'float32' is what runs anyway, so it passes.
+ * autocast 'float32' is what runs anyway, so it passes; a lower dtype the device's autocast lacks
+ * (float16 on the CPU) is refused by name.
  */
 export function assertContextSupported(ctx: ForwardContext | undefined, where: string): void {
   const a = ctx?.autocast ?? null;
-  if (a !== null && a !== 'float32' && !autocastSupported()) {
-    throw new Error(`${where}: autocast '${a}' is not supported yet (the libtorch addon has no autocast binding); use autocast: null`);
+  if (a === null || a === 'float32') return;
+  if (!autocastSupported()) {
+    throw new Error(
+      `${where}: autocast '${a}' is not supported (the libtorch addon has no autocast binding: rebuild it); use autocast: null`,
+    );
   }
+  try {
+    checkAutocastDType(a, ctx?.device ?? 'cpu');
+  } catch (e) {
+    throw new Error(`${where}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Run a forward pass as the context says: under libtorch's autocast when it asks for bfloat16 or
+ * float16 (on its device, 'cpu' when unnamed), else as is. Nesting is fine (an inner forward of an
+ * autocast forward just joins it). Synchronous, like the forward itself.
+ */
+export function runForward<T>(ctx: ForwardContext | undefined, fn: () => T): T {
+  const a = ctx?.autocast ?? null;
+  if (a === null || a === 'float32') return fn();
+  return withAutocast(a, fn, { device: ctx?.device ?? 'cpu' });
 }
 
 /** Refuse an input that is not on the device the context names ('cuda' is 'cuda:0'). */

@@ -6,6 +6,7 @@ export {
   assertContextSupported,
   assertOnDevice,
   autocastSupported,
+  runForward,
   type ExecutionContext,
   type ForwardContext,
   type ProcessGroupLike,

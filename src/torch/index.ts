@@ -68,3 +68,11 @@ export {
 } from './runtime.js';
 export { parseDevice, cudaAvailable, cudaDeviceCount, DeviceError, type Device } from './device.js';
 export { callOp, callOpAsync } from './dispatch.js';
+export {
+  withAutocast,
+  autocastAvailable,
+  isAutocastEnabled,
+  autocastDType,
+  checkAutocastDType,
+  type AutocastLowDType,
+} from './autocast.js';

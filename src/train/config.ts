@@ -7,6 +7,15 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { DEFAULT_MAX_SKIPPED, parseRandAugment } from '../data/index.js';
 
+/** Training precisions: fp32, or bf16 mixed precision (autocast; the weights and optimizer stay float32). */
+export const TRAIN_PRECISIONS = ['fp32', 'bf16'] as const;
+export type TrainPrecision = (typeof TRAIN_PRECISIONS)[number];
+
+/** The autocast dtype a precision trains under (null: none, plain float32). */
+export function precisionAutocast(p: TrainPrecision | undefined): 'bfloat16' | null {
+  return p === 'bf16' ? 'bfloat16' : null;
+}
+
 export const RecipeSchema = z
   .object({
     epochs: z.number().int().positive().default(10).describe('epochs'),
@@ -33,6 +42,12 @@ export const RecipeSchema = z
     clipGrad: z.number().positive().optional().describe('clip the global gradient norm'),
     gradAccum: z.number().int().positive().default(1).describe('micro-batches per update'),
     channelsLast: z.boolean().default(false).describe('channels_last memory format'),
+    // Optional, not defaulted: a recipe without it is fp32 and hashes as it did before the field
+    // existed, so earlier runs' checkpoints and stage folders stay valid.
+    precision: z
+      .enum(TRAIN_PRECISIONS)
+      .optional()
+      .describe('fp32, or bf16: forward and loss under bfloat16 autocast, float32 weights and optimizer state (default fp32)'),
     freezeStages: z.number().int().min(0).default(0).describe('freeze the stem and the first N stages (fine-tuning)'),
     zeroHead: z.boolean().default(false).describe('start a new classifier at zero (trains better at tiny input sizes)'),
     checkpointEvery: z.number().int().positive().optional().describe('also checkpoint every N updates (resume points)'),

@@ -66,6 +66,9 @@ export * from './ratio_sampler.js';
 export {
   RecipeSchema,
   TrainConfigSchema,
+  TRAIN_PRECISIONS,
+  precisionAutocast,
+  type TrainPrecision,
   NOISE_RECIPE_KEYS,
   resolveTrainConfig,
   recipeOf,

@@ -7,7 +7,7 @@
 // scheduler and EMA updates. fit() runs epochs of steps with validation, metrics.jsonl,
 // checkpoints and exact resume.
 import { dispose, noGrad, scope, type Generator, type Tensor } from '../torch/index.js';
-import { assertContextSupported, type ExecutionContext, type ForwardContext, type Module } from '../nn/index.js';
+import { assertContextSupported, runForward, type ExecutionContext, type ForwardContext, type Module } from '../nn/index.js';
 import type { Optimizer, BaseHyper } from './optim/index.js';
 import type { Scheduler } from './schedule.js';
 import type { ModelEma } from './ema.js';
@@ -71,7 +71,11 @@ export function trainStep(model: TrainableModel, micro: readonly TrainBatch[], o
     for (const b of micro) {
       total += scope(() => {
         const x = o.channelsLast ? b.x.contiguous('channelsLast') : b.x;
-        const loss = o.lossFn(model.forward(x, ctx), b);
+        // Mixed precision (context.autocast): forward and loss under autocast, backward outside it
+        // (as torch.autocast is used); the logits go to the loss in float32, so a softmax over
+        // bfloat16 logits never rounds the loss. The weights, their gradients and the optimizer
+        // state stay float32 (autocast casts a copy of each weight per step).
+        const loss = runForward(ctx, () => o.lossFn(asFloat32(model.forward(x, ctx)), b));
         const scaled = micro.length > 1 ? loss.div(micro.length) : loss;
         scaled.backward();
         return loss.item();
@@ -92,6 +96,16 @@ export function trainStep(model: TrainableModel, micro: readonly TrainBatch[], o
   o.scheduler?.stepUpdate(state.step);
   if (o.ema) o.ema.update(model.stateDict(), state.step);
   return total / micro.length;
+}
+
+function asFloat32(t: Tensor): Tensor {
+  return t.dtype === 'bfloat16' || t.dtype === 'float16' ? t.float() : t;
+}
+
+/** The precision a step context trains in, as the training config spells it (recorded in metrics and checkpoints). */
+export function contextPrecision(ctx: Partial<ExecutionContext> | undefined): string {
+  const a = ctx?.autocast ?? null;
+  return a === 'bfloat16' ? 'bf16' : a === 'float16' ? 'fp16' : 'fp32';
 }
 
 export interface EvalResult {
@@ -246,6 +260,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   if (ckptDir) ensureCheckpointSpace(ckptDir, o.model.stateDict(), { ema: o.ema !== undefined });
   const log = o.output ? MetricsLog.open(`${o.output}/metrics.jsonl`, { resumeStep: state.step }) : null;
   let bestPath: string | null = null;
+  const precision = contextPrecision(o.context);
   const save = (epoch: number, batch: number, metrics?: Record<string, number>): void => {
     if (!ckptDir) return;
     const r = saveCheckpoint(
@@ -261,6 +276,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         dataPosition: { epoch, batch, history } as never,
         ...(metrics ? { metrics } : {}),
         ...(o.configHash !== undefined ? { configHash: o.configHash } : {}),
+        extra: { precision },
       },
       { bestMetric: o.bestMetric ?? 'top1' },
     );
@@ -309,6 +325,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         step: state.step,
         epoch,
         trainLoss,
+        precision,
         ...(evalResult ? { top1: evalResult.top1, top5: evalResult.top5, evalLoss: evalResult.loss } : {}),
       });
       save(epoch + 1, 0, evalResult ? { top1: evalResult.top1, top5: evalResult.top5, loss: evalResult.loss } : undefined);

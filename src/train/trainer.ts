@@ -19,7 +19,7 @@ import { loaderBatches } from './data.js';
 import { RatioSampler } from './ratio_sampler.js';
 import { trainingDataConfig, type DataConfigOverrides, type DataDefaults } from './data_spec.js';
 import { throwIfAborted, type ProgressListener } from './events.js';
-import type { Recipe } from './config.js';
+import { precisionAutocast, type Recipe } from './config.js';
 
 /** Target distributions of a secondary stream of images (a teacher's probabilities). */
 export interface TargetSource {
@@ -123,6 +123,11 @@ function initHasHead(model: string, init: TrainJob['init'], numClasses: number):
   }
   if (init?.pretrained) return resolveModelName(model).pretrainedCfg.numClasses === numClasses;
   return false;
+}
+
+/** The device a step context names for autocast (none for the CPU: the context's default). */
+function deviceContext(device: string | undefined): { device?: string } {
+  return device && device !== 'cpu' ? { device } : {};
 }
 
 /** The batches of one epoch: the labeled loader's shuffled order, or the ratio sampler's mixed batches. */
@@ -305,6 +310,8 @@ export async function trainModel(job: TrainJob): Promise<TrainResult> {
         lossFn,
         generator: g,
         generators: { model: g },
+        // bf16: forward + loss under autocast on the training device; evaluation stays float32.
+        ...(precisionAutocast(r.precision) ? { context: { autocast: precisionAutocast(r.precision), ...deviceContext(job.device) } } : {}),
         channelsLast: r.channelsLast,
         gradAccum: r.gradAccum,
         output: job.output,

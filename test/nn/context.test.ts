@@ -1,4 +1,4 @@
-// The execution context: defaults and validation, refusal of what this build cannot do (autocast),
+// The execution context: defaults and validation, refusal of what this build cannot do (float16 autocast on the CPU),
 // the device check, and its generator reaching dropout and drop-path in forward and trainStep.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -27,14 +27,15 @@ describe('executionContext', () => {
 });
 
 describe('the context in forward and trainStep', () => {
-  it('autocast other than float32 is refused at forward and trainStep time, not ignored', async () => {
+  it('autocast the CPU lacks (float16) is refused at forward and trainStep time, not ignored', async () => {
     const start = liveTensorCount();
     const model = await createModel('tf_efficientnet_b0', { numClasses: 2, inChans: 1 });
     const x = ones([1, 1, 32, 32]);
     noGrad(() =>
       scope(() => {
-        assert.throws(() => model.forward(x, { autocast: 'bfloat16' }), /autocast 'bfloat16' is not supported yet/);
-        assert.throws(() => model.forwardFeatures(x, { autocast: 'float16' }), /not supported yet/);
+        assert.throws(() => model.forward(x, { autocast: 'float16' }), /CPU autocast runs in bfloat16 only/);
+        assert.throws(() => model.forwardFeatures(x, { autocast: 'float16' }), /EfficientNet.forwardFeatures: .*bfloat16 only/);
+        assert.equal(model.forward(x, { autocast: 'bfloat16' }).dtype, 'bfloat16');
         assert.equal(model.forward(x, { autocast: 'float32' }).shape[1], 2);
       }),
     );
@@ -42,8 +43,8 @@ describe('the context in forward and trainStep', () => {
     const batch = { x, target: tensor([1n]) };
     const lossFn = (l: Tensor, b: typeof batch) => F.crossEntropy(l, b.target);
     assert.throws(
-      () => trainStep(model, [batch], { optimizer: opt, lossFn, context: { autocast: 'bfloat16' } }, { step: 0 }),
-      /trainStep: autocast 'bfloat16' is not supported yet/,
+      () => trainStep(model, [batch], { optimizer: opt, lossFn, context: { autocast: 'float16' } }, { step: 0 }),
+      /trainStep: autocast: CPU autocast runs in bfloat16 only/,
     );
     assert.throws(() => model.forward(x, { device: 'cuda' }), /cuda/);
     opt.dispose();
