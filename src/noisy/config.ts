@@ -88,6 +88,11 @@ export const NoisyStudentConfigSchema = z
     student: StudentSettingsSchema.extend({ train: StudentRecipe.default({}) })
       .strict()
       .default({}),
+    /**
+     * Also train the oracle: the final student's architecture and budget on the run's images with all
+     * their true labels (stages/oracle.ts), the ceiling the report measures the gain against.
+     */
+    oracle: z.boolean().default(false),
     /** Images evaluated after each epoch for the curves (the final evaluation uses the whole test set). */
     curveEvalLimit: z.number().int().positive().default(2000),
     workers: z.number().int().min(0).default(1),

@@ -30,3 +30,18 @@ export { resolveRunData, type RunData } from './run_data.js';
 export * from './filter.js';
 export { writeRunReport, type RunReportOptions } from './run_report.js';
 export { openRun, claimRunDir, type OpenedRun, type RunGeneration } from './run_dir.js';
+export {
+  runExperiment,
+  aggregateSeeds,
+  parseSeeds,
+  seedDir,
+  type Aggregate,
+  type SeedRun,
+  type SeedRow,
+  type ExperimentOptions,
+} from './experiment.js';
+export { parseAblations, ABLATION_NAMES, type Ablation } from './ablations.js';
+export { spread, pairedSpread, gapClosed, formatSpread, type Spread } from './stats.js';
+export { perClassAccuracy, addLogits, emptyConfusion, sumConfusions, confusionTop1, type Confusion } from './confusion.js';
+export { renderSeedsReport, writeSeedsReport, type SeedsReportData } from './seeds_report.js';
+export { ablationDir } from './pipeline.js';

@@ -24,7 +24,9 @@ import {
   weightsFingerprint,
 } from './stages/index.js';
 import { writeArtifact } from './artifacts/format.js';
-import { claimRunDir } from './run_dir.js';
+import { checkVariantOf, claimRunDir } from './run_dir.js';
+import { oracleStage, type OracleBudget } from './stages/oracle.js';
+import { atomicWriteJson } from '../util/atomic_write.js';
 import { SkipReport, type SampleError } from '../data/index.js';
 import { writeRunReport } from './run_report.js';
 
@@ -40,6 +42,10 @@ export interface Summary {
     student: ModelScore;
     pseudoLabels: { kept: number; uniqueKept: number; accuracy: number | null; balancedAccuracy: number | null; threshold: number };
   }[];
+  /** The ceiling (config `oracle: true`): the final student's architecture and budget on all true labels. */
+  oracle?: ModelScore & { budget: OracleBudget };
+  /** Set in an ablation's summary (RUN/ablations/<name>/summary.json): the variant's name. */
+  ablation?: string;
   config: NoisyStudentConfig;
   seconds: Record<string, number>;
 }
@@ -51,7 +57,16 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Where the models train and run: cpu or cuda[:N]. Not part of any key. */
   device?: string;
+  /**
+   * Run `cfg` as the ablation `variant` of the run in `out`: its stages go into `out` beside the
+   * main run's (finished ones, keyed by content, are reused), its config.json and summary.json into
+   * out/ablations/<variant>/, and out's own config.json, summary and report are left alone.
+   */
+  variant?: string;
 }
+
+/** Where an ablation's config.json and summary.json go. */
+export const ablationDir = (runDir: string, name: string): string => join(runDir, 'ablations', name);
 
 export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, o: RunOptions = {}): Promise<Summary> {
   // The run holds the one lock of its folder (its stages run inside it and take none), before config.json is looked at.
@@ -66,7 +81,13 @@ export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, o: R
 async function runLocked(cfg: NoisyStudentConfig, out: string, o: RunOptions): Promise<Summary> {
   const log = o.log ?? (() => {});
   // config.json is replaced only by a config of the same run (run_dir.ts); other data is refused.
-  claimRunDir(out, cfg);
+  // A variant's goes into its own folder, after the same check against the main run's.
+  const recordDir = o.variant !== undefined ? ablationDir(out, o.variant) : out;
+  if (o.variant !== undefined) {
+    checkVariantOf(out, cfg);
+    mkdirSync(recordDir, { recursive: true });
+    atomicWriteJson(join(recordDir, 'config.json'), cfg);
+  } else claimRunDir(out, cfg);
   // A killed run's temporary files and checkpoint folders go before anything else is written.
   removeJobLeftovers(out);
   const seconds: Record<string, number> = {};
@@ -94,6 +115,8 @@ async function runLocked(cfg: NoisyStudentConfig, out: string, o: RunOptions): P
   const generations: Summary['generations'] = [];
   let teacher = { model: cfg.teacher.model, weights: t.record.weights, modelDir: t.modelDir };
   let prevScore = teacherScore;
+  // The final generation's teacher and pseudo-labeled list: the oracle's warm start and budget.
+  let last: { teacher: typeof teacher; unlabeled: number } | null = null;
   for (let g = 0; g < cfg.students.length; g++) {
     const genDir = generationDir(out, g);
     const s = generationStudent(cfg, g);
@@ -192,15 +215,47 @@ async function runLocked(cfg: NoisyStudentConfig, out: string, o: RunOptions): P
         threshold: settings.threshold,
       },
     });
+    last = { teacher, unlabeled: sel.ids.length };
     teacher = { model: s.model, weights: st.record.weights, modelDir: st.modelDir };
     prevScore = score;
   }
 
+  let oracle: Summary['oracle'];
+  if (cfg.oracle && o.variant === undefined && last) {
+    const s = generationStudent(cfg, cfg.students.length - 1);
+    const r = await oracleStage({
+      runDir: out,
+      cfg,
+      data,
+      student: s,
+      unlabeledCount: last.unlabeled,
+      teacher: last.teacher,
+      device: o.device,
+      signal: o.signal,
+      onEvent: o.onEvent,
+      onSampleError,
+    });
+    const b = r.budget;
+    log(
+      `oracle ${s.model}: ${b.steps} steps of ${b.batchSize} images over ${b.images} images with true labels: ` +
+        `top1 ${pct(r.record.eval.top1)} top5 ${pct(r.record.eval.top5)}${r.skipped ? ' (done before)' : ''}`,
+    );
+    seconds['oracle'] = r.record.seconds;
+    oracle = { model: s.model, top1: r.record.eval.top1, top5: r.record.eval.top5, budget: b };
+  }
+
   const skipped = skips.finish();
   if (skipped) log(skipped);
-  const summary: Summary = { teacher: teacherScore, generations, config: cfg, seconds };
-  writeArtifact(join(out, 'summary.json'), 'summary', summary);
-  await writeRunReport(out);
+  const summary: Summary = {
+    teacher: teacherScore,
+    generations,
+    ...(oracle ? { oracle } : {}),
+    ...(o.variant !== undefined ? { ablation: o.variant } : {}),
+    config: cfg,
+    seconds,
+  };
+  writeArtifact(join(recordDir, 'summary.json'), 'summary', summary);
+  if (o.variant === undefined) await writeRunReport(out);
   return summary;
 }
 

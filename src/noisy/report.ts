@@ -5,6 +5,9 @@
 import sharp from 'sharp';
 import type { ImageU8 } from '../data/image.js';
 import { atomicWriteFile } from '../util/atomic_write.js';
+import { confusionChart, perClassChart, VEGA_CSS } from './report_vega.js';
+import { perClassAccuracy } from './confusion.js';
+import { gapClosed } from './stats.js';
 import { PALETTE, barChart, esc, formatCompact, formatCount, histogramChart, lineChart, type LineSeries } from './report_charts.js';
 
 /** A model's test accuracy; top1/top5 are fractions in [0, 1] (as in summary.json). */
@@ -82,6 +85,12 @@ export interface ReportData {
   readonly timings?: readonly { readonly stage: string; readonly seconds: number }[];
   /** The resolved run configuration, shown collapsed. */
   readonly config?: unknown;
+  /** The ceiling: the final student's architecture and budget on all true labels (config `oracle`). */
+  readonly oracle?: ModelScore;
+  /** Ablation variants of the run (`run --ablate`): each one's final student. */
+  readonly ablations?: readonly { readonly name: string; readonly student: ModelScore }[];
+  /** Test-set confusion matrices (counts[true][predicted]) of the models, for per-class accuracy. */
+  readonly confusions?: readonly { readonly model: string; readonly counts: readonly (readonly number[])[] }[];
 }
 
 export interface ReportOptions {
@@ -115,7 +124,7 @@ async function thumbnail(img: ImageU8, size: number): Promise<{ uri: string; wid
 
 const THUMB_BOX = 96;
 
-const CSS = `
+export const REPORT_CSS = `
 :root{--bg:#f4f5f8;--card:#fff;--ink:#1d2433;--muted:#5d6678;--line:#e3e6ec;--accent:#4269d0;--good:#2f9e55;--bad:#d9485f}
 *{box-sizing:border-box}
 body{margin:0;background:var(--bg);color:var(--ink);font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
@@ -220,6 +229,12 @@ function kpis(data: ReportData): string {
       );
     }
   }
+  if (data.oracle) {
+    const g = gapClosed(last.student.top1, teacher.top1, data.oracle.top1);
+    cards.push(
+      `<div class="kpi"><div class="label">Labeled-data gap closed</div><div class="value">${g === null ? 'undefined' : `${(g * 100).toFixed(1)}%`}</div><div class="note">oracle ${pct(data.oracle.top1)}${g === null ? ' does not beat the teacher' : ''} · one seed: no spread (run --seeds for mean ± sd)</div></div>`,
+    );
+  }
   if (last.noNoise) {
     cards.push(
       `<div class="kpi"><div class="label">Noise ablation</div><div class="value">${delta(last.student.top1, last.noNoise.top1)}</div><div class="note">noised ${pct(last.student.top1)} vs no noise ${pct(last.noNoise.top1)}</div></div>`,
@@ -253,10 +268,20 @@ function accuracySection(data: ReportData): string {
         `<tr><td>${esc(c.label)}</td><td><code>${esc(c.score.model)}</code></td><td class="num">${c.generation}</td><td class="num">${pct(c.score.top1, 2)}</td><td class="num">${pct(c.score.top5, 2)}</td><td class="num">${c.kind === 'teacher' ? '' : delta(c.score.top1, base)}</td></tr>`,
     )
     .join('');
+  const extra = [
+    ...(data.ablations ?? []).map((a) => ({ label: `${a.name} variant`, score: a.student })),
+    ...(data.oracle ? [{ label: 'Oracle (all true labels)', score: data.oracle }] : []),
+  ]
+    .map(
+      (c) =>
+        `<tr><td>${esc(c.label)}</td><td><code>${esc(c.score.model)}</code></td><td class="num"></td><td class="num">${pct(c.score.top1, 2)}</td><td class="num">${pct(c.score.top5, 2)}</td><td class="num">${delta(c.score.top1, base)}</td></tr>`,
+    )
+    .join('');
   return `<section id="accuracy"><h2>Accuracy per generation</h2>
 <p class="desc">Test-set top-1 and top-5 of the first teacher and of each generation's student (each student is the next generation's teacher).</p>
 ${chart}
-<table><thead><tr><th>model</th><th>architecture</th><th class="num">generation</th><th class="num">top-1</th><th class="num">top-5</th><th class="num">Δ top-1 vs teacher</th></tr></thead><tbody>${rows}</tbody></table></section>`;
+<table><thead><tr><th>model</th><th>architecture</th><th class="num">generation</th><th class="num">top-1</th><th class="num">top-5</th><th class="num">Δ top-1 vs teacher</th></tr></thead><tbody>${rows}${extra}</tbody></table>
+<p class="desc">One seed: each Δ is a single run's difference, without its spread; <code>run --seeds 0,1,2</code> reports mean ± sd of paired differences.</p></section>`;
 }
 
 function curvesSection(data: ReportData): string {
@@ -430,6 +455,29 @@ async function samplesSection(data: ReportData, size: number): Promise<string> {
 <div class="samples">${cards.join('')}</div></section>`;
 }
 
+async function perClassSection(data: ReportData): Promise<string> {
+  const cs = data.confusions ?? [];
+  if (cs.length === 0) return '';
+  const series = cs.map((c) => ({ model: c.model, accuracy: perClassAccuracy(c) }));
+  const chart = await perClassChart(data.classNames, series);
+  const rows = data.classNames
+    .map(
+      (n, k) =>
+        `<tr><td>${esc(n)}</td>${series.map((s) => `<td class="num">${pct(s.accuracy[k] ?? null)}</td>`).join('')}<td class="num">${formatCount(cs[0]!.counts[k]?.reduce((a, v) => a + v, 0) ?? 0)}</td></tr>`,
+    )
+    .join('');
+  const first = cs[0]!;
+  const lastStudent = [...cs].reverse().find((c) => c.model.startsWith('student')) ?? cs[cs.length - 1]!;
+  const cmA = await confusionChart(data.classNames, first.counts, `${first.model}: confusion matrix`);
+  const cmB =
+    lastStudent !== first ? await confusionChart(data.classNames, lastStudent.counts, `${lastStudent.model}: confusion matrix`) : '';
+  return `<section id="per-class"><h2>Per-class accuracy</h2>
+<p class="desc">Accuracy on each true class of the test set, from the evaluation's counts (rows of the confusion matrix: true class; columns: predicted).</p>
+${chart}
+<table><thead><tr><th>class</th>${series.map((s) => `<th class="num">${esc(s.model)}</th>`).join('')}<th class="num">test images</th></tr></thead><tbody>${rows}</tbody></table>
+<div class="row"><div>${cmA}</div><div>${cmB}</div></div></section>`;
+}
+
 function timingsSection(data: ReportData): string {
   const t = data.timings ?? [];
   if (t.length === 0) return '';
@@ -460,6 +508,7 @@ export async function renderReport(data: ReportData, opts: ReportOptions = {}): 
     `<header><h1>${esc(title)}</h1><div class="sub">${esc(sub)}</div></header>`,
     kpis(data),
     accuracySection(data),
+    await perClassSection(data),
     curvesSection(data),
     pseudoLabelSection(data),
     await samplesSection(data, size),
@@ -475,7 +524,7 @@ export async function renderReport(data: ReportData, opts: ReportOptions = {}): 
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${esc(title)}</title>
-<style>${CSS}</style>
+<style>${REPORT_CSS}${VEGA_CSS}</style>
 </head>
 <body>
 <main>

@@ -2,7 +2,7 @@
 // generation with its pseudo-labels, selection and student. Every folder is found from the config
 // and the records (content keys, run_plan.ts), never from a stored path, so `evaluate` and `report`
 // work on any finished (or partly finished) run, also after it was moved or copied.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { atomicWriteJson } from '../util/atomic_write.js';
 import { generationStudent, resolveNoisyStudentConfig, runIdentityDifferences, type NoisyStudentConfig } from './config.js';
@@ -12,6 +12,9 @@ import { filterStageDir, studentStageInputs, stageDir, teacherStageDir } from '.
 import { readPseudoLabelIndex, readPseudoLabels, type PseudoLabels } from './artifacts/pseudo_labels.js';
 import { readFilterResult } from './artifacts/selection.js';
 import { readStageRecord, refuseOldLayout, type StageRecord } from './artifacts/stage_record.js';
+import { readArtifact } from './artifacts/format.js';
+import { oracleStageInputs } from './stages/oracle.js';
+import type { Summary } from './pipeline.js';
 import type { FilterResult } from './filter.js';
 
 export interface FinishedModel {
@@ -48,6 +51,10 @@ export interface OpenedRun {
   unfinished: number;
   /** Wall time per stage, from summary.json when the run wrote one. */
   seconds: Record<string, number> | null;
+  /** The finished oracle (config `oracle: true`, every generation finished), else null. */
+  oracle: FinishedModel | null;
+  /** The finished ablation variants (RUN/ablations/<name>/summary.json), by name. */
+  ablations: Summary[];
 }
 
 export function openRun(runDir: string): OpenedRun {
@@ -113,7 +120,44 @@ export function openRun(runDir: string): OpenedRun {
   const seconds = existsSync(summaryFile)
     ? ((JSON.parse(readFileSync(summaryFile, 'utf8')) as { seconds?: Record<string, number> }).seconds ?? null)
     : null;
-  return { dir: runDir, cfg, data, teacher, generations, unfinished: cfg.students.length - generations.length, seconds };
+  let oracle: FinishedModel | null = null;
+  const final = generations[generations.length - 1];
+  if (cfg.oracle && final && generations.length === cfg.students.length) {
+    const { inputs } = oracleStageInputs({
+      cfg,
+      data,
+      student: generationStudent(cfg, cfg.students.length - 1),
+      unlabeledCount: final.filtered().ids.length,
+      teacher: { model: final.teacherModel, modelDir: final.teacherModelDir },
+    });
+    const oDir = stageDir(join(runDir, 'oracle'), inputs);
+    const rec = readStageRecord(oDir);
+    if (rec) oracle = { dir: oDir, modelDir: join(oDir, 'model'), record: rec };
+  }
+  return {
+    dir: runDir,
+    cfg,
+    data,
+    teacher,
+    generations,
+    unfinished: cfg.students.length - generations.length,
+    seconds,
+    oracle,
+    ablations: readAblations(runDir),
+  };
+}
+
+/** The summaries under RUN/ablations/, in name order (an unfinished variant has none yet). */
+export function readAblations(runDir: string): Summary[] {
+  const root = join(runDir, 'ablations');
+  if (!existsSync(root)) return [];
+  return readdirSync(root, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && existsSync(join(root, e.name, 'summary.json')))
+    .map((e) => e.name)
+    .sort()
+    .map((name) =>
+      readArtifact<Summary>(join(root, name, 'summary.json'), 'summary', `delete ${join(root, name)} and run the ablation again`),
+    );
 }
 
 /**
@@ -144,4 +188,13 @@ export function claimRunDir(runDir: string, cfg: NoisyStudentConfig): void {
   }
   mkdirSync(runDir, { recursive: true });
   atomicWriteJson(cfgFile, cfg);
+}
+
+/** An ablation variant runs in the folder of a run of the same data: refuse one that is not. */
+export function checkVariantOf(runDir: string, cfg: NoisyStudentConfig): void {
+  refuseOldLayout(runDir);
+  const cfgFile = join(runDir, 'config.json');
+  if (!existsSync(cfgFile)) throw new Error(`${runDir}: no run to ablate (no config.json); run the main config there first`);
+  const diffs = runIdentityDifferences(resolveNoisyStudentConfig(JSON.parse(readFileSync(cfgFile, 'utf8'))), cfg);
+  if (diffs.length) throw new Error(`${runDir} holds a run on other data (${diffs.join('; ')}): an ablation must share the run's data`);
 }

@@ -112,6 +112,13 @@ export async function writeRunReport(runDir: string, o: RunReportOptions = {}): 
       ['teacher', run.teacher.record.seconds],
       ...run.generations.map((g) => [`gen${g.index}.student`, g.student.record.seconds] as const),
     ]);
+  const confusions: { model: string; counts: number[][] }[] = [];
+  const addConfusion = (model: string, r: StageRecord): void => {
+    if (r.eval.confusion) confusions.push({ model, counts: r.eval.confusion });
+  };
+  addConfusion('teacher', run.teacher.record);
+  for (const g of run.generations) addConfusion(`student ${g.index}`, g.student.record);
+  if (run.oracle) addConfusion('oracle', run.oracle.record);
   const path = o.output ?? join(runDir, 'report.html');
   await writeReport(path, {
     title: 'Noisy Student Training',
@@ -125,6 +132,9 @@ export async function writeRunReport(runDir: string, o: RunReportOptions = {}): 
     samples,
     timings: Object.entries(seconds).map(([stage, s]) => ({ stage, seconds: s })),
     config: cfg,
+    ...(run.oracle ? { oracle: score(run.oracle.record.model, run.oracle.record) } : {}),
+    ablations: run.ablations.map((a) => ({ name: a.ablation ?? '?', student: a.generations[a.generations.length - 1]!.student })),
+    confusions,
   });
   return path;
 }

@@ -14,6 +14,7 @@ export const ARTIFACT_VERSIONS = {
   'filter-stats': 1,
   'stage-record': 1,
   summary: 1,
+  seeds: 1,
 } as const;
 
 export type ArtifactKind = keyof typeof ARTIFACT_VERSIONS;

@@ -7,7 +7,7 @@ import type { EvalResult } from '../../train/index.js';
 import { ArtifactFormatError, readArtifact, writeArtifact } from './format.js';
 
 export interface StageRecord {
-  stage: 'teacher' | 'student';
+  stage: 'teacher' | 'student' | 'oracle';
   /** The folder's name: a hash of `inputs`. */
   key: string;
   inputs: unknown;
@@ -15,8 +15,8 @@ export interface StageRecord {
   /** Fingerprint of model/model.safetensors. */
   weights: string;
   history: { epoch: number; trainLoss: number; eval: EvalResult | null }[];
-  /** On the test set. */
-  eval: EvalResult;
+  /** On the test set; `confusion` (counts[true][predicted]) in records written since it was kept. */
+  eval: EvalResult & { confusion?: number[][] };
   seconds: number;
 }
 

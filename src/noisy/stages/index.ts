@@ -4,3 +4,4 @@ export { filterStage, filterSettings, filterStageDir } from './filter.js';
 export { teacherStage, teacherStageInputs, teacherStageDir, type TeacherStageOptions } from './teacher.js';
 export { studentStage, studentStageInputs, studentStageDir, type StudentStageArgs } from './student.js';
 export { modelStage, evaluateModelDir, stageDir, type ModelStageResult } from './model_stage.js';
+export { oracleStage, oracleStageInputs, oracleBudget, cycledView, type OracleBudget, type OracleStageArgs } from './oracle.js';

@@ -6,7 +6,11 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadInferenceBackend, type BackendOption, type Calibration, type Precision } from '../../backends/index.js';
 import type { ImageDataset, SampleError } from '../../data/index.js';
-import { evaluateModel, type EvalResult, type ProgressListener } from '../../train/index.js';
+import { DataLoader } from '../../data/index.js';
+import { fromTypedArray, noGrad, scope } from '../../torch/index.js';
+import { inferenceDataConfig, type EvalResult, type ProgressListener } from '../../train/index.js';
+import { ClassificationScore } from '../../train/loop.js';
+import { addLogits, emptyConfusion } from '../confusion.js';
 import { contentHash, fileHash } from '../../util/hash.js';
 import { withElapsed } from '../../util/elapsed.js';
 import { readStageRecord, writeStageRecord, type StageRecord } from '../artifacts/stage_record.js';
@@ -21,7 +25,10 @@ export interface ModelStageResult {
 
 export const stageDir = (parent: string, inputs: unknown): string => join(parent, contentHash(inputs));
 
-/** Top-1/top-5 of a saved model folder on a labeled set, with the model's own preprocessing. */
+/** A test-set score with its confusion matrix (counts[true][predicted]), tallied from the same logits. */
+export type StageEval = EvalResult & { confusion?: number[][] };
+
+/** Top-1/top-5 and the confusion matrix of a saved model folder on a labeled set, with the model's own preprocessing. */
 export async function evaluateModelDir(
   modelName: string,
   modelDir: string,
@@ -37,7 +44,7 @@ export async function evaluateModelDir(
     /** int8: the images it is calibrated on. */
     calibration?: Calibration | undefined;
   },
-): Promise<EvalResult> {
+): Promise<StageEval> {
   const model = await loadInferenceBackend(modelName, {
     checkpointPath: modelDir,
     ...(o.device ? { device: o.device } : {}),
@@ -47,12 +54,37 @@ export async function evaluateModelDir(
   });
   try {
     const onErr = o.onSampleError;
-    return await evaluateModel(model, test, {
-      workers: o.workers,
-      onEvent: o.onEvent,
-      ...(o.stage ? { stage: o.stage } : {}),
+    const stage = o.stage ?? 'evaluate';
+    // train/evaluate_model.ts's pass, also tallying each image's argmax against its label.
+    const loader = new DataLoader(test, {
+      batchSize: 256,
+      numWorkers: o.workers,
+      transform: { config: inferenceDataConfig(model) },
       ...(onErr ? { onSampleError: (e: SampleError) => onErr(e, 'test') } : {}),
     });
+    const score = new ClassificationScore();
+    const confusion = emptyConfusion(model.numClasses);
+    try {
+      for await (const b of loader.epoch(0)) {
+        const out = await model.run({ data: b.data, shape: b.shape }, 'logits');
+        addLogits(confusion, out.data, b.labels);
+        noGrad(() =>
+          scope(() =>
+            score.add(
+              fromTypedArray(out.data, out.shape),
+              fromTypedArray(
+                BigInt64Array.from(b.labels, (l) => BigInt(l)),
+                [b.labels.length],
+              ),
+            ),
+          ),
+        );
+        o.onEvent?.({ type: 'items', stage, done: score.count, total: test.length, unit: 'img' });
+      }
+    } finally {
+      await loader.close();
+    }
+    return { ...score.result(), confusion };
   } finally {
     await model.dispose();
   }
@@ -60,7 +92,7 @@ export async function evaluateModelDir(
 
 export async function modelStage(o: {
   parent: string;
-  stage: 'teacher' | 'student';
+  stage: 'teacher' | 'student' | 'oracle';
   model: string;
   inputs: unknown;
   /** Train into `dir` (resumable), leaving the model in dir/model; returns the epochs' history. */

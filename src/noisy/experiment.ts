@@ -1,0 +1,226 @@
+// `run --seeds 0,1,2` and `run --ablate ...`: the same config once per seed, each into DIR/seed-<n>/
+// (a run folder like any other: resumable, reportable), each with its ablation variants beside its
+// main students; then DIR/seeds.json (every figure per seed and as mean ± sample sd, gains and
+// margins as paired same-seed differences) and DIR/report.html with the spread shown as error bars.
+import { join } from 'node:path';
+import { writeArtifact } from './artifacts/format.js';
+import type { Ablation } from './ablations.js';
+import type { NoisyStudentConfig } from './config.js';
+import { runNoisyStudent, type RunOptions, type Summary } from './pipeline.js';
+import { writeRunReport } from './run_report.js';
+import { gapClosed, pairedSpread, spread, type Spread } from './stats.js';
+import { writeSeedsReport } from './seeds_report.js';
+
+export interface ExperimentOptions extends RunOptions {
+  /** Run once per seed into DIR/seed-<n>/ and aggregate; without it, one run into DIR. */
+  seeds?: readonly number[];
+  ablations?: readonly Ablation[];
+}
+
+export interface SeedRun {
+  seed: number;
+  /** Relative to the experiment folder ('.' for a single run). */
+  dir: string;
+  summary: Summary;
+  /** The ablation variants' summaries, in the order asked for. */
+  ablations: Summary[];
+}
+
+export const seedDir = (dir: string, seed: number): string => join(dir, `seed-${seed}`);
+
+/** `0,1,2` -> [0, 1, 2]: distinct non-negative integers. */
+export function parseSeeds(list: string): number[] {
+  const parts = list.split(',').map((s) => s.trim());
+  const seeds = parts.map((p) => {
+    if (!/^\d+$/.test(p)) throw new Error(`--seeds: "${p}" is not a non-negative integer (give e.g. 0,1,2)`);
+    return Number(p);
+  });
+  if (new Set(seeds).size !== seeds.length) throw new Error(`--seeds lists a seed twice: ${list}`);
+  return seeds;
+}
+
+/** One run folder: the main config, then each ablation variant beside it, then its report. */
+async function runOne(cfg: NoisyStudentConfig, dir: string, o: ExperimentOptions, rel: string): Promise<SeedRun> {
+  const { seeds: _s, ablations = [], ...runOptions } = o;
+  const summary = await runNoisyStudent(cfg, dir, runOptions);
+  const variants: Summary[] = [];
+  for (const a of ablations) {
+    o.log?.(`ablation ${a.name} (${a.label}), seed ${cfg.seed}`);
+    variants.push(await runNoisyStudent(a.apply(cfg), dir, { ...runOptions, variant: a.name }));
+  }
+  if (ablations.length) await writeRunReport(dir);
+  return { seed: cfg.seed, dir: rel, summary, ablations: variants };
+}
+
+export async function runExperiment(cfg: NoisyStudentConfig, dir: string, o: ExperimentOptions = {}): Promise<SeedRun[]> {
+  // Every variant is checked before anything trains: a bad one should not wait for a teacher.
+  for (const a of o.ablations ?? []) a.apply(cfg);
+  if (!o.seeds) return [await runOne(cfg, dir, o, '.')];
+  const runs: SeedRun[] = [];
+  for (const seed of o.seeds) {
+    o.log?.(`seed ${seed}: ${seedDir(dir, seed)}`);
+    runs.push(await runOne({ ...cfg, seed }, seedDir(dir, seed), o, `seed-${seed}`));
+  }
+  const agg = aggregateSeeds(runs);
+  writeArtifact(join(dir, 'seeds.json'), 'seeds', agg);
+  await writeSeedsReport(dir, agg);
+  return runs;
+}
+
+export interface ScorePair {
+  top1: number;
+  top5: number;
+}
+
+export interface SeedRow {
+  seed: number;
+  dir: string;
+  teacher: ScorePair;
+  generations: {
+    student: ScorePair;
+    /** Student − the first teacher, and − its own teacher (top-1). */
+    gain: number;
+    gainVsTeacher: number;
+    pseudoLabels: { kept: number; uniqueKept: number; accuracy: number | null; balancedAccuracy: number | null };
+  }[];
+  /** The final student's top-1 gain over the first teacher. */
+  gain: number;
+  oracle: ScorePair | null;
+  gapClosed: number | null;
+  ablations: Record<string, { student: ScorePair; gain: number; margin: number }>;
+}
+
+export interface Aggregate {
+  seeds: number[];
+  runs: SeedRow[];
+  mean: {
+    teacher: { top1: Spread; top5: Spread };
+    generations: {
+      student: { top1: Spread; top5: Spread };
+      gain: Spread;
+      gainVsTeacher: Spread;
+      pseudoLabels: { kept: Spread; uniqueKept: Spread; accuracy: Spread | null; balancedAccuracy: Spread | null };
+    }[];
+    gain: Spread;
+    oracle: { top1: Spread; top5: Spread; gap: Spread } | null;
+    gapClosed: {
+      /** Over the seeds where it is defined (the oracle beats the teacher). */
+      perSeed: Spread | null;
+      undefinedSeeds: number[];
+      /** From the mean top-1s: (student − teacher) / (oracle − teacher). */
+      ofMeans: number | null;
+    } | null;
+    ablations: {
+      name: string;
+      top1: Spread;
+      top5: Spread;
+      /** Variant − first teacher (paired). */
+      gain: Spread;
+      /** Main final student − variant final student (paired): what the ablated thing is worth. */
+      margin: Spread;
+      /** Seeds on which the main student beats the variant. */
+      mainWins: number;
+    }[];
+  };
+  config: NoisyStudentConfig;
+}
+
+const pair = (s: { top1: number; top5: number }): ScorePair => ({ top1: s.top1, top5: s.top5 });
+
+/** seeds.json from the runs: every figure per seed and as mean ± sample sd; gains and margins paired by seed. */
+export function aggregateSeeds(runs: readonly SeedRun[]): Aggregate {
+  if (runs.length === 0) throw new RangeError('aggregateSeeds: no runs');
+  const G = runs[0]!.summary.generations.length;
+  for (const r of runs)
+    if (r.summary.generations.length !== G)
+      throw new Error(`seed ${r.seed} finished ${r.summary.generations.length} generations, seed ${runs[0]!.seed} ${G}`);
+  const names = runs[0]!.ablations.map((a) => a.ablation ?? '?');
+  const rows: SeedRow[] = runs.map((r) => {
+    const s = r.summary;
+    const t = s.teacher.top1;
+    const final = s.generations[G - 1]!.student.top1;
+    const ablations: SeedRow['ablations'] = {};
+    for (const a of r.ablations) {
+      const af = a.generations[a.generations.length - 1]!.student;
+      ablations[a.ablation ?? '?'] = { student: pair(af), gain: af.top1 - t, margin: final - af.top1 };
+    }
+    return {
+      seed: r.seed,
+      dir: r.dir,
+      teacher: pair(s.teacher),
+      generations: s.generations.map((g, i) => ({
+        student: pair(g.student),
+        gain: g.student.top1 - t,
+        gainVsTeacher: g.student.top1 - (i === 0 ? t : s.generations[i - 1]!.student.top1),
+        pseudoLabels: {
+          kept: g.pseudoLabels.kept,
+          uniqueKept: g.pseudoLabels.uniqueKept,
+          accuracy: g.pseudoLabels.accuracy,
+          balancedAccuracy: g.pseudoLabels.balancedAccuracy,
+        },
+      })),
+      gain: final - t,
+      oracle: s.oracle ? pair(s.oracle) : null,
+      gapClosed: s.oracle ? gapClosed(final, t, s.oracle.top1) : null,
+      ablations,
+    };
+  });
+  const col = (f: (r: SeedRow) => number): number[] => rows.map(f);
+  const maybe = (f: (r: SeedRow) => number | null): Spread | null => {
+    const v = rows.map(f);
+    return v.every((x): x is number => x !== null) ? spread(v) : null;
+  };
+  const teacher1 = col((r) => r.teacher.top1);
+  const final1 = col((r) => r.generations[G - 1]!.student.top1);
+  const withOracle = rows.every((r) => r.oracle !== null);
+  let oracle: Aggregate['mean']['oracle'] = null;
+  let gap: Aggregate['mean']['gapClosed'] = null;
+  if (withOracle) {
+    const o1 = col((r) => r.oracle!.top1);
+    oracle = { top1: spread(o1), top5: spread(col((r) => r.oracle!.top5)), gap: pairedSpread(o1, teacher1) };
+    const defined = rows.filter((r) => r.gapClosed !== null);
+    const [mt, ms, mo] = [spread(teacher1).mean, spread(final1).mean, spread(o1).mean];
+    gap = {
+      perSeed: defined.length ? spread(defined.map((r) => r.gapClosed!)) : null,
+      undefinedSeeds: rows.filter((r) => r.gapClosed === null).map((r) => r.seed),
+      ofMeans: gapClosed(ms, mt, mo),
+    };
+  }
+  for (const r of rows) for (const n of names) if (!r.ablations[n]) throw new Error(`seed ${r.seed} has no finished ablation ${n}`);
+  return {
+    seeds: runs.map((r) => r.seed),
+    runs: rows,
+    mean: {
+      teacher: { top1: spread(teacher1), top5: spread(col((r) => r.teacher.top5)) },
+      generations: Array.from({ length: G }, (_, g) => ({
+        student: { top1: spread(col((r) => r.generations[g]!.student.top1)), top5: spread(col((r) => r.generations[g]!.student.top5)) },
+        gain: pairedSpread(
+          col((r) => r.generations[g]!.student.top1),
+          teacher1,
+        ),
+        gainVsTeacher: spread(col((r) => r.generations[g]!.gainVsTeacher)),
+        pseudoLabels: {
+          kept: spread(col((r) => r.generations[g]!.pseudoLabels.kept)),
+          uniqueKept: spread(col((r) => r.generations[g]!.pseudoLabels.uniqueKept)),
+          accuracy: maybe((r) => r.generations[g]!.pseudoLabels.accuracy),
+          balancedAccuracy: maybe((r) => r.generations[g]!.pseudoLabels.balancedAccuracy),
+        },
+      })),
+      gain: pairedSpread(final1, teacher1),
+      oracle,
+      gapClosed: gap,
+      ablations: names.map((n) => {
+        const v1 = col((r) => r.ablations[n]!.student.top1);
+        return {
+          name: n,
+          top1: spread(v1),
+          top5: spread(col((r) => r.ablations[n]!.student.top5)),
+          gain: pairedSpread(v1, teacher1),
+          margin: pairedSpread(final1, v1),
+          mainWins: rows.filter((r) => r.ablations[n]!.margin > 0).length,
+        };
+      }),
+    },
+    config: runs[0]!.summary.config,
+  };
+}
