@@ -1,5 +1,6 @@
 // Module init, the tensor/generator tables, the serial compute thread, threads and seeds.
 #include "addon.h"
+#include "tensor_api.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
@@ -79,6 +80,12 @@ at::Tensor& Addon::Get(Napi::Env env, const Napi::Value& v) {
     ThrowDisposed(env, "tensor was disposed (or is not a tensor handle)");
   }
   return slots_[slot].tensor;
+}
+
+at::Tensor* Addon::Find(double h) {
+  uint32_t slot, gen;
+  if (!Decode(h, slot, gen) || slot >= slots_.size() || !slots_[slot].used || slots_[slot].gen != gen) return nullptr;
+  return &slots_[slot].tensor;
 }
 
 bool Addon::Release(double h) {
@@ -349,6 +356,25 @@ static Napi::Value ParseDevice(const Napi::CallbackInfo& info) {
   });
 }
 
+// tensorApi() -> External of the table other native modules use to reach this addon's tensors
+// (tensor_api.h), one per call (each worker thread's instance has its own addon); the caller copies it.
+static Napi::Value TensorApi(const Napi::CallbackInfo& info) {
+  auto* p = new NsTensorApi();
+  NsTensorApi& api = *p;
+  api.version = NS_TENSOR_API_VERSION;
+  api.size = sizeof(NsTensorApi);
+  api.addon = &GetAddon(info.Env());
+  api.get = [](void* a, double h, at::Tensor* out) {
+    at::Tensor* t = static_cast<Addon*>(a)->Find(h);
+    if (t == nullptr) return false;
+    *out = *t;
+    return true;
+  };
+  api.store = [](void* a, const at::Tensor* t) { return static_cast<Addon*>(a)->Store(*t); };
+  api.wait_idle = [](void* a) { static_cast<Addon*>(a)->compute.WaitIdle(); };
+  return Napi::External<NsTensorApi>::New(info.Env(), p, [](Napi::Env, NsTensorApi* q) { delete q; });
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // glibc's defaults hand freed memory back to the kernel (trim, or munmap for chunks over the
   // mmap threshold), so a training step that frees its activations page-faults all of them back in
@@ -392,6 +418,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaAvailable", Napi::Function::New(env, CudaAvailable));
   exports.Set("cudaDeviceCount", Napi::Function::New(env, CudaDeviceCount));
   exports.Set("parseDevice", Napi::Function::New(env, ParseDevice));
+  exports.Set("tensorApi", Napi::Function::New(env, TensorApi));
   InitTensors(env, exports);
   InitDispatch(env, exports);
   InitAutograd(env, exports);

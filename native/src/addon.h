@@ -109,6 +109,7 @@ class Addon {
   // --- tensor table
   double Store(at::Tensor t);
   at::Tensor& Get(Napi::Env env, const Napi::Value& v);
+  at::Tensor* Find(double handle);  // null when stale; for tensor_api.h (never throws)
   bool Release(double handle);
   size_t Live() const { return live_; }
   // Bytes of CPU tensor storage that live handles keep alive, as reported to V8.

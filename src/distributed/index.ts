@@ -1,0 +1,12 @@
+// The distributed layer: c10d process groups for our tensors, the launchers' variables, and the
+// data-parallel pieces built on them. Imports `torch` and `nn` only.
+export { detectDistEnv, firstSlurmHost, DEFAULT_MASTER_PORT, type DistEnv, type LauncherKind } from './env.js';
+export {
+  ProcessGroup,
+  initProcessGroupFromEnv,
+  defaultTimeoutMs,
+  threadsPerRank,
+  type Backend,
+  type InitProcessGroupOptions,
+} from './process_group.js';
+export { distributedAvailable, type ReduceOpName } from './native.js';
