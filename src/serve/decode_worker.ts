@@ -28,8 +28,25 @@ const { config, decode } = workerData as DecodeWorkerData;
 const transform = createTransform(config);
 const [c, h, w] = config.inputSize;
 
+/**
+ * decodeImage refuses an image over maxPixels from its header as E_IMAGE_TOO_LARGE, except when sharp
+ * reads the header itself (formats other than plain JPEG): sharp's own pixel limit trips first, as a
+ * decode error. That case is told apart here so the client hears 413 (too large), not 400.
+ */
+async function decodeLimited(job: DecodeJob) {
+  try {
+    return await decodeImage(job.bytes, job.name, decode);
+  } catch (e) {
+    if (!(e instanceof ImageDecodeError) || e.code !== 'E_IMAGE_DECODE' || !/exceeds pixel limit/.test(e.message)) throw e;
+    const sharp = (await import('sharp')).default;
+    const meta = await sharp(job.bytes, { limitInputPixels: false }).metadata();
+    const limit = decode.maxPixels ?? 0;
+    throw new ImageDecodeError('E_IMAGE_TOO_LARGE', job.name, `${meta.width}x${meta.height} exceeds the ${limit}-pixel limit`);
+  }
+}
+
 async function run(job: DecodeJob): Promise<Float32Array> {
-  const img = await decodeImage(job.bytes, job.name, decode);
+  const img = await decodeLimited(job);
   const out = new Float32Array(c * h * w);
   transform.toFloatInto(img, undefined, out);
   return out;

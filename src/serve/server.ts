@@ -181,6 +181,11 @@ export function createInferenceServer(opts: ServeOptions): InferenceServer {
     metrics.inFlight.inc();
     (req as TimedRequest).startedAt = performance.now();
   });
+  // While draining, every answer closes its connection: a client's keep-alive socket would otherwise
+  // hold close() open until the keep-alive timeout.
+  app.addHook('onSend', async (_req, reply) => {
+    if (state === 'draining') void reply.header('connection', 'close');
+  });
   app.addHook('onResponse', async (req, reply) => {
     metrics.inFlight.dec();
     const route = req.routeOptions.url ?? 'unmatched';
@@ -375,7 +380,18 @@ export function createInferenceServer(opts: ServeOptions): InferenceServer {
     (closing ??= (async () => {
       if (state !== 'failed') state = 'draining';
       // Stops accepting; requests in flight are answered (each within its time limit) before it resolves.
-      await app.close();
+      // Connections left idle are closed as they become so, and any still open past the longest a
+      // request may take (a client that never reads its answer) are cut.
+      const deadline = performance.now() + o.requestTimeoutMs + 5_000;
+      const sweep = setInterval(() => {
+        if (performance.now() > deadline) app.server.closeAllConnections();
+        else app.server.closeIdleConnections();
+      }, 50);
+      try {
+        await app.close();
+      } finally {
+        clearInterval(sweep);
+      }
       await loaded.catch(() => undefined);
       if (ctx) {
         await ctx.batcher.idle();

@@ -1,0 +1,6 @@
+// The HTTP inference server (`noisy-student serve`) as a library: serve() / createInferenceServer().
+export { createInferenceServer, serve, type InferenceServer, type ServeOptions, type ServerState } from './server.js';
+export { HttpError, type ErrorBody } from './errors.js';
+export { Batcher, type BatcherOptions, type BatchOutput, type Submitted } from './batcher.js';
+export { createMetrics, type ServeMetrics } from './metrics.js';
+export { classNames, topkEntries, type TopkEntry } from './topk.js';
