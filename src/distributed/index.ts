@@ -10,3 +10,4 @@ export {
   type InitProcessGroupOptions,
 } from './process_group.js';
 export { distributedAvailable, type ReduceOpName } from './native.js';
+export { launch, launchDefaults, validateLaunch, rankEnv, type LaunchOptions, type LaunchResult, type RankExit } from './launch.js';

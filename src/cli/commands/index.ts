@@ -14,3 +14,4 @@ export { default as report } from './report.js';
 export { default as exportOnnx } from './export_onnx.js';
 export { default as benchmark } from './benchmark.js';
 export { default as serve } from './serve.js';
+export { default as launch } from './launch.js';
