@@ -3,7 +3,7 @@
 // student becomes the next teacher. Every stage writes the same artifacts as its stage command,
 // into a folder named by the key of its inputs (run_plan.ts), and is skipped (or resumed) when the
 // same command runs again, also after the run folder was moved.
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createModel, type InferenceModel } from '../models/index.js';
 import { calibrationFromDataset } from '../backends/index.js';
@@ -24,6 +24,7 @@ import {
   weightsFingerprint,
 } from './stages/index.js';
 import { writeArtifact } from './artifacts/format.js';
+import { readPseudoLabels } from './artifacts/pseudo_labels.js';
 import { checkVariantOf, claimRunDir } from './run_dir.js';
 import { oracleStage, type OracleBudget } from './stages/oracle.js';
 import { atomicWriteJson } from '../util/atomic_write.js';
@@ -122,43 +123,49 @@ async function runLocked(cfg: NoisyStudentConfig, out: string, o: RunOptions): P
     const s = generationStudent(cfg, g);
     log(`generation ${g + 1}: pseudo-labelling ${unlabeled.dataset.length} images with ${teacher.model}`);
     const plDir = pseudoLabelStageDir(genDir, teacher.weights, cfg, data);
-    // Time summed over attempts (shards already on disk make a rerun nearly free).
-    const { result: pl, seconds: plSeconds } = await withElapsed(join(plDir, 'elapsed.json'), async () => {
-      const model = await createModel(teacher.model, { checkpointPath: teacher.modelDir, ...(o.device ? { device: o.device } : {}) });
-      let inf: InferenceModel | null = null;
-      try {
-        mkdirSync(plDir, { recursive: true });
-        inf = await openPseudoLabelTeacher(model, plDir, {
-          backend: cfg.pseudoLabel.backend,
-          precision: cfg.pseudoLabel.precision,
-          batchSize: cfg.pseudoLabel.batchSize,
-          onChoice: (c) => log(`pseudo-label ${g + 1}: backend ${c.backend} (${c.precision}), ${c.reason}`),
-          calibration:
-            cfg.pseudoLabel.precision === 'int8'
-              ? calibrationFromDataset(unlabeled.dataset, inferenceDataConfig(model), {
-                  images: cfg.pseudoLabel.calibrationImages,
-                  describe: { data: 'the unlabeled images' },
-                })
-              : undefined,
+    // A finished set (its folder is keyed by the teacher's weights and the settings) is read back
+    // without loading the teacher: an ablation variant or a rerun leaves it as it is. Otherwise the
+    // time is summed over attempts (shards already on disk make a resume nearly free).
+    const finished = existsSync(join(plDir, 'index.json'));
+    if (finished) log(`  pseudo-labels done before (${plDir})`);
+    const { result: pl, seconds: plSeconds } = finished
+      ? { result: readPseudoLabels(plDir), seconds: elapsedSeconds(join(plDir, 'elapsed.json')) }
+      : await withElapsed(join(plDir, 'elapsed.json'), async () => {
+          const model = await createModel(teacher.model, { checkpointPath: teacher.modelDir, ...(o.device ? { device: o.device } : {}) });
+          let inf: InferenceModel | null = null;
+          try {
+            mkdirSync(plDir, { recursive: true });
+            inf = await openPseudoLabelTeacher(model, plDir, {
+              backend: cfg.pseudoLabel.backend,
+              precision: cfg.pseudoLabel.precision,
+              batchSize: cfg.pseudoLabel.batchSize,
+              onChoice: (c) => log(`pseudo-label ${g + 1}: backend ${c.backend} (${c.precision}), ${c.reason}`),
+              calibration:
+                cfg.pseudoLabel.precision === 'int8'
+                  ? calibrationFromDataset(unlabeled.dataset, inferenceDataConfig(model), {
+                      images: cfg.pseudoLabel.calibrationImages,
+                      describe: { data: 'the unlabeled images' },
+                    })
+                  : undefined,
+            });
+            return await pseudoLabel(inf, unlabeled.dataset, inferenceDataConfig(model), {
+              teacherFingerprint: weightsFingerprint(model),
+              dir: plDir,
+              shardSize: cfg.pseudoLabel.shardSize,
+              batchSize: cfg.pseudoLabel.batchSize,
+              workers: cfg.workers,
+              topk: cfg.pseudoLabel.topk,
+              inputs: unlabeled.key,
+              signal: o.signal,
+              stage: `pseudo-label ${g + 1}`,
+              ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+              onSampleError: (e) => skips.add(e, 'unlabeled'),
+            });
+          } finally {
+            await inf?.dispose();
+            model.dispose();
+          }
         });
-        return await pseudoLabel(inf, unlabeled.dataset, inferenceDataConfig(model), {
-          teacherFingerprint: weightsFingerprint(model),
-          dir: plDir,
-          shardSize: cfg.pseudoLabel.shardSize,
-          batchSize: cfg.pseudoLabel.batchSize,
-          workers: cfg.workers,
-          topk: cfg.pseudoLabel.topk,
-          inputs: unlabeled.key,
-          signal: o.signal,
-          stage: `pseudo-label ${g + 1}`,
-          ...(o.onEvent ? { onEvent: o.onEvent } : {}),
-          onSampleError: (e) => skips.add(e, 'unlabeled'),
-        });
-      } finally {
-        await inf?.dispose();
-        model.dispose();
-      }
-    });
     seconds[`gen${g + 1}.pseudoLabel`] = plSeconds;
     for (const f of pl.failed) {
       const src = unlabeled.dataset.source(f.id);
@@ -257,6 +264,15 @@ async function runLocked(cfg: NoisyStudentConfig, out: string, o: RunOptions): P
   writeArtifact(join(recordDir, 'summary.json'), 'summary', summary);
   if (o.variant === undefined) await writeRunReport(out);
   return summary;
+}
+
+function elapsedSeconds(file: string): number {
+  try {
+    const v = (JSON.parse(readFileSync(file, 'utf8')) as { seconds?: unknown }).seconds;
+    return typeof v === 'number' && Number.isFinite(v) ? v : 0;
+  } catch {
+    return 0;
+  }
 }
 
 function pct(v: number): string {
