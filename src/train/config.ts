@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { DEFAULT_MAX_SKIPPED, parseRandAugment } from '../data/index.js';
+import { threadPlan } from '../util/cpu_budget.js';
 
 /** Training precisions: fp32, or bf16 mixed precision (autocast; the weights and optimizer stay float32). */
 export const TRAIN_PRECISIONS = ['fp32', 'bf16'] as const;
@@ -71,7 +72,12 @@ export const TrainConfigSchema = RecipeSchema.extend({
   valData: z.string().optional().describe('validation data (default: the held-out split of a built-in set)'),
   labelsPerClass: z.number().int().positive().optional().describe('keep N labeled images per class (chosen by seed)'),
   valLimit: z.number().int().positive().optional().describe('validate on the first N validation images'),
-  workers: z.number().int().min(0).default(0).describe('data loader worker threads'),
+  workers: z
+    .number()
+    .int()
+    .min(0)
+    .default(() => threadPlan('train').loaderWorkers)
+    .describe('data loader worker threads (default: the thread plan of the cores this process may use)'),
   maxSkipped: z
     .number()
     .min(0)
