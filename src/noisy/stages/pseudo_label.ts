@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { ensureFreeSpace, pseudoLabelBytes } from '../../util/disk.js';
 import { fromTypedArray, noGrad, scope } from '../../torch/index.js';
 import { EfficientNet, inferenceModelFrom, type InferenceModel } from '../../models/index.js';
-import { DataLoader, type DataConfig, type ImageDataset, type SampleError } from '../../data/index.js';
+import { DataLoader, type BatchResult, type DataConfig, type ImageDataset, type SampleError } from '../../data/index.js';
 import { throwIfAborted, type ProgressListener } from '../../train/index.js';
 import {
   openInferenceModel,
@@ -173,10 +173,23 @@ export async function pseudoLabel(
       const classes: BigInt64Array[] = [];
       const top1: Float32Array[] = [];
       const errors: { id: number; message: string }[] = [];
+      // One batch ahead: the loader decodes batch b + 1 while the model runs batch b.
+      const fetchAt = (b: number): Promise<BatchResult> | null => {
+        if (b >= hi) return null;
+        const p = loader.fetch(
+          0,
+          b,
+          Array.from({ length: Math.min(o.batchSize, hi - b) }, (_, i) => b + i),
+        );
+        p.catch(() => undefined); // awaited below; no unhandled rejection if the loop stops first
+        return p;
+      };
+      let ahead = fetchAt(lo);
       for (let b = lo; b < hi; b += o.batchSize) {
         throwIfAborted(o.signal, stage);
         const idx = Array.from({ length: Math.min(o.batchSize, hi - b) }, (_, i) => b + i);
-        const r = await loader.fetch(0, b, idx);
+        const r = await ahead!;
+        ahead = fetchAt(b + o.batchSize);
         for (const e of r.errors) {
           errors.push({ id: e.index, message: e.message });
           o.onSampleError?.(e);
