@@ -4,12 +4,14 @@ const benches: Record<string, () => Promise<{ main: () => Promise<void> }>> = {
   engine: () => import('./engine.js'),
   models: () => import('./models.js'),
   data: () => import('./data.js'),
+  'data-plan': () => import('./data_plan.js'),
   train: () => import('./train.js'),
   memory: () => import('./memory.js'),
   fused: () => import('./fused.js'),
   inference: () => import('./inference.js'),
   'pseudo-label': () => import('./pseudo_label.js'),
   precision: () => import('./precision.js'),
+  serve: () => import('./serve.js'),
 };
 const names = process.argv.slice(2);
 for (const name of names.length ? names : Object.keys(benches)) {

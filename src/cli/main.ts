@@ -9,6 +9,7 @@ import * as commands from './commands/index.js';
 import { reportError } from './errors.js';
 import { globalOptions } from './options.js';
 import { configureProgress } from './progress.js';
+import { applyThreadPlan } from './options.js';
 
 function packageVersion(): string {
   // src/cli/main.ts and dist/cli/main.js are both two levels below package.json.
@@ -71,7 +72,10 @@ function buildProgram(): Command {
     // Commander's messages start "error: "; ours read "noisy-student: error: ..." (as reportError's).
     .configureOutput({ outputError: (str, write) => write(`noisy-student: ${str.startsWith('error: ') ? str : `error: ${str}`}`) })
     .configureHelp({ sortSubcommands: true })
-    .hook('preAction', (_root, action) => configureProgress({ quiet: globalOptions(action).quiet }));
+    .hook('preAction', (_root, action) => configureProgress({ quiet: globalOptions(action).quiet }))
+    // libtorch's intra-op threads from the thread plan of the cores this process may use (the
+    // addon's start-up default counts the host's cores); benchmark sets its own per row.
+    .hook('preAction', (_root, action) => applyThreadPlan(action));
   // addCommand (unlike .command()) does not inherit settings such as showHelpAfterError and
   // exitOverride: copy them, to nested subcommands too.
   for (const make of Object.values(commands)) {

@@ -28,7 +28,8 @@ import {
   type BackendOption,
   type Precision,
 } from '../backends/index.js';
-import { parseDevice } from '../torch/index.js';
+import { getNumThreads, parseDevice, setNumThreads } from '../torch/index.js';
+import { commandPlanKind, threadPlan, type ThreadPlanKind } from '../util/cpu_budget.js';
 import { UNLABELED, type DataConfig, type ImageDataset } from '../data/index.js';
 import { inferenceDataConfig, selectData } from '../train/index.js';
 import { CliError, warn } from './errors.js';
@@ -43,6 +44,27 @@ export interface GlobalOptions {
 export function globalOptions(cmd: Command): GlobalOptions {
   const o = cmd.optsWithGlobals<{ verbose?: boolean; quiet?: boolean }>();
   return { verbose: o.verbose === true, quiet: o.quiet === true };
+}
+
+// ---------------------------------------------------------------------------------------------
+// threads and loader workers (src/util/cpu_budget.ts: the cores this process may use, split by kind of job)
+
+/** The --workers default of a command of `kind`: the thread plan's loader workers. */
+export function defaultWorkers(kind: ThreadPlanKind): number {
+  return threadPlan(kind).loaderWorkers;
+}
+
+/**
+ * Before a command runs: libtorch's intra-op threads from the plan of its kind, the cores its
+ * --workers (given or defaulted) leave. The plan ends up in what the job records: the thread count
+ * in each artifact's environment (environmentInfo().threads), the workers in its resolved config.
+ */
+export function applyThreadPlan(action: Command): void {
+  const kind = commandPlanKind(action.name());
+  if (!kind) return;
+  const w = action.opts<{ workers?: unknown }>().workers;
+  const plan = threadPlan(kind, { workers: typeof w === 'number' ? w : undefined });
+  if (plan.intraOpThreads !== getNumThreads()) setNumThreads(plan.intraOpThreads);
 }
 
 // The number parsers live in ./args.ts (one set for every command); these names stay for existing callers.

@@ -13,7 +13,7 @@
 // at least 1. NOISY_STUDENT_CPUS=N replaces the detected budget; a command's --threads / --workers
 // (and OMP_NUM_THREADS for the intra-op threads) replace the part of the plan they name.
 import { readFileSync } from 'node:fs';
-import { availableParallelism, cpus } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { join, posix } from 'node:path';
 
 /** Count of CPUs in a Linux cpu list ("0-3,8,10-11" -> 7). Throws on a malformed list. */
@@ -232,20 +232,30 @@ export interface ThreadPlan {
 }
 
 /**
- * How a job of `kind` splits `cpus` cores (measured on this project's 2-vCPU machine, see
- * bench/data_plan.ts and the issue-14 notes in results/):
+ * Share of the cores a job's loader needs: decode + transform time per image over the whole per-image
+ * time, measured with b0 at 224 on this project's 2-vCPU machine (bench/data_plan.ts): a ~500x375
+ * JPEG decodes and eval-transforms in ~3 ms of one core, against ~15-25 ms of core time for the
+ * model's forward (~1/6); training adds augmentation but also the backward pass (~3x the forward),
+ * so its share is smaller still.
+ */
+const LOADER_SHARE: Record<ThreadPlanKind, number> = { inference: 1 / 6, 'pseudo-label': 1 / 6, train: 1 / 8, student: 1 / 8 };
+
+/**
+ * How a job of `kind` splits `cpus` cores:
  *
- * - intra-op threads = every core. The model is the slow part in every job here (b0 at 224:
- *   ~1.6 ms of decode + eval transform per JPEG against ~10 ms of forward per image on one core),
- *   and libtorch's OpenMP threads scale nearly linearly; a loader worker sharing a core with them
- *   costs a little of that core, less than leaving a core to the loader would.
- * - loader workers: one per ~4 cores for inference and pseudo-labelling (decode is ~1/6 of the
- *   model's time per image, so it needs a sixth of the cores to keep up, and one worker already
- *   moves the decode off the thread that feeds the model), at least 1 when there are 2+ cores.
- *   Training (teacher and student) decodes AND augments (RandAugment) and runs forward+backward
- *   (~3x the forward), so the same ratio, at least 1.
- * - 1 core: no worker thread (a thread that can only time-slice with the model adds its start-up
- *   and message cost and overlaps nothing); decodes still run on libuv's pool.
+ * - loader workers: the loader's share of the cores, at least 1 when there are 2+ cores (one
+ *   worker already takes decoding off the thread that feeds the model, and the loader decodes the
+ *   next batch while the model runs this one); none on 1 core (a thread that can only time-slice
+ *   with the model overlaps nothing and adds its start-up and messages);
+ * - intra-op threads: the cores left, at least 1. Not every core: libtorch's OpenMP threads meet
+ *   at a barrier after each op, so a thread that loses its core to a loader worker stalls the
+ *   others. Measured on 2 vCPUs, pseudo-labelling 400 JPEGs with b0 at 224 (interleaved rounds,
+ *   end to end): 1 thread + 1 worker 44-45 img/s in both rounds, 2 threads + 1 worker 31-47,
+ *   2 threads + 0 workers 41-44 (results/issue14_thread_plan.md).
+ *
+ * `threads` / `workers` (the commands' --threads / --workers) replace the plan's numbers; a given
+ * worker count leaves the rest of the cores to the threads. OMP_NUM_THREADS, when set, is the
+ * thread count unless --threads is given.
  */
 export function threadPlan(
   kind: ThreadPlanKind,
@@ -255,9 +265,13 @@ export function threadPlan(
   const budget = o.budget ?? cpuBudget(env);
   const overridden: ThreadPlan['overridden'][number][] = budget.source === 'env' ? ['cpus'] : [];
   const cpus = budget.cpus;
-  let workers = cpus <= 1 ? 0 : Math.max(1, Math.floor(cpus / 4));
-  if (kind === 'inference') workers = cpus <= 1 ? 0 : Math.max(1, Math.floor(cpus / 4));
-  let threads = cpus;
+  let workers = cpus <= 1 ? 0 : Math.max(1, Math.round(cpus * LOADER_SHARE[kind]));
+  if (o.workers !== undefined) {
+    if (!Number.isInteger(o.workers) || o.workers < 0) throw new RangeError(`workers must be a non-negative integer, got ${o.workers}`);
+    workers = o.workers;
+    overridden.push('workers');
+  }
+  let threads = Math.max(1, cpus - workers);
   const omp = positiveIntEnv(env, 'OMP_NUM_THREADS');
   if (o.threads !== undefined) {
     if (!Number.isInteger(o.threads) || o.threads < 1) throw new RangeError(`threads must be a positive integer, got ${o.threads}`);
@@ -267,12 +281,29 @@ export function threadPlan(
     threads = omp;
     overridden.push('threads');
   }
-  if (o.workers !== undefined) {
-    if (!Number.isInteger(o.workers) || o.workers < 0) throw new RangeError(`workers must be a non-negative integer, got ${o.workers}`);
-    workers = o.workers;
-    overridden.push('workers');
-  }
   return { kind, cpus, cpusSource: budget.source, intraOpThreads: threads, loaderWorkers: workers, overridden };
+}
+
+/** The plan kind of a CLI command (null: the command chooses its own threads, or runs no model). */
+export function commandPlanKind(command: string): ThreadPlanKind | null {
+  switch (command) {
+    case 'train':
+    case 'run':
+      return 'train';
+    case 'student':
+      return 'student';
+    case 'pseudo-label':
+      return 'pseudo-label';
+    case 'predict':
+    case 'features':
+    case 'validate':
+    case 'evaluate':
+    case 'serve':
+    case 'export-onnx':
+      return 'inference';
+    default:
+      return null;
+  }
 }
 
 /** The plan as one line for logs: "2 cpus (affinity): 2 intra-op threads, 1 loader worker". */
@@ -280,6 +311,3 @@ export function describeThreadPlan(p: ThreadPlan): string {
   const by = p.overridden.length ? `; set by ${p.overridden.join(', ')}` : '';
   return `${p.cpus} cpus (${p.cpusSource}): ${p.intraOpThreads} intra-op thread${p.intraOpThreads === 1 ? '' : 's'}, ${p.loaderWorkers} loader worker${p.loaderWorkers === 1 ? '' : 's'}${by}`;
 }
-
-/** For tests: the host's logical CPU count, the ceiling of any budget. */
-export const hostCpus = (): number => cpus().length;

@@ -134,7 +134,11 @@ describe('cpu budget: combining and overriding', () => {
     const omp = threadPlan('pseudo-label', { budget, env: { OMP_NUM_THREADS: '3' } });
     assert.deepEqual([omp.intraOpThreads, omp.loaderWorkers, omp.overridden], [3, base.loaderWorkers, ['threads']]);
     const flag = threadPlan('pseudo-label', { budget, env: { OMP_NUM_THREADS: '3' }, threads: 5, workers: 0 });
-    assert.deepEqual([flag.intraOpThreads, flag.loaderWorkers, flag.overridden], [5, 0, ['threads', 'workers']]);
+    assert.deepEqual([flag.intraOpThreads, flag.loaderWorkers, [...flag.overridden].sort()], [5, 0, ['threads', 'workers']]);
+    // A worker count alone leaves the other cores to the intra-op threads (never fewer than 1).
+    const w = threadPlan('pseudo-label', { budget, env: {}, workers: 3 });
+    assert.deepEqual([w.intraOpThreads, w.loaderWorkers], [5, 3]);
+    assert.equal(threadPlan('pseudo-label', { budget, env: {}, workers: 12 }).intraOpThreads, 1);
     // The env budget is what the plan splits, and the plan says it was set.
     const env = threadPlan('train', { env: { NOISY_STUDENT_CPUS: '1' } });
     assert.deepEqual([env.cpus, env.intraOpThreads, env.loaderWorkers, env.overridden], [1, 1, 0, ['cpus']]);

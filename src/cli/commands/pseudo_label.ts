@@ -13,6 +13,7 @@ import {
   addModelOptions,
   calibrationFromOptions,
   checkBackendOptions,
+  defaultWorkers,
   globalOptions,
   loadModelFromOptions,
   reportBackendChoice,
@@ -51,7 +52,12 @@ export default function pseudoLabelCommand(): Command {
     .option('--shard-size <n>', 'images per shard', intArg({ min: 1 }), 5000)
     .option('--topk <k>', 'keep each image’s k largest probabilities, renormalised (for many classes)', intArg({ min: 1 }))
     .option('-b, --batch-size <n>', 'batch size', intArg({ min: 1 }), 256)
-    .option('--workers <n>', 'loader worker threads', intArg({ min: 0 }), 1)
+    .option(
+      '--workers <n>',
+      'loader worker threads (default: the thread plan of the cores this process may use)',
+      intArg({ min: 0 }),
+      defaultWorkers('pseudo-label'),
+    )
     .option(
       '--max-skipped <fraction>',
       'stop when more than this fraction of the images cannot be read (the list: OUTPUT/skipped.jsonl)',

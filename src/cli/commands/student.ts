@@ -6,7 +6,7 @@ import { mapSelectedClasses, selectData, type Recipe } from '../../train/index.j
 import { DEFAULT_MAX_SKIPPED, SkipReport } from '../../data/index.js';
 import { StudentRecipe, StudentSettingsSchema, type GenerationStudent } from '../../noisy/config.js';
 import { readPseudoLabels, readSelection, studentStage } from '../../noisy/index.js';
-import { deviceOption, globalOptions } from '../options.js';
+import { defaultWorkers, deviceOption, globalOptions } from '../options.js';
 import { intArg, numberArg } from '../args.js';
 import { addSchemaOptions, readSchemaOptions } from '../schema_options.js';
 import { progressPrinter } from '../progress_events.js';
@@ -52,7 +52,12 @@ export default function studentCommand(): Command {
     .option('--hard', 'hard pseudo-labels (argmax, label smoothing) instead of soft ones')
     .option('--temperature <t>', 'soft-label temperature', numberArg({ gt: 0 }), 1)
     .option('--seed <n>', 'seed', intArg({ min: 0 }), 0)
-    .option('--workers <n>', 'loader worker threads', intArg({ min: 0 }), 1)
+    .option(
+      '--workers <n>',
+      'loader worker threads (default: the thread plan of the cores this process may use)',
+      intArg({ min: 0 }),
+      defaultWorkers('student'),
+    )
     .option(
       '--max-skipped <fraction>',
       'stop when more than this fraction of the images cannot be read (the list: OUTPUT/skipped.jsonl; a skipped image makes its batch one shorter, the same in every epoch)',

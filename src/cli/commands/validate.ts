@@ -12,6 +12,7 @@ import {
   addJsonOption,
   addModelOptions,
   calibrationFromOptions,
+  defaultWorkers,
   loadInferenceFromOptions,
   printJson,
   type ModelCliOptions,
@@ -44,7 +45,12 @@ export default function validateCommand(): Command {
     .option('--num-classes <n>', "classes of the checkpoint's classifier (default: its config.json, else its shapes)", intArg({ min: 1 }))
     .option('--in-chans <n>', 'input channels', intArg({ min: 1 }))
     .option('--img-size <n>', 'input size', intArg({ min: 1 }))
-    .option('--workers <n>', 'loader worker threads', intArg({ min: 0 }), 0)
+    .option(
+      '--workers <n>',
+      'loader worker threads (default: the thread plan of the cores this process may use)',
+      intArg({ min: 0 }),
+      defaultWorkers('inference'),
+    )
     .option(
       '--max-skipped <fraction>',
       'stop when more than this fraction of the images cannot be read',
