@@ -13,6 +13,8 @@ export interface ServeMetrics {
   readonly batchSize: Histogram<'output'>;
   /** Seconds per model call. */
   readonly batchSeconds: Histogram<'output'>;
+  /** Seconds from an image entering the decode pool to its model input (queueing for a worker included). */
+  readonly decodeSeconds: Histogram;
   /** Images admitted and not yet answered (decoding, waiting for the model, or in it). */
   readonly queueDepth: Gauge;
   /** Requests being handled. */
@@ -54,6 +56,12 @@ export function createMetrics(opts: { prefix?: string; maxBatch: number; default
       help: 'Seconds per model call',
       labelNames: ['output'],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    decodeSeconds: new Histogram({
+      name: `${p}decode_duration_seconds`,
+      help: 'Seconds from an image entering the decode pool to its model input',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers,
     }),
     queueDepth: new Gauge({ name: `${p}queue_depth`, help: 'Images admitted and not yet answered', registers }),

@@ -278,8 +278,10 @@ export function createInferenceServer(opts: ServeOptions): InferenceServer {
       const work = files.map(async (f, i): Promise<InferenceArray> => {
         c.batcher.expect();
         let input: Float32Array;
+        const t0 = performance.now();
         try {
           input = await c.pool.decode(f.bytes, f.file ?? '<body>');
+          metrics.decodeSeconds.observe((performance.now() - t0) / 1000);
         } catch (e) {
           c.batcher.unexpect();
           throw decodeError(e, describe(f, i, files.length), metrics);
