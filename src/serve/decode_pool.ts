@@ -1,11 +1,13 @@
 // The server's decode workers: a few threads that turn request bodies into model inputs off the
 // thread that answers HTTP and drives the model. Jobs go to the least busy worker, at most
-// `perWorker` at a time each (two: one decoding on libuv while the other is transformed). A worker
+// `perWorker` at a time each (two: one decoding on libuv while the other is transformed); with none,
+// on the calling thread (a 1-core machine: a worker could only time-slice with the model). A worker
 // that dies fails only the jobs it held (a 500 for those requests) and is replaced on the next job.
 import { Worker } from 'node:worker_threads';
 import type { DataConfig } from '../data/data_config.js';
 import type { LoadImageOptions } from '../data/image_io.js';
 import type { DecodeJob, DecodeReply, DecodeWorkerData } from './decode_worker.js';
+import { type DecodeFn, failureCode, makeDecoder } from './decode_job.js';
 
 /** An image the pool could not turn into a model input; `code` is ImageDecodeError's (E_IMAGE_DECODE, E_IMAGE_TOO_LARGE) or another error's. */
 export class DecodeFailure extends Error {
@@ -64,12 +66,16 @@ export class DecodePool {
   private crashes = 0;
   private failure: DecodeFailure | null = null;
 
+  /** With no workers: the decode on this thread (its libuv pool still decodes JPEGs off it). */
+  private readonly inline: DecodeFn | null;
+
   constructor(opts: DecodePoolOptions) {
-    if (!Number.isInteger(opts.workers) || opts.workers < 1)
-      throw new RangeError(`decode workers must be a positive integer, got ${opts.workers}`);
+    if (!Number.isInteger(opts.workers) || opts.workers < 0)
+      throw new RangeError(`decode workers must be a non-negative integer, got ${opts.workers}`);
     this.slots = Array.from({ length: opts.workers }, () => null);
     this.perWorker = opts.perWorker ?? 2;
     this.data = { config: opts.config, decode: opts.decode };
+    this.inline = opts.workers === 0 ? makeDecoder(opts.config, opts.decode) : null;
   }
 
   /** Start every worker and wait until each has loaded its code (so the first request does not pay for it). */
@@ -81,6 +87,8 @@ export class DecodePool {
   decode(bytes: Uint8Array, name: string): Promise<Float32Array> {
     if (this.closed) return Promise.reject(new DecodeFailure('E_CLOSED', 'the decode pool is closed'));
     if (this.failure) return Promise.reject(this.failure);
+    if (this.inline)
+      return this.inline(bytes, name).catch((e: unknown) => Promise.reject(new DecodeFailure(failureCode(e), (e as Error).message)));
     // Transferred to the worker: a Buffer that is a view into a shared pool is copied first.
     const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && !(bytes.buffer instanceof SharedArrayBuffer);
     const data = own ? bytes : bytes.slice();

@@ -1,11 +1,10 @@
 // Worker-thread side of the server's decode pool: encoded image bytes in, the model's input out
-// (decoded PIL-style with the server's limits, then the eval transform predict uses, as float32 CHW,
-// transferred back without a copy). The decode itself runs on this thread's libuv pool (libjpeg in
-// the image addon, or sharp), so one job's decode overlaps another's transform.
+// (decode_job.ts), transferred back without a copy. The decode itself runs on this thread's libuv
+// pool (libjpeg in the image addon, or sharp), so one job's decode overlaps another's transform.
 import { parentPort, workerData } from 'node:worker_threads';
 import type { DataConfig } from '../data/data_config.js';
-import { type LoadImageOptions, ImageDecodeError, decodeImage } from '../data/image_io.js';
-import { createTransform } from '../data/transforms_factory.js';
+import type { LoadImageOptions } from '../data/image_io.js';
+import { failureCode, makeDecoder } from './decode_job.js';
 
 export interface DecodeJob {
   readonly id: number;
@@ -25,41 +24,13 @@ export interface DecodeWorkerData {
 const port = parentPort;
 if (!port) throw new Error('decode_worker must run in a worker thread');
 const { config, decode } = workerData as DecodeWorkerData;
-const transform = createTransform(config);
-const [c, h, w] = config.inputSize;
-
-/**
- * decodeImage refuses an image over maxPixels from its header as E_IMAGE_TOO_LARGE, except when sharp
- * reads the header itself (formats other than plain JPEG): sharp's own pixel limit trips first, as a
- * decode error. That case is told apart here so the client hears 413 (too large), not 400.
- */
-async function decodeLimited(job: DecodeJob) {
-  try {
-    return await decodeImage(job.bytes, job.name, decode);
-  } catch (e) {
-    if (!(e instanceof ImageDecodeError) || e.code !== 'E_IMAGE_DECODE' || !/exceeds pixel limit/.test(e.message)) throw e;
-    const sharp = (await import('sharp')).default;
-    const meta = await sharp(job.bytes, { limitInputPixels: false }).metadata();
-    const limit = decode.maxPixels ?? 0;
-    throw new ImageDecodeError('E_IMAGE_TOO_LARGE', job.name, `${meta.width}x${meta.height} exceeds the ${limit}-pixel limit`);
-  }
-}
-
-async function run(job: DecodeJob): Promise<Float32Array> {
-  const img = await decodeLimited(job);
-  const out = new Float32Array(c * h * w);
-  transform.toFloatInto(img, undefined, out);
-  return out;
-}
+const run = makeDecoder(config, decode);
 
 port.on('message', (job: DecodeJob) => {
-  run(job).then(
+  run(job.bytes, job.name).then(
     (data) => port.postMessage({ type: 'done', id: job.id, ok: true, data } satisfies DecodeReply, [data.buffer as ArrayBuffer]),
-    (e: unknown) => {
-      const err = e as Error & { code?: string };
-      const code = e instanceof ImageDecodeError ? err.code! : (err.code ?? err.name);
-      port.postMessage({ type: 'done', id: job.id, ok: false, code, message: err.message } satisfies DecodeReply);
-    },
+    (e: unknown) =>
+      port.postMessage({ type: 'done', id: job.id, ok: false, code: failureCode(e), message: (e as Error).message } satisfies DecodeReply),
   );
 });
 port.postMessage({ type: 'ready' } satisfies DecodeReply);

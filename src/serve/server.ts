@@ -14,7 +14,6 @@
 // over the body or pixel limit, 415 an unsupported content type, 422 a bad parameter, 503 queue full
 // or not ready (with Retry-After), 504 over the request time limit. A refused image touches nothing
 // shared: it fails in its decode worker and only its own request answers the error.
-import { availableParallelism } from 'node:os';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
 import type { InferenceArray, InferenceModel } from '../models/index.js';
@@ -24,6 +23,7 @@ import { DecodeFailure, DecodePool } from './decode_pool.js';
 import { HttpError, errorBody, fromFrameworkError } from './errors.js';
 import { createMetrics, type ServeMetrics } from './metrics.js';
 import { classNames, topkEntries, type TopkEntry } from './topk.js';
+import { threadPlan } from '../util/cpu_budget.js';
 
 export interface ServeOptions {
   /** The model, or a function that loads it (the server answers /healthz, and 503 elsewhere, until it resolves). */
@@ -49,7 +49,7 @@ export interface ServeOptions {
   readonly maxFiles?: number;
   /** A request not answered within this is answered 504. Default 30 s. */
   readonly requestTimeoutMs?: number;
-  /** Decode worker threads. Default min(2, cores). */
+  /** Decode worker threads (0: decode on the server's thread). Default: the thread plan's loader workers for inference (1 on 2-6 cores, 0 on 1). */
   readonly decodeWorkers?: number;
   /** fastify's logger (default off). */
   readonly logger?: boolean;
@@ -115,7 +115,9 @@ export function createInferenceServer(opts: ServeOptions): InferenceServer {
   positive('maxPixels', o.maxPixels);
   positive('maxFiles', o.maxFiles);
   positive('requestTimeoutMs', o.requestTimeoutMs);
-  const decodeWorkers = positive('decodeWorkers', opts.decodeWorkers ?? Math.min(2, availableParallelism()));
+  const decodeWorkers = opts.decodeWorkers ?? threadPlan('inference').loaderWorkers;
+  if (!Number.isInteger(decodeWorkers) || decodeWorkers < 0)
+    throw new RangeError(`serve: decodeWorkers must be a non-negative integer, got ${decodeWorkers}`);
   const disposeModel = opts.disposeModel ?? typeof opts.model === 'function';
 
   const metrics = createMetrics({ maxBatch: o.maxBatch });

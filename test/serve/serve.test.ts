@@ -235,9 +235,11 @@ describe('serve', () => {
     assert.equal((await predictOne(t.url, dog)).predictions.length, 1);
   });
 
-  it('features: pre-logits as JSON and as raw float32, the same numbers; models, healthz, readyz', async () => {
-    const s = await start();
+  it('features: pre-logits as JSON and as raw float32, the same numbers; models, healthz, readyz; no decode workers, same answers', async () => {
+    const s = await start({ decodeWorkers: 0 });
     const dog = readFileSync(DOG);
+    const w = await start({ decodeWorkers: 1 });
+    assert.deepEqual(await predictOne(s.url, dog), await predictOne(w.url, dog));
     const j = (await (await post(`${s.url}/v1/features`, dog, 'image/jpeg')).json()) as {
       shape: number[];
       features: { values: number[] }[];

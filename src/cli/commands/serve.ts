@@ -27,7 +27,7 @@ interface ServeCliOptions extends ModelCliOptions {
   maxPixels: number;
   maxFiles: number;
   requestTimeoutMs: number;
-  decodeWorkers?: number;
+  workers?: number;
   classMap?: string;
 }
 
@@ -55,7 +55,11 @@ export default function serveCommand(): Command {
     )
     .option('--max-files <n>', 'images per multipart request at most', intArg(1), 64)
     .option('--request-timeout-ms <ms>', 'a request not answered within this gets 504', intArg(1), 30_000)
-    .option('--decode-workers <n>', 'decode worker threads (default: min(2, cores))', intArg(1))
+    .option(
+      '--workers <n>',
+      "decode worker threads (0: decode on the server's thread; default: the thread plan's, 1 on 2-6 cores); libtorch gets the cores they leave",
+      intArg(0),
+    )
     .option('--class-map <file>', 'class names, one per line in class-index order (ImageNet names are built in)');
   return cmd.action(async (o: ServeCliOptions, self: Command) => {
     const { quiet } = globalOptions(self);
@@ -80,7 +84,7 @@ export default function serveCommand(): Command {
       maxPixels: o.maxPixels,
       maxFiles: o.maxFiles,
       requestTimeoutMs: o.requestTimeoutMs,
-      ...(o.decodeWorkers !== undefined ? { decodeWorkers: o.decodeWorkers } : {}),
+      ...(o.workers !== undefined ? { decodeWorkers: o.workers } : {}),
     });
     try {
       await server.loaded;
