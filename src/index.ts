@@ -7,3 +7,4 @@ export * from './train/index.js';
 export * from './noisy/index.js';
 export * from './onnx/index.js';
 export * from './backends/index.js';
+export { serve, createInferenceServer, HttpError, type ServeOptions, type InferenceServer, type ServerState } from './serve/index.js';
