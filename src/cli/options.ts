@@ -62,8 +62,10 @@ export function defaultWorkers(kind: ThreadPlanKind): number {
 export function applyThreadPlan(action: Command): void {
   const kind = commandPlanKind(action.name());
   if (!kind) return;
+  // A command without loader workers (predict, features, serve, export-onnx) leaves every core to the threads.
+  const hasWorkers = action.options.some((opt) => opt.attributeName() === 'workers');
   const w = action.opts<{ workers?: unknown }>().workers;
-  const plan = threadPlan(kind, { workers: typeof w === 'number' ? w : undefined });
+  const plan = threadPlan(kind, { workers: !hasWorkers ? 0 : typeof w === 'number' ? w : undefined });
   if (plan.intraOpThreads !== getNumThreads()) setNumThreads(plan.intraOpThreads);
 }
 

@@ -251,7 +251,7 @@ const LOADER_SHARE: Record<ThreadPlanKind, number> = { inference: 1 / 6, 'pseudo
  *   at a barrier after each op, so a thread that loses its core to a loader worker stalls the
  *   others. Measured on 2 vCPUs, pseudo-labelling 400 JPEGs with b0 at 224 (interleaved rounds,
  *   end to end): 1 thread + 1 worker 44-45 img/s in both rounds, 2 threads + 1 worker 31-47,
- *   2 threads + 0 workers 41-44 (results/issue14_thread_plan.md).
+ *   2 threads + 0 workers 41-44 (results/issue14-thread-plan.md).
  *
  * `threads` / `workers` (the commands' --threads / --workers) replace the plan's numbers; a given
  * worker count leaves the rest of the cores to the threads. OMP_NUM_THREADS, when set, is the

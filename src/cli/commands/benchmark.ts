@@ -495,7 +495,8 @@ export default function benchmarkCommand(): Command {
     if (o.train && o.trainSteps < 1) throw new CliError('--train-steps must be at least 1', 2);
     if (o.dataImages !== undefined && !o.data) throw new CliError('--data-images needs --data', 2);
     const plans = {
-      inference: threadPlan('inference', { threads: o.threads }),
+      // The model-only rows run no loader: every core to the intra-op threads.
+      inference: threadPlan('inference', { threads: o.threads, workers: 0 }),
       pseudoLabel: threadPlan('pseudo-label', { threads: o.threads, workers: o.workers }),
       train: threadPlan('train', { threads: o.threads, workers: o.workers }),
     };
