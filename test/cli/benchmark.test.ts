@@ -110,12 +110,14 @@ describe('benchmark', () => {
     assert.equal(out.threadPlan['train']!.loaderWorkers, 1);
     assert.equal(out.train.batch, 3);
     assert.equal(out.train.steps, 2);
+    // One row per training precision (the training config's fp32 and bf16), each timed on both inputs.
     assert.deepEqual(
       out.train.rows.map((x) => x['precision']),
-      ['fp32'],
+      ['fp32', 'bf16'],
     );
-    for (const k of ['modelStepsPerSec', 'modelImgPerSec', 'dataStepsPerSec', 'dataImgPerSec'])
-      assert.ok(positive(out.train.rows[0]![k]), `train.${k} = ${String(out.train.rows[0]![k])}`);
+    for (const row of out.train.rows)
+      for (const k of ['modelStepsPerSec', 'modelImgPerSec', 'dataStepsPerSec', 'dataImgPerSec'])
+        assert.ok(positive(row[k]), `train.${String(row['precision'])}.${k} = ${String(row[k])}`);
   });
 
   it('--data: a folder without images, or --data-images alone, is a usage error', async () => {

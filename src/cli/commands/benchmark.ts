@@ -7,8 +7,8 @@
 // --data DIR adds the data figures of a pseudo-labelling job beside the model's (in a child of their
 // own too): decode + eval transform images/s (the loader with the job's workers), the end-to-end
 // pseudo-label images/s (the stage's own code, backend as chosen), and the model alone at the same
-// batch. --train adds training steps/s (on random batches, and on the folder's images through the
-// training transform when --data is given). The intra-op threads and loader workers are the thread
+// batch. --train adds training steps/s for each training precision (fp32, bf16 autocast) on random
+// batches, and on the folder's images through the training transform when --data is given. The intra-op threads and loader workers are the thread
 // plan's (src/util/cpu_budget.ts) unless --threads / --workers say otherwise.
 import { spawnSync } from 'node:child_process';
 import { fork } from 'node:child_process';
@@ -33,7 +33,15 @@ import {
 import { resolveModelName, type EfficientNet } from '../../models/index.js';
 import { F, fromTypedArray, Generator, randint, randn, setNumThreads, type Tensor } from '../../torch/index.js';
 import { DataLoader, flatFolder, subset, type DataConfig, type ImageDataset, type TransformSpec } from '../../data/index.js';
-import { inferenceDataConfig, SGD, trainingDataConfig, trainStep } from '../../train/index.js';
+import {
+  inferenceDataConfig,
+  precisionAutocast,
+  SGD,
+  TRAIN_PRECISIONS,
+  trainingDataConfig,
+  trainStep,
+  type TrainPrecision,
+} from '../../train/index.js';
 import { pseudoLabel } from '../../noisy/index.js';
 import { describeThreadPlan, threadPlan, type ThreadPlan } from '../../util/cpu_budget.js';
 import { intArg, intListArg } from '../args.js';
@@ -339,17 +347,25 @@ async function measureData(
 }
 
 /** Seconds of each of `steps` timed training steps (after one untimed), each on the batch `next` gives (its wait included). */
-async function timeSteps(model: EfficientNet, steps: number, next: () => Promise<{ x: Tensor; target: Tensor }>): Promise<number[]> {
+async function timeSteps(
+  model: EfficientNet,
+  steps: number,
+  precision: TrainPrecision,
+  next: () => Promise<{ x: Tensor; target: Tensor }>,
+): Promise<number[]> {
   const opt = new SGD([{ params: [...model.namedParameters()] }], { lr: 1e-3, momentum: 0.9 });
   const state = { step: 0 };
   const lossFn = (l: Tensor, b: { target: Tensor }): Tensor => F.crossEntropy(l, b.target);
+  // The training loop's own mixed precision: forward and loss under autocast, as `train --precision` runs.
+  const autocast = precisionAutocast(precision);
+  const context = autocast ? { autocast } : undefined;
   const times: number[] = [];
   try {
     for (let i = 0; i <= steps; i++) {
       const t0 = process.hrtime.bigint();
       const b = await next();
       try {
-        trainStep(model, [b], { optimizer: opt, lossFn }, state);
+        trainStep(model, [b], { optimizer: opt, lossFn, ...(context ? { context } : {}) }, state);
       } finally {
         b.x.dispose();
         b.target.dispose();
@@ -361,9 +377,6 @@ async function timeSteps(model: EfficientNet, steps: number, next: () => Promise
   }
   return times;
 }
-
-// bf16 training rows join these once the training config has a precision option.
-const TRAIN_PRECISIONS = ['fp32'] as const;
 
 async function measureTrain(o: Options, batch: number, plan: ThreadPlan): Promise<TrainResult> {
   setNumThreads(plan.intraOpThreads);
@@ -382,7 +395,7 @@ async function measureTrain(o: Options, batch: number, plan: ThreadPlan): Promis
     for (const precision of TRAIN_PRECISIONS) {
       const fixed = async () => ({ x: randn([batch, c, h, w], { generator: g }), target: randint(0, classes, [batch], { generator: g }) });
       const modelStep = quantile(
-        (await timeSteps(model, o.trainSteps, fixed)).sort((a, b) => a - b),
+        (await timeSteps(model, o.trainSteps, precision, fixed)).sort((a, b) => a - b),
         0.5,
       );
       const r: TrainResult['rows'][number] = { precision, modelStepsPerSec: 1 / modelStep, modelImgPerSec: batch / modelStep };
@@ -417,7 +430,7 @@ async function measureTrain(o: Options, batch: number, plan: ThreadPlan): Promis
         try {
           // The rate over the timed steps, each with its wait for the loader (the loader prefetches
           // while the step runs: a wait is what the overlap did not hide).
-          const total = (await timeSteps(model, o.trainSteps, fromLoader)).reduce((a, t) => a + t, 0);
+          const total = (await timeSteps(model, o.trainSteps, precision, fromLoader)).reduce((a, t) => a + t, 0);
           r.dataStepsPerSec = o.trainSteps / total;
           r.dataImgPerSec = (o.trainSteps * Math.min(batch, ds.length)) / total;
         } finally {
