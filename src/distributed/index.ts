@@ -9,5 +9,5 @@ export {
   type Backend,
   type InitProcessGroupOptions,
 } from './process_group.js';
-export { distributedAvailable, type ReduceOpName } from './native.js';
+export { distributedAvailable, distributedNative, type ReduceOpName } from './native.js';
 export { launch, launchDefaults, validateLaunch, rankEnv, type LaunchOptions, type LaunchResult, type RankExit } from './launch.js';

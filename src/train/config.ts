@@ -49,6 +49,8 @@ export const RecipeSchema = z
       .enum(TRAIN_PRECISIONS)
       .optional()
       .describe('fp32, or bf16: forward and loss under bfloat16 autocast, float32 weights and optimizer state (default fp32)'),
+    // Optional like precision: recipes without it hash as before.
+    syncBn: z.boolean().optional().describe("data parallel: BatchNorm statistics over all ranks' batches (SyncBatchNorm)"),
     freezeStages: z.number().int().min(0).default(0).describe('freeze the stem and the first N stages (fine-tuning)'),
     zeroHead: z.boolean().default(false).describe('start a new classifier at zero (trains better at tiny input sizes)'),
     checkpointEvery: z.number().int().positive().optional().describe('also checkpoint every N updates (resume points)'),

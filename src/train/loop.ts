@@ -198,6 +198,10 @@ export interface FitOptions extends StepOptions {
     seconds: number;
   }) => void;
   readonly onEpoch?: (r: { epoch: number; trainLoss: number; eval: EvalResult | null; seconds: number }) => void;
+  /** The job's loss from this process's (data parallel: the mean across ranks), before it is logged. */
+  readonly reduceLoss?: (loss: number) => number;
+  /** Whether this process writes checkpoints and metrics.jsonl (data parallel: rank 0 only). Default true. */
+  readonly writeOutputs?: boolean;
 }
 
 export interface FitResult {
@@ -258,11 +262,12 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   }
   // A disk that cannot hold the checkpoints stops the job now, not at its first save (util/disk.ts).
   if (ckptDir) ensureCheckpointSpace(ckptDir, o.model.stateDict(), { ema: o.ema !== undefined });
-  const log = o.output ? MetricsLog.open(`${o.output}/metrics.jsonl`, { resumeStep: state.step }) : null;
+  const writes = o.writeOutputs !== false;
+  const log = o.output && writes ? MetricsLog.open(`${o.output}/metrics.jsonl`, { resumeStep: state.step }) : null;
   let bestPath: string | null = null;
   const precision = contextPrecision(o.context);
   const save = (epoch: number, batch: number, metrics?: Record<string, number>): void => {
-    if (!ckptDir) return;
+    if (!ckptDir || !writes) return;
     const r = saveCheckpoint(
       ckptDir,
       {
@@ -298,7 +303,8 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       for await (const b of o.trainBatches(epoch, batch)) {
         pending.push(b);
         if (pending.length < accum) continue;
-        const loss = trainStep(o.model, pending, o, state);
+        const stepLoss = trainStep(o.model, pending, o, state);
+        const loss = o.reduceLoss ? o.reduceLoss(stepLoss) : stepLoss;
         const done = pending;
         pending = [];
         for (const p of done) {

@@ -12,30 +12,40 @@ import { mapSelectedClasses, selectData } from './data_spec.js';
 import { SkipReport } from '../data/index.js';
 import { trainModel, type TrainResult } from './trainer.js';
 import type { ProgressListener } from './events.js';
+import { dataParallelFromEnv, type DataParallel } from './data_parallel.js';
 
 export interface TrainJobHooks {
   readonly onEvent?: ProgressListener;
   readonly log?: (line: string) => void;
   readonly signal?: AbortSignal;
+  /** Data-parallel group; default: the launcher's (torchrun, `noisy-student launch`, Slurm, an indexed Job), or none. null: none. */
+  readonly dataParallel?: DataParallel | null;
 }
 
 export async function runTrainJob(cfg: TrainConfig, hooks: TrainJobHooks = {}): Promise<TrainResult> {
+  const own = hooks.dataParallel === undefined ? await dataParallelFromEnv() : null;
+  const dp = hooks.dataParallel ?? own;
   // One job per output folder: a second one would interleave metrics.jsonl and prune our checkpoints.
-  const lock = acquireJobLock(cfg.output, `train --output ${cfg.output}`);
+  // Data parallel: rank 0 holds it and writes; the other ranks only read (the checkpoint to resume).
+  const lock = !dp || dp.isWriter ? acquireJobLock(cfg.output, `train --output ${cfg.output}`) : null;
   try {
-    return await trainJob(cfg, hooks);
+    return await trainJob(cfg, hooks, dp);
   } finally {
-    lock.release();
+    lock?.release();
+    own?.group.close();
   }
 }
 
-async function trainJob(cfg: TrainConfig, hooks: TrainJobHooks): Promise<TrainResult> {
+async function trainJob(cfg: TrainConfig, hooks: TrainJobHooks, dp: DataParallel | null): Promise<TrainResult> {
   parseDevice(cfg.device); // a device this libtorch lacks fails before anything is written
-  claimOutput(cfg);
-  // A killed run's temporary files and checkpoint folders go before anything else is written.
-  removeJobLeftovers(cfg.output);
-  mkdirSync(cfg.output, { recursive: true });
-  atomicWriteJson(join(cfg.output, 'config.json'), cfg);
+  if (!dp || dp.isWriter) {
+    claimOutput(cfg);
+    // A killed run's temporary files and checkpoint folders go before anything else is written.
+    removeJobLeftovers(cfg.output);
+    mkdirSync(cfg.output, { recursive: true });
+    atomicWriteJson(join(cfg.output, 'config.json'), cfg);
+  }
+  await dp?.barrier(); // the other ranks start once rank 0 has cleaned and claimed the folder
   const labeled = selectData({
     spec: cfg.data,
     labelsPerClass: cfg.labelsPerClass,
@@ -56,7 +66,7 @@ async function trainJob(cfg: TrainConfig, hooks: TrainJobHooks): Promise<TrainRe
   const skips = new SkipReport({
     total: labeled.dataset.length + (val?.dataset.length ?? 0),
     maxSkipped: cfg.maxSkipped,
-    dir: cfg.output,
+    dir: !dp || dp.isWriter ? cfg.output : null,
     resume: cfg.resume,
   });
   const onEvent = hooks.onEvent;
@@ -77,10 +87,11 @@ async function trainJob(cfg: TrainConfig, hooks: TrainJobHooks): Promise<TrainRe
     resume: cfg.resume,
     key: { labeled: labeled.key, val: val?.key ?? null, inChans: cfg.inChans ?? null, imgSize: cfg.imgSize ?? null },
     stage: 'train',
+    dataParallel: dp,
     // The list is brought up to date at each epoch's end, so a killed run leaves it behind too.
     onEvent: (e) => {
       if (e.type === 'epoch') skips.write();
-      onEvent?.(e);
+      if (!dp || dp.isWriter) onEvent?.(e); // one progress display for the job: rank 0's
     },
     onSampleError: (e, set) => skips.add(e, set),
     ...(hooks.log ? { log: hooks.log } : {}),

@@ -20,6 +20,7 @@ import { RatioSampler } from './ratio_sampler.js';
 import { trainingDataConfig, type DataConfigOverrides, type DataDefaults } from './data_spec.js';
 import { throwIfAborted, type ProgressListener } from './events.js';
 import { precisionAutocast, type Recipe } from './config.js';
+import type { DataParallel } from './data_parallel.js';
 
 /** Target distributions of a secondary stream of images (a teacher's probabilities). */
 export interface TargetSource {
@@ -76,6 +77,8 @@ export interface TrainJob {
    * every epoch, so a resumed run stays exact). May throw to stop the run (--max-skipped).
    */
   readonly onSampleError?: ((e: SampleError, set: 'train' | 'unlabeled' | 'val') => void) | undefined;
+  /** Data-parallel training over a process group (data_parallel.ts): recipe.batchSize per rank, rank 0 writes. */
+  readonly dataParallel?: DataParallel | null | undefined;
 }
 
 export interface TrainResult {
@@ -165,6 +168,9 @@ export async function trainModel(job: TrainJob): Promise<TrainResult> {
   const stage = job.stage ?? 'train';
   const g = new Generator(job.seed);
   const init = job.init;
+  // Data parallel: the plan is one process's with the global batch B·W, each rank trains its slice.
+  const dp = job.dataParallel ?? null;
+  const globalBatch = r.batchSize * (dp?.worldSize ?? 1);
   const headLoaded = initHasHead(job.model, init, job.numClasses);
   const inChans = job.sizes?.inChans ?? job.dataDefaults?.inChans;
   const model = await createModel(job.model, {
@@ -181,6 +187,8 @@ export async function trainModel(job: TrainJob): Promise<TrainResult> {
   try {
     if (r.zeroHead && !headLoaded) zeroClassifier(model);
     freezeStages(model, r.freezeStages);
+    if (dp && r.syncBn) dp.convertSyncBatchNorm(model);
+    dp?.broadcastModel(model);
     const dc = trainingDataConfig(model, job.dataDefaults, job.sizes ?? {});
     const transform = {
       config: dc,
@@ -188,10 +196,10 @@ export async function trainModel(job: TrainJob): Promise<TrainResult> {
       train: { scale: r.scale, hflip: r.hflip, ...(r.aug ? { autoAugment: r.aug } : {}) },
     };
     const lab = new DataLoader(job.labeled, {
-      batchSize: r.batchSize,
+      batchSize: globalBatch,
       shuffle: true,
       seed: job.seed,
-      dropLast: job.labeled.length > r.batchSize,
+      dropLast: job.labeled.length > globalBatch,
       numWorkers: job.workers,
       transform,
     });
@@ -199,20 +207,23 @@ export async function trainModel(job: TrainJob): Promise<TrainResult> {
     const u = job.unlabeled && job.unlabeled.ids.length > 0 ? job.unlabeled : null;
     const unl = u ? new DataLoader(u.images, { batchSize: r.batchSize, seed: job.seed + 1, numWorkers: job.workers, transform }) : null;
     if (unl) loaders.push(unl);
-    const plan = u
+    const globalPlan = u
       ? ratioPlan(
           new RatioSampler({
             labeled: Int32Array.from({ length: job.labeled.length }, (_, i) => i),
             unlabeled: u.ids,
-            batchSize: r.batchSize,
+            batchSize: globalBatch,
             ratio: u.ratio,
             seed: job.seed,
           }),
         )
       : labeledPlan(lab);
+    const plan: BatchPlan = dp
+      ? { stepsPerEpoch: globalPlan.stepsPerEpoch, at: (epoch, step) => dp.shardStep(globalPlan.at(epoch, step)) }
+      : globalPlan;
     const onValError = job.onSampleError;
     const val = job.val
-      ? new DataLoader(job.val, {
+      ? new DataLoader(dp ? dp.shardDataset(job.val) : job.val, {
           batchSize: 256,
           numWorkers: job.workers,
           transform: { config: dc },
@@ -316,12 +327,28 @@ export async function trainModel(job: TrainJob): Promise<TrainResult> {
         gradAccum: r.gradAccum,
         output: job.output,
         resume: job.resume,
-        configHash: contentHash({ model: job.model, recipe: r, numClasses: C, dataConfig: dc, key: job.key, seed: job.seed }),
+        configHash: contentHash({
+          model: job.model,
+          recipe: r,
+          numClasses: C,
+          dataConfig: dc,
+          key: job.key,
+          seed: job.seed,
+          ...(dp ? { worldSize: dp.worldSize } : {}),
+        }),
+        ...(dp ? { afterBackward: dp.afterBackward, reduceLoss: dp.meanAcrossRanks, writeOutputs: dp.isWriter } : {}),
         ...(scheduler ? { scheduler } : {}),
         ...(ema ? { ema } : {}),
         ...(r.clipGrad ? { clipGrad: r.clipGrad } : {}),
         ...(r.checkpointEvery ? { checkpointEvery: r.checkpointEvery } : {}),
-        ...(val ? { validate: (m: unknown) => evaluate(m as EfficientNet, loaderBatches(val)(0, 0)) } : {}),
+        ...(val
+          ? {
+              validate: async (m: unknown) => {
+                const e = await evaluate(m as EfficientNet, loaderBatches(val)(0, 0));
+                return dp ? dp.reduceEval(e) : e;
+              },
+            }
+          : {}),
         onStep: (p) => job.onEvent?.({ type: 'step', stage, epochs: r.epochs, ...p }),
         onEpoch: (e) => job.onEvent?.({ type: 'epoch', stage, epochs: r.epochs, ...e }),
       } as Parameters<typeof fit>[0]);
@@ -339,7 +366,8 @@ export async function trainModel(job: TrainJob): Promise<TrainResult> {
           numClasses: C,
         };
       }
-      await withEmaWeights(model, ema, async () => saveModel(model, modelDir, { labelNames: job.labelNames }));
+      if (!dp || dp.isWriter) await withEmaWeights(model, ema, async () => saveModel(model, modelDir, { labelNames: job.labelNames }));
+      await dp?.barrier(); // the other ranks read the model folder rank 0 just wrote
       const last = result.history[result.history.length - 1];
       return {
         fit: result,
