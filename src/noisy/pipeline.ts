@@ -98,6 +98,11 @@ async function runLocked(cfg: NoisyStudentConfig, out: string, o: RunOptions): P
     `labeled ${labeled.dataset.length} images, unlabeled ${unlabeled.dataset.length}, test ${test.dataset.length}; ${classes.length} classes`,
   );
   for (const note of data.notes) log(`warning: ${note}`);
+  // The oracle trains on the unlabeled images' true labels: say now, not after the students, that there are none.
+  if (cfg.oracle && !data.unlabeled.trueLabel)
+    throw new Error(
+      `oracle: the unlabeled images (${cfg.unlabeled.data}) have no true labels to train it on; it needs unlabeled 'rest' (the rest of a labeled set)`,
+    );
   // Unreadable images of every stage, once each in OUTPUT/skipped.jsonl; past cfg.maxSkipped the run stops.
   const skips = new SkipReport({
     total: labeled.dataset.length + unlabeled.dataset.length + test.dataset.length,

@@ -89,7 +89,7 @@ export async function renderSeedsReport(d: SeedsReportData): Promise<string> {
   }
   for (const a of m.ablations)
     card(
-      `vs ${a.name}`,
+      `main − ${a.name} variant`,
       `<span class="${a.margin.mean > 0 ? 'delta-pos' : a.margin.mean < 0 ? 'delta-neg' : ''}">${pt(a.margin)}</span>`,
       `main − variant; main wins on ${a.mainWins} of ${seeds.length} seeds`,
     );
