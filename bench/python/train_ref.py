@@ -1,5 +1,7 @@
 """Reference side of bench/train.ts: a timm training step (forward, cross-entropy, backward, SGD)
-for tf_efficientnet_b0 on Debian's Python torch. Needs TIMM_SRC on PYTHONPATH. Prints images/s.
+for tf_efficientnet_b0 on Debian's Python torch, in float32 or under bfloat16 autocast (forward
+and loss inside torch.autocast, backward outside, as timm's train.py --amp does). Needs TIMM_SRC on
+PYTHONPATH. Prints images/s.
 """
 import json
 import sys
@@ -11,6 +13,7 @@ import timm
 
 def main():
     batch, size, steps, threads, cl = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1"
+    bf16 = len(sys.argv) > 6 and sys.argv[6] == "bf16"
     torch.set_num_threads(threads)
     g = torch.Generator().manual_seed(0)
     model = timm.create_model("tf_efficientnet_b0", num_classes=10).train()
@@ -24,7 +27,8 @@ def main():
     times = []
     for i in range(steps + 2):
         t0 = time.perf_counter()
-        loss = torch.nn.functional.cross_entropy(model(x), y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = torch.nn.functional.cross_entropy(model(x).float(), y)
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)

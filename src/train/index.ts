@@ -52,6 +52,7 @@ export {
   evaluate,
   fit,
   withEmaWeights,
+  toChannelsLast_,
   type TrainableModel,
   type TrainBatch,
   type LossFn,

@@ -6,7 +6,7 @@
 // the update (where a data-parallel run allreduces the gradients), clipping, optimizer step,
 // scheduler and EMA updates. fit() runs epochs of steps with validation, metrics.jsonl,
 // checkpoints and exact resume.
-import { dispose, noGrad, scope, type Generator, type Tensor } from '../torch/index.js';
+import { callOp, dispose, noGrad, scope, type Generator, type Tensor } from '../torch/index.js';
 import { assertContextSupported, runForward, type ExecutionContext, type ForwardContext, type Module } from '../nn/index.js';
 import type { Optimizer, BaseHyper } from './optim/index.js';
 import type { Scheduler } from './schedule.js';
@@ -96,6 +96,21 @@ export function trainStep(model: TrainableModel, micro: readonly TrainBatch[], o
   o.scheduler?.stepUpdate(state.step);
   if (o.ema) o.ema.update(model.stateDict(), state.step);
   return total / micro.length;
+}
+
+/**
+ * Give every 4-d parameter (the conv weights) the channels_last layout, in place: the same tensors,
+ * so an optimizer made before still holds them, and their gradients and optimizer state follow
+ * that layout. With channels_last inputs, oneDNN otherwise reorders every weight in each forward
+ * and backward (timm's model.to(memory_format=torch.channels_last) does the same conversion).
+ */
+export function toChannelsLast_(model: Module): void {
+  noGrad(() => {
+    for (const p of model.parameters()) {
+      if (p.shape.length !== 4 || p.isContiguous('channelsLast')) continue;
+      scope(() => callOp('aten::set_.source_Tensor', p, p.contiguous('channelsLast')));
+    }
+  });
 }
 
 function asFloat32(t: Tensor): Tensor {
@@ -260,6 +275,8 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       history.push(...(pos.history ?? []));
     }
   }
+  // channels_last inputs want channels_last weights (else each conv reorders its weight every step).
+  if (o.channelsLast) toChannelsLast_(o.model);
   // A disk that cannot hold the checkpoints stops the job now, not at its first save (util/disk.ts).
   if (ckptDir) ensureCheckpointSpace(ckptDir, o.model.stateDict(), { ema: o.ema !== undefined });
   const writes = o.writeOutputs !== false;
