@@ -145,10 +145,17 @@ export class ProcessGroup implements ProcessGroupLike {
 
 /**
  * The job's process group, or null for a single process (no launcher variables, or a world of 1):
- * what every command calls, so the same command line runs alone or under a launcher.
+ * what every command calls, so the same command line runs alone or under a launcher. One group per
+ * process, made on the first call and kept until exit: the stages of a `run` (train, pseudo-label,
+ * student) share it, as they share rank 0's TCPStore port.
  */
-export async function initProcessGroupFromEnv(o: Omit<InitProcessGroupOptions, 'env'> = {}): Promise<ProcessGroup | null> {
+export function initProcessGroupFromEnv(o: Omit<InitProcessGroupOptions, 'env'> = {}): Promise<ProcessGroup | null> {
+  if (shared) return shared;
   const env = detectDistEnv();
-  if (env.worldSize <= 1) return null;
-  return ProcessGroup.init({ ...o, env });
+  shared = env.worldSize <= 1 ? Promise.resolve(null) : ProcessGroup.init({ ...o, env });
+  // A failed rendezvous is not cached: the error goes to this caller, a later call tries again.
+  shared.catch(() => (shared = null));
+  return shared;
 }
+
+let shared: Promise<ProcessGroup | null> | null = null;

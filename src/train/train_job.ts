@@ -23,8 +23,7 @@ export interface TrainJobHooks {
 }
 
 export async function runTrainJob(cfg: TrainConfig, hooks: TrainJobHooks = {}): Promise<TrainResult> {
-  const own = hooks.dataParallel === undefined ? await dataParallelFromEnv() : null;
-  const dp = hooks.dataParallel ?? own;
+  const dp = hooks.dataParallel === undefined ? await dataParallelFromEnv() : hooks.dataParallel;
   // One job per output folder: a second one would interleave metrics.jsonl and prune our checkpoints.
   // Data parallel: rank 0 holds it and writes; the other ranks only read (the checkpoint to resume).
   const lock = !dp || dp.isWriter ? acquireJobLock(cfg.output, `train --output ${cfg.output}`) : null;
@@ -32,7 +31,6 @@ export async function runTrainJob(cfg: TrainConfig, hooks: TrainJobHooks = {}): 
     return await trainJob(cfg, hooks, dp);
   } finally {
     lock?.release();
-    own?.group.close();
   }
 }
 

@@ -20,7 +20,7 @@ import { RatioSampler } from './ratio_sampler.js';
 import { trainingDataConfig, type DataConfigOverrides, type DataDefaults } from './data_spec.js';
 import { throwIfAborted, type ProgressListener } from './events.js';
 import { precisionAutocast, type Recipe } from './config.js';
-import type { DataParallel } from './data_parallel.js';
+import { dataParallelFromEnv, type DataParallel } from './data_parallel.js';
 
 /** Target distributions of a secondary stream of images (a teacher's probabilities). */
 export interface TargetSource {
@@ -77,7 +77,7 @@ export interface TrainJob {
    * every epoch, so a resumed run stays exact). May throw to stop the run (--max-skipped).
    */
   readonly onSampleError?: ((e: SampleError, set: 'train' | 'unlabeled' | 'val') => void) | undefined;
-  /** Data-parallel training over a process group (data_parallel.ts): recipe.batchSize per rank, rank 0 writes. */
+  /** Data-parallel training (data_parallel.ts): recipe.batchSize per rank, rank 0 writes. Default: the launcher's group if any; null: none. */
   readonly dataParallel?: DataParallel | null | undefined;
 }
 
@@ -169,7 +169,8 @@ export async function trainModel(job: TrainJob): Promise<TrainResult> {
   const g = new Generator(job.seed);
   const init = job.init;
   // Data parallel: the plan is one process's with the global batch B·W, each rank trains its slice.
-  const dp = job.dataParallel ?? null;
+  // Default: the launcher's group (the student stage and `run` get it this way), or none.
+  const dp = job.dataParallel === undefined ? await dataParallelFromEnv() : job.dataParallel;
   const globalBatch = r.batchSize * (dp?.worldSize ?? 1);
   const headLoaded = initHasHead(job.model, init, job.numClasses);
   const inChans = job.sizes?.inChans ?? job.dataDefaults?.inChans;

@@ -4,6 +4,12 @@
 // disk are not redone. With `topk` (for many classes: 1000 probabilities per image of a 100k-image
 // set are 400 MB) a shard keeps each image's k largest probabilities renormalised to sum to 1,
 // their classes, and the raw top-1 probability, which is what filtering compares with the threshold.
+//
+// Under a launcher (several ranks) the ranks split the shards (shard s is rank s mod W's) into the
+// same folder: rank 0 claims it, each rank writes its shards, rank 0 merges them into the index
+// once all are there, and every rank returns that same index. A shard's content depends only on
+// its images, so W ranks write the bytes one process writes. Filtering reads the merged index:
+// its threshold and per-class K are the whole set's, as filter_unlabel.py's over its shards.
 import { existsSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
@@ -12,6 +18,8 @@ import { fromTypedArray, noGrad, scope } from '../../torch/index.js';
 import { EfficientNet, inferenceModelFrom, type InferenceModel } from '../../models/index.js';
 import { DataLoader, type BatchResult, type DataConfig, type ImageDataset, type SampleError } from '../../data/index.js';
 import { throwIfAborted, type ProgressListener } from '../../train/index.js';
+import { initProcessGroupFromEnv } from '../../distributed/index.js';
+import type { ProcessGroupLike } from '../../nn/index.js';
 import {
   openInferenceModel,
   type BackendChoice,
@@ -24,6 +32,7 @@ import { atomicWriteJson } from '../../util/atomic_write.js';
 import {
   claimPseudoLabelDir,
   finishPseudoLabelDir,
+  readPseudoLabels,
   shardCount,
   shardFile,
   writeShard,
@@ -45,6 +54,8 @@ export interface PseudoLabelOptions {
   onEvent?: ProgressListener | undefined;
   /** Each image that could not be read (recorded in its shard's errors); may throw to stop (--max-skipped). */
   onSampleError?: ((e: SampleError) => void) | undefined;
+  /** Ranks that split the shards. Default: the launcher's group if any; null: this process alone. */
+  processGroup?: ProcessGroupLike | null | undefined;
 }
 
 /** A short hash of a model's state dict: which weights made a set of pseudo-labels. */
@@ -145,6 +156,11 @@ export async function pseudoLabel(
   const C = model.numClasses;
   const k = o.topk !== undefined && o.topk < C ? o.topk : 0;
   const stage = o.stage ?? 'pseudo-label';
+  const group = o.processGroup === undefined ? await initProcessGroupFromEnv() : o.processGroup;
+  const rank = group?.rank ?? 0;
+  const world = group?.worldSize ?? 1;
+  // Rank 0 claims the folder first; the others then check that it holds what they would write.
+  if (rank !== 0) await group!.barrier();
   // Shards on disk are reused only for the same teacher weights, images and settings.
   claimPseudoLabelDir(o.dir, {
     teacher: fingerprint,
@@ -158,12 +174,16 @@ export async function pseudoLabel(
     backend: model.backend,
     precision: model.precision,
   });
-  ensurePseudoLabelSpace(o.dir, n, C, k, o.shardSize);
+  if (rank === 0) {
+    ensurePseudoLabelSpace(o.dir, n, C, k, o.shardSize);
+    await group?.barrier();
+  }
   const loader = new DataLoader(unlabeled, { batchSize: o.batchSize, numWorkers: o.workers, transform: { config: dataConfig } });
   try {
     for (let s = 0; s < shardCount(n, o.shardSize); s++) {
       const lo = s * o.shardSize;
       const hi = Math.min(n, lo + o.shardSize);
+      if (s % world !== rank) continue; // another rank's shard
       if (existsSync(shardFile(o.dir, s))) {
         o.onEvent?.({ type: 'items', stage, done: hi, total: n, unit: 'img' });
         continue;
@@ -226,7 +246,12 @@ export async function pseudoLabel(
   } finally {
     await loader.close();
   }
-  return finishPseudoLabelDir(o.dir);
+  if (!group) return finishPseudoLabelDir(o.dir);
+  // All shards written: rank 0 merges them into the index, then everyone reads it.
+  await group.barrier();
+  const merged = rank === 0 ? finishPseudoLabelDir(o.dir) : null;
+  await group.barrier();
+  return merged ?? readPseudoLabels(o.dir);
 }
 
 /** Stop before labelling anything when the shards still to write (and the index) cannot fit on the disk. */
