@@ -4,6 +4,7 @@ const benches: Record<string, () => Promise<{ main: () => Promise<void> }>> = {
   engine: () => import('./engine.js'),
   models: () => import('./models.js'),
   data: () => import('./data.js'),
+  'data-train': () => import('./data.js').then((m) => ({ main: m.trainMain })),
   'data-plan': () => import('./data_plan.js'),
   train: () => import('./train.js'),
   memory: () => import('./memory.js'),

@@ -21,11 +21,22 @@
 //   outside the image keep the fill colour (fillcolor given => fill=0 in ImagingTransform).
 // - rotate: Image.rotate builds the matrix from cos/sin rounded to 15 decimals and special-cases
 //   0/90/180/270 degrees as exact transposes.
+//
+// The hot loops (the affine transform, SMOOTH, blend, table lookups) run in the image addon when it
+// is built (native/image/src/augment.cc, a port of the loops below that gives the same bytes); with
+// NOISY_STUDENT_IMAGE_NATIVE=0 or no addon the JavaScript here runs, and stays the reference.
 import { type ImageU8, createImage, fillBytes, rgbToGray } from './image.js';
+import { type NativeImage, nativeImage } from './native_image.js';
 import { roundDigits } from './py_math.js';
 
 export type AffineResample = 'nearest' | 'bilinear' | 'bicubic';
 export type Fill = number | readonly number[];
+
+/** The addon when it is built, enabled and has the augment loops (an older build lacks them). */
+function native(): NativeImage | null {
+  const n = nativeImage();
+  return n && typeof n.affine === 'function' ? n : null;
+}
 
 // ---------------------------------------------------------------------------------------------
 // LUT ops
@@ -37,6 +48,11 @@ export function applyLut(img: ImageU8, lut: Uint8Array): ImageU8 {
   const perBand = lut.length !== 256;
   const sd = img.data;
   const out = new Uint8Array(sd.length);
+  const n = native();
+  if (n) {
+    n.lut(sd, ch, lut, out);
+    return { width: img.width, height: img.height, channels: ch, data: out };
+  }
   if (!perBand || ch === 1) {
     for (let i = 0; i < sd.length; i++) out[i] = lut[sd[i]!]!;
   } else {
@@ -162,6 +178,11 @@ export function blend(im1: ImageU8, im2: ImageU8, alpha: number): ImageU8 {
   const d1 = im1.data;
   const d2 = im2.data;
   const out = new Uint8Array(d1.length);
+  const n = native();
+  if (n && Number.isFinite(a)) {
+    n.blend(d1, d2, a, out);
+    return { width: im1.width, height: im1.height, channels: im1.channels, data: out };
+  }
   if (a >= 0 && a <= 1) {
     for (let i = 0; i < d1.length; i++) {
       const v1 = d1[i]!;
@@ -194,8 +215,13 @@ function blendConst(img: ImageU8, degenerate: Uint8Array, alpha: number): ImageU
       lut[c * 256 + v2] = extrap ? (t <= 0 ? 0 : t >= 255 ? 255 : t) : t;
     }
   }
-  const sd = img.data;
-  for (let i = 0; i < sd.length; i += ch) for (let c = 0; c < ch; c++) out[i + c] = lut[c * 256 + sd[i + c]!]!;
+  const n = native();
+  if (n) {
+    n.lut(img.data, ch, lut, out);
+  } else {
+    const sd = img.data;
+    for (let i = 0; i < sd.length; i += ch) for (let c = 0; c < ch; c++) out[i + c] = lut[c * 256 + sd[i + c]!]!;
+  }
   return { width: img.width, height: img.height, channels: ch, data: out };
 }
 
@@ -237,6 +263,12 @@ const K5 = Math.fround(5 / 13);
 export function smooth(img: ImageU8): ImageU8 {
   const { width: w, height: h, channels: ch } = img;
   const sd = img.data;
+  const n = native();
+  if (n && sd.length > 0) {
+    const o = new Uint8Array(sd.length);
+    n.smooth(sd, w, h, ch, o);
+    return { ...img, data: o };
+  }
   const out = sd.slice();
   if (w < 3 || h < 3) return { ...img, data: out };
   const stride = w * ch;
@@ -283,6 +315,15 @@ export function affineTransform(
   outHeight = img.height,
 ): ImageU8 {
   const out = createImage(outWidth, outHeight, img.channels, fill);
+  if (out.data.length === 0 || img.data.length === 0) return out;
+  const n = native();
+  // Non-finite or huge coefficients (a NaN angle) take the JavaScript path, whose NaN handling is
+  // the reference; any real augmentation's matrix is small.
+  if (n && matrix.every((v) => Math.abs(v) < 1e15)) {
+    const mode = resample === 'nearest' ? 0 : resample === 'bilinear' ? 1 : 2;
+    n.affine(img.data, img.width, img.height, img.channels, Float64Array.from(matrix), mode, out.data, outWidth, outHeight);
+    return out;
+  }
   if (resample === 'nearest') affineNearest(out, img, matrix);
   else affineGeneric(out, img, matrix, resample);
   return out;

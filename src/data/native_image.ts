@@ -1,5 +1,5 @@
 // The optional native image addon (native/image, no libtorch): the resampler's passes in C++ with
-// AVX2/AVX-512 paths. Loaded lazily, once per thread (the loader's worker threads each get their
+// AVX2/AVX-512 paths, and RandAugment's pixel loops (affine transform, smooth, blend, LUTs). Loaded lazily, once per thread (the loader's worker threads each get their
 // own instance, see native/image/src/addon.cc for why this is not the libtorch addon). When it is
 // not built, or NOISY_STUDENT_IMAGE_NATIVE=0, callers use their JavaScript path, which computes the
 // same bytes.
@@ -40,6 +40,28 @@ export interface NativeImage {
    * header's size) with libjpeg, on the libuv pool. Absent when the addon was built without libjpeg.
    */
   decodeJpeg?: (src: Uint8Array, width: number, height: number, out: Uint8Array) => Promise<void>;
+  /**
+   * PIL's AFFINE transform as augment_ops.ts computes it: `out` (outWidth x outHeight x channels,
+   * filled with the fill colour by the caller) gets every pixel whose source lies in the image.
+   * resample: 0 nearest, 1 bilinear, 2 bicubic.
+   */
+  affine(
+    src: Uint8Array,
+    width: number,
+    height: number,
+    channels: number,
+    matrix: Float64Array,
+    resample: 0 | 1 | 2,
+    out: Uint8Array,
+    outWidth: number,
+    outHeight: number,
+  ): void;
+  /** ImageFilter.SMOOTH (augment_ops.ts `smooth`) into `out`, the same size as `src`. */
+  smooth(src: Uint8Array, width: number, height: number, channels: number, out: Uint8Array): void;
+  /** Image.blend's float32 arithmetic (augment_ops.ts `blend`) of two equal-sized byte arrays. */
+  blend(a: Uint8Array, b: Uint8Array, alpha: number, out: Uint8Array): void;
+  /** out[i] = lut[256 * band + src[i]] (a 256-entry table, or 256 per band). */
+  lut(src: Uint8Array, channels: number, lut: Uint8Array, out: Uint8Array): void;
   /** The loops in use on this thread and the widest the CPU runs. */
   simd(): { level: SimdLevel; best: SimdLevel };
   /** Use other loops on this thread (at most `best`): tests compare every path with JavaScript. */

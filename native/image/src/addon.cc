@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "augment.h"
 #include "kernels.h"
 #if defined(NSIMG_JPEG)
 #include "jpeg.h"
@@ -226,6 +227,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<Instance>(inst);
   exports.Set("resample", Napi::Function::New(env, Resample));
   exports.Set("toChw", Napi::Function::New(env, ToChw));
+  exports.Set("affine", Napi::Function::New(env, Affine));
+  exports.Set("smooth", Napi::Function::New(env, Smooth));
+  exports.Set("blend", Napi::Function::New(env, Blend));
+  exports.Set("lut", Napi::Function::New(env, Lut));
 #if defined(NSIMG_JPEG)
   exports.Set("decodeJpeg", Napi::Function::New(env, DecodeJpeg));
 #endif
