@@ -1,11 +1,10 @@
 // timm's RandomResizedCropAndInterpolation.get_params: 10 attempts at a random area/aspect crop that
 // fits, then a central crop clamped to the ratio range. The crop is then resized with PIL
-// (torchvision F.resized_crop = PIL crop + PIL resize).
+// (torchvision F.resized_crop = PIL crop + PIL resize), the resampler reading the crop in place.
 import type { ImageU8 } from '../image.js';
 import type { Rng } from '../rng.js';
 import { roundHalfEven } from '../py_math.js';
-import { crop } from './crop.js';
-import { type ResampleFilter, resize } from './resize.js';
+import { type ResampleFilter, resizeCrop } from './resize.js';
 
 export interface CropParams {
   readonly top: number;
@@ -53,7 +52,10 @@ export function randomResizedCropParams(
   return { top: Math.floor((imgH - h) / 2), left: Math.floor((imgW - w) / 2), height: h, width: w };
 }
 
-/** Crop `p` then resize to (width, height) with PIL's resampler. */
+/**
+ * Crop `p` then resize to (width, height) with PIL's resampler: the resampler reads the crop in
+ * place (resizeCrop), the same bytes as cropping first.
+ */
 export function resizedCrop(img: ImageU8, p: CropParams, width: number, height: number, filter: ResampleFilter): ImageU8 {
-  return resize(crop(img, p.top, p.left, p.height, p.width), width, height, filter);
+  return resizeCrop(img, p.left, p.top, p.width, p.height, width, height, filter);
 }

@@ -16,6 +16,7 @@
 //   - the shortcuts: same size + full box = copy; integer box of the output size = crop.
 import { type ImageU8, ImageShapeError } from '../image.js';
 import { type Coeffs, type FilterDef, FILTERS, HALF, PRECISION_BITS, cachedCoeffs } from './resample_coeffs.js';
+import { crop as cropImage } from './crop.js';
 import { nativeImage, nativeImageError } from '../native_image.js';
 
 export type ResampleFilter = 'nearest' | 'box' | 'bilinear' | 'hamming' | 'bicubic' | 'lanczos';
@@ -115,8 +116,25 @@ export type ResizeBackend = 'js' | 'native' | 'auto';
 export type OutputWindow = readonly [number, number, number, number];
 
 /**
+ * An integer crop box [left, top, width, height] of the source that the resize sees as its whole
+ * input: PIL's `img.crop(...).resize(...)` (torchvision's resized_crop), without copying the crop.
+ * The coefficient windows are the crop's (clamped to its edges, unlike resize's box=, which may
+ * read past the box), then moved by the crop's offset into the full image.
+ */
+type SourceCrop = readonly [number, number, number, number];
+
+/** A cached coefficient table with its windows moved by `offset` (a copy: the cache's are shared). */
+function shifted(c: Coeffs, offset: number): Coeffs {
+  if (offset === 0) return c;
+  const bounds = c.bounds.slice();
+  for (let i = 0; i < bounds.length; i += 2) bounds[i]! += offset;
+  return { ksize: c.ksize, bounds, kk: c.kk };
+}
+
+/**
  * Pillow's ImagingResampleInner for 8-bit images, over the output window `win` (the whole output
- * when null). A window needs both passes; callers crop the full result otherwise.
+ * when null). A window needs both passes; callers crop the full result otherwise. With `crop`,
+ * the input is that crop of `img` (both passes needed there too).
  */
 function resample(
   img: ImageU8,
@@ -126,13 +144,15 @@ function resample(
   box: ResizeBox,
   backend: ResizeBackend,
   win: OutputWindow | null,
+  crop: SourceCrop | null = null,
 ): ImageU8 {
   const [bx0, by0, bx1, by1] = box;
-  const needH = width !== img.width || bx0 !== 0 || bx1 !== width;
-  const needV = height !== img.height || by0 !== 0 || by1 !== height;
+  const [cx, cy, inW, inH] = crop ?? [0, 0, img.width, img.height];
+  const needH = width !== inW || bx0 !== 0 || bx1 !== width;
+  const needV = height !== inH || by0 !== 0 || by1 !== height;
   const [left, top, winW, winH] = win ?? [0, 0, width, height];
-  const vert = cachedCoeffs(img.height, by0, by1, height, filter, top, winH);
-  const horiz = needH ? cachedCoeffs(img.width, bx0, bx1, width, filter, left, winW) : null;
+  const vert = shifted(cachedCoeffs(inH, by0, by1, height, filter, top, winH), cy);
+  const horiz = needH ? shifted(cachedCoeffs(inW, bx0, bx1, width, filter, left, winW), cx) : null;
   const native = backend === 'js' ? null : nativeImage();
   if (backend === 'native' && !native) throw new Error(`resize: the native image addon is ${nativeImageError() ?? 'unavailable'}`);
   if (native) {
@@ -293,6 +313,41 @@ function resizeImpl(
   const bothPasses = (width !== img.width || b[0] !== 0 || b[2] !== width) && (height !== img.height || b[1] !== 0 || b[3] !== height);
   if (bothPasses) return resample(img, width, height, f, b, backend, win);
   return cropInside(resample(img, width, height, f, b, backend, null), wl, wt, ww, wh);
+}
+
+/**
+ * `img.crop((left, top, left + cropW, top + cropH)).resize((width, height), filter)` byte for byte
+ * (torchvision's resized_crop on PIL, RandomResizedCrop's last step) for a crop inside the image:
+ * when both passes run, they read the crop in place (no copy of it); otherwise (an axis keeps its
+ * size, or nearest) the crop is taken and resized.
+ */
+export function resizeCrop(
+  img: ImageU8,
+  left: number,
+  top: number,
+  cropW: number,
+  cropH: number,
+  width: number,
+  height: number,
+  filter: ResampleFilter = 'bicubic',
+  backend: ResizeBackend = 'auto',
+): ImageU8 {
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
+    throw new ImageShapeError(`resize: height and width must be integers > 0, got ${width}x${height}`);
+  }
+  const inside =
+    [left, top, cropW, cropH].every(Number.isInteger) &&
+    left >= 0 &&
+    top >= 0 &&
+    cropW >= 1 &&
+    cropH >= 1 &&
+    left + cropW <= img.width &&
+    top + cropH <= img.height;
+  const f = filter === 'nearest' ? undefined : FILTERS[filter];
+  if (!inside || !f || cropW === width || cropH === height) {
+    return resize(cropImage(img, top, left, cropH, cropW), width, height, filter, undefined, backend);
+  }
+  return resample(img, width, height, f, [0, 0, cropW, cropH], backend, null, [left, top, cropW, cropH]);
 }
 
 function cropInside(img: ImageU8, left: number, top: number, w: number, h: number): ImageU8 {
