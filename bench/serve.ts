@@ -24,7 +24,7 @@ const MODEL = ['--model', 'tf_efficientnet_b0.ns_jft_in1k', '--checkpoint', B0, 
 const LEVEL_S = Number(process.env['SERVE_BENCH_LEVEL_S'] ?? 20);
 const RSS_REQUESTS = Number(process.env['SERVE_BENCH_RSS_REQUESTS'] ?? 10_000);
 /** The RSS run stops here if the requests have not all been made by then. */
-const RSS_MAX_S = Number(process.env['SERVE_BENCH_RSS_MAX_S'] ?? 420);
+const RSS_MAX_S = Number(process.env['SERVE_BENCH_RSS_MAX_S'] ?? 600);
 const CLK_TCK = 100; // Linux USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s
 
 interface AutocannonResult {
@@ -72,8 +72,8 @@ function run(args: string[]): Promise<number> {
   );
 }
 
-/** predict's seconds per image at this batch size: (t(big) - t(small)) / (images(big) - images(small)), median of `rounds`. */
-async function predictPerImage(small: string, big: string, extra: number, batch: number, rounds: number): Promise<number> {
+/** predict's seconds per image at this batch size, one figure per round: (t(big) - t(small)) / (images(big) - images(small)). */
+async function predictPerImage(small: string, big: string, extra: number, batch: number, rounds: number): Promise<number[]> {
   const per: number[] = [];
   for (let r = 0; r < rounds; r++) {
     const args = (d: string) => ['predict', d, ...MODEL, '--batch-size', String(batch), '--jsonl', '--quiet'];
@@ -81,7 +81,7 @@ async function predictPerImage(small: string, big: string, extra: number, batch:
     const b = await run(args(big));
     per.push((b - a) / extra);
   }
-  return median(per);
+  return per;
 }
 
 function procStat(pid: number): { cpuS: number } {
@@ -109,8 +109,8 @@ export async function main(): Promise<void> {
     const d160 = replicate(files.slice(0, 32), join(tmp, 'p160'), 5);
     // Interleaved with the server's levels below (predict before and after the level it is compared
     // with), so that the shared machine's load hits both sides alike.
-    const predictB32 = () => predictPerImage(d64, d320, 256, 32, 1);
-    const predictB1 = () => predictPerImage(d32, d160, 128, 1, 1);
+    const predictB32 = () => predictPerImage(d64, d320, 256, 32, 2);
+    const predictB1 = () => predictPerImage(d32, d160, 128, 1, 2);
     const baseline: Record<number, number[]> = { 1: [], 32: [] };
 
     // The server.
@@ -164,7 +164,7 @@ export async function main(): Promise<void> {
     const rows: { c: number; r: AutocannonResult }[] = [];
     for (const c of [1, 8, 32]) {
       const side = c === 1 ? predictB1 : c === 32 ? predictB32 : null;
-      if (side) baseline[c]!.push(await side());
+      if (side) baseline[c]!.push(...(await side()));
       const cpu0 = process.cpuUsage();
       const s0 = procStat(pid).cpuS;
       const t0 = performance.now();
@@ -174,7 +174,7 @@ export async function main(): Promise<void> {
       const genCpu = (cpu.user + cpu.system) / 1e6;
       const srvCpu = procStat(pid).cpuS - s0;
       rows.push({ c, r });
-      if (side) baseline[c]!.push(await side());
+      if (side) baseline[c]!.push(...(await side()));
       const tput = r.requests.total / r.duration;
       console.log(
         `  c=${String(c).padStart(2)}: p50 ${r.latency.p50.toFixed(1)} ms, p99 ${r.latency.p99.toFixed(1)} ms, ${tput.toFixed(1)} req/s ` +
@@ -182,11 +182,10 @@ export async function main(): Promise<void> {
           `(${((genCpu / wall) * 100).toFixed(0)}% of a core), server ${srvCpu.toFixed(1)} s (${((srvCpu / wall) * 100).toFixed(0)}%)`,
       );
     }
-    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-    const predictOneS = mean(baseline[1]!);
-    const predictBatchS = mean(baseline[32]!);
+    const predictOneS = median(baseline[1]!);
+    const predictBatchS = median(baseline[32]!);
     console.log(
-      `predict (same backend and JPEGs, decode included; before and after the level it is compared with): ` +
+      `predict (same backend and JPEGs, decode included; medians of 4 runs, 2 before and 2 after the level it is compared with): ` +
         `batch 32 ${(1 / predictBatchS).toFixed(1)} img/s (${baseline[32]!.map((x) => (1 / x).toFixed(1)).join(', ')}); ` +
         `batch 1 ${(predictOneS * 1000).toFixed(1)} ms per image (${baseline[1]!.map((x) => (x * 1000).toFixed(1)).join(', ')})`,
     );
@@ -199,17 +198,30 @@ export async function main(): Promise<void> {
     );
 
     // RSS over many requests.
-    const samples: number[] = [];
-    const sampler = setInterval(() => samples.push(rssMb(pid)), 1000);
+    // (requests sent so far, RSS) every second; the slope after the first 1,000 (warm-up) says whether it grows.
+    const samples: { n: number; mb: number }[] = [];
+    const first = next;
+    const sampler = setInterval(() => samples.push({ n: next - first, mb: rssMb(pid) }), 1000);
     const t0 = performance.now();
     const r = await load(32, { amount: RSS_REQUESTS }, RSS_MAX_S);
     clearInterval(sampler);
-    samples.push(rssMb(pid));
-    const at = (q: number) => samples[Math.min(samples.length - 1, Math.floor(q * (samples.length - 1)))]!;
+    samples.push({ n: next - first, mb: rssMb(pid) });
+    const near = (n: number) => samples.reduce((b, s) => (Math.abs(s.n - n) < Math.abs(b.n - n) ? s : b)).mb;
+    const warm = samples.filter((s) => s.n >= 1000);
+    const steady = warm.length >= 2 ? warm : samples;
+    const mx = steady.reduce((a, s) => a + s.n, 0) / steady.length;
+    const my = steady.reduce((a, s) => a + s.mb, 0) / steady.length;
+    const slope =
+      steady.reduce((a, s) => a + (s.n - mx) * (s.mb - my), 0) /
+      Math.max(
+        1e-9,
+        steady.reduce((a, s) => a + (s.n - mx) ** 2, 0),
+      );
     console.log(
       `  RSS over ${r.requests.total} requests at c=32 (${((performance.now() - t0) / 1000).toFixed(0)} s, ${r.non2xx} non-2xx): ` +
-        `${at(0.1).toFixed(0)} MiB at 10%, ${at(0.5).toFixed(0)} MiB at 50%, ${at(1).toFixed(0)} MiB at the end ` +
-        `(max ${Math.max(...samples).toFixed(0)} MiB; growth 10% -> end ${(at(1) - at(0.1)).toFixed(0)} MiB)`,
+        `${near(1000).toFixed(0)} MiB at request 1000, ${near(r.requests.total / 2).toFixed(0)} MiB halfway, ${samples[samples.length - 1]!.mb.toFixed(0)} MiB at the end ` +
+        `(min ${Math.min(...steady.map((s) => s.mb)).toFixed(0)}, max ${Math.max(...steady.map((s) => s.mb)).toFixed(0)} MiB after request 1000; ` +
+        `least-squares slope ${(slope * 1000).toFixed(1)} MiB per 1000 requests)`,
     );
     const metrics = await (await fetch(`${url}/metrics`)).text();
     const sum = Number(/noisy_student_batch_size_sum\{output="logits"\} (\S+)/.exec(metrics)?.[1]);
