@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "noisy_student_torch",
-      "sources": ["native/src/addon.cc", "native/src/tensors.cc", "native/src/dispatch.cc", "native/src/autograd.cc", "native/src/fused.cc", "native/src/autocast.cc"],
+      "sources": ["native/src/addon.cc", "native/src/tensors.cc", "native/src/dispatch.cc", "native/src/autograd.cc", "native/src/fused.cc", "native/src/autocast.cc", "native/src/bn_act.cc"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!@(node -p \"process.env.NOISY_STUDENT_TORCH_INCLUDES || '/usr/include /usr/include/torch/csrc/api/include'\")"

@@ -424,6 +424,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitAutograd(env, exports);
   InitFused(env, exports);
   InitAutocast(env, exports);
+  InitBnAct(env, exports);
   return exports;
 }
 

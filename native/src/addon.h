@@ -189,6 +189,7 @@ void InitDispatch(Napi::Env env, Napi::Object exports);
 void InitAutograd(Napi::Env env, Napi::Object exports);
 void InitFused(Napi::Env env, Napi::Object exports);
 void InitAutocast(Napi::Env env, Napi::Object exports);
+void InitBnAct(Napi::Env env, Napi::Object exports);
 
 // Argument helpers shared across units.
 int64_t ToInt64(Napi::Env env, const Napi::Value& v, const char* what);

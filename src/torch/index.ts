@@ -76,3 +76,4 @@ export {
   checkAutocastDType,
   type AutocastLowDType,
 } from './autocast.js';
+export { batchNormActTraining, fusedBatchNormActSupported, type BatchNormActOptions } from './fused_train.js';

@@ -1,6 +1,6 @@
 // BatchNorm2d, and timm's BatchNormAct2d (BN followed by an activation in one module: the keys stay
 // those of a plain BatchNorm2d).
-import { F, ones, tensor, zeros, noGrad, type Tensor } from '../../torch/index.js';
+import { F, batchNormActTraining, ones, tensor, zeros, noGrad, type Tensor } from '../../torch/index.js';
 import { Module } from '../module.js';
 import { activationInplace, type ActFn, type ActName } from './activations.js';
 
@@ -36,6 +36,20 @@ export class BatchNorm2d extends Module {
   forward(x: Tensor): Tensor {
     const training = this.training;
     if (training) noGrad(() => this.buffer('num_batches_tracked').add_(1));
+    // Training: BN + activation as one native autograd function where it takes the input (float32
+    // CPU; src/torch/fused_train.ts), else aten's batch_norm and the activation below.
+    const fused = training
+      ? batchNormActTraining(x, {
+          weight: this.param('weight'),
+          bias: this.param('bias'),
+          runningMean: this.buffer('running_mean'),
+          runningVar: this.buffer('running_var'),
+          momentum: this.momentum,
+          eps: this.eps,
+          act: this.actName ?? 'none',
+        })
+      : null;
+    if (fused) return fused;
     const y = F.batchNorm(x, {
       weight: this.param('weight'),
       bias: this.param('bias'),
