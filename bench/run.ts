@@ -8,6 +8,7 @@ const benches: Record<string, () => Promise<{ main: () => Promise<void> }>> = {
   'data-plan': () => import('./data_plan.js'),
   train: () => import('./train.js'),
   memory: () => import('./memory.js'),
+  'train-memory': () => import('./train_memory.js'),
   fused: () => import('./fused.js'),
   inference: () => import('./inference.js'),
   'pseudo-label': () => import('./pseudo_label.js'),
