@@ -314,16 +314,33 @@ export function affineTransform(
   outWidth = img.width,
   outHeight = img.height,
 ): ImageU8 {
-  const out = createImage(outWidth, outHeight, img.channels, fill);
-  if (out.data.length === 0 || img.data.length === 0) return out;
   const n = native();
   // Non-finite or huge coefficients (a NaN angle) take the JavaScript path, whose NaN handling is
-  // the reference; any real augmentation's matrix is small.
-  if (n && matrix.every((v) => Math.abs(v) < 1e15)) {
+  // the reference; any real augmentation's matrix is small. The addon also does the fill.
+  if (n && outWidth * outHeight > 0 && img.data.length > 0 && matrix.every((v) => Math.abs(v) < 1e15)) {
+    const out: ImageU8 = {
+      width: outWidth,
+      height: outHeight,
+      channels: img.channels,
+      data: new Uint8Array(outWidth * outHeight * img.channels),
+    };
     const mode = resample === 'nearest' ? 0 : resample === 'bilinear' ? 1 : 2;
-    n.affine(img.data, img.width, img.height, img.channels, Float64Array.from(matrix), mode, out.data, outWidth, outHeight);
+    n.affine(
+      img.data,
+      img.width,
+      img.height,
+      img.channels,
+      Float64Array.from(matrix),
+      mode,
+      out.data,
+      outWidth,
+      outHeight,
+      fillBytes(img.channels, fill),
+    );
     return out;
   }
+  const out = createImage(outWidth, outHeight, img.channels, fill);
+  if (out.data.length === 0 || img.data.length === 0) return out;
   if (resample === 'nearest') affineNearest(out, img, matrix);
   else affineGeneric(out, img, matrix, resample);
   return out;

@@ -41,9 +41,9 @@ export interface NativeImage {
    */
   decodeJpeg?: (src: Uint8Array, width: number, height: number, out: Uint8Array) => Promise<void>;
   /**
-   * PIL's AFFINE transform as augment_ops.ts computes it: `out` (outWidth x outHeight x channels,
-   * filled with the fill colour by the caller) gets every pixel whose source lies in the image.
-   * resample: 0 nearest, 1 bilinear, 2 bicubic.
+   * PIL's AFFINE transform as augment_ops.ts computes it: `out` (outWidth x outHeight x channels)
+   * is filled with `fill` (one byte per channel), then gets every pixel whose source lies in the
+   * image. resample: 0 nearest, 1 bilinear, 2 bicubic.
    */
   affine(
     src: Uint8Array,
@@ -55,6 +55,7 @@ export interface NativeImage {
     out: Uint8Array,
     outWidth: number,
     outHeight: number,
+    fill: Uint8Array,
   ): void;
   /** ImageFilter.SMOOTH (augment_ops.ts `smooth`) into `out`, the same size as `src`. */
   smooth(src: Uint8Array, width: number, height: number, channels: number, out: Uint8Array): void;

@@ -166,9 +166,16 @@ test(
 test('the native loops check their arguments', { skip }, () => {
   const n = nativeImage()!;
   const src = new Uint8Array(12);
-  assert.throws(() => n.affine(src, 2, 2, 3, new Float64Array(5), 1, new Uint8Array(12), 2, 2), /matrix needs 6 values/);
-  assert.throws(() => n.affine(src, 3, 2, 3, new Float64Array(6), 1, new Uint8Array(12), 2, 2), /smaller than width x height/);
-  assert.throws(() => n.affine(src, 2, 2, 3, new Float64Array(6), 1, new Uint8Array(11), 2, 2), /out has the wrong size/);
+  assert.throws(() => n.affine(src, 2, 2, 3, new Float64Array(5), 1, new Uint8Array(12), 2, 2, new Uint8Array(3)), /matrix needs 6 values/);
+  assert.throws(
+    () => n.affine(src, 3, 2, 3, new Float64Array(6), 1, new Uint8Array(12), 2, 2, new Uint8Array(3)),
+    /smaller than width x height/,
+  );
+  assert.throws(
+    () => n.affine(src, 2, 2, 3, new Float64Array(6), 1, new Uint8Array(11), 2, 2, new Uint8Array(3)),
+    /out has the wrong size/,
+  );
+  assert.throws(() => n.affine(src, 2, 2, 3, new Float64Array(6), 1, new Uint8Array(12), 2, 2, new Uint8Array(1)), /one byte per channel/);
   assert.throws(() => n.smooth(src, 2, 2, 3, new Uint8Array(3)), /out has the wrong size/);
   assert.throws(() => n.blend(src, new Uint8Array(11), 0.5, new Uint8Array(12)), /differ in size/);
   assert.throws(() => n.lut(src, 3, new Uint8Array(100), new Uint8Array(12)), /256 entries/);

@@ -16,6 +16,7 @@
 // The tables (LUTs, the matrix) are computed in JavaScript; this file only runs the loops.
 #include "augment.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -104,7 +105,19 @@ void AffineGeneric(const Img& in, const double* m, bool bicubic, int32_t W, int3
       const double dx = xin - fx;
       const double dy = yin - fy;
       uint8_t* o = od + (static_cast<int64_t>(y) * W + x) * ch;
-      if (!bicubic) {
+      if (!bicubic && ch == 3) {
+        // As below, with row clamp(yi + 1) for "no row below: repeat the row" (the same values).
+        const uint8_t* p0 = sd + ClampIdx(yi, ih) * stride;
+        const uint8_t* p1 = sd + ClampIdx(yi + 1, ih) * stride;
+        const int64_t x0 = static_cast<int64_t>(ClampIdx(xi, iw)) * 3;
+        const int64_t x1 = static_cast<int64_t>(ClampIdx(xi + 1, iw)) * 3;
+        for (int32_t c = 0; c < 3; c++) {
+          const double a0 = p0[x0 + c], b0 = p1[x0 + c];
+          const double v1 = a0 + (p0[x1 + c] - a0) * dx;
+          const double v2 = b0 + (p1[x1 + c] - b0) * dx;
+          o[c] = StoreU8(v1 + (v2 - v1) * dy);
+        }
+      } else if (!bicubic) {
         const int64_t x0 = static_cast<int64_t>(ClampIdx(xi, iw)) * ch;
         const int64_t x1 = static_cast<int64_t>(ClampIdx(xi + 1, iw)) * ch;
         const int64_t r0 = ClampIdx(yi, ih) * stride;
@@ -115,6 +128,22 @@ void AffineGeneric(const Img& in, const double* m, bool bicubic, int32_t W, int3
           const double v2 = has_r1 ? sd[r1 + x0 + c] + (static_cast<double>(sd[r1 + x1 + c]) - sd[r1 + x0 + c]) * dx : v1;
           v1 = v1 + (v2 - v1) * dy;
           o[c] = StoreU8(v1);
+        }
+      } else if (ch == 3) {
+        // The JavaScript's "row k out of the image: repeat row k - 1" is row clamp(yb + k) (the
+        // source's yb >= -2, and past the bottom the last row repeats): the same values, computed
+        // here with the channel loop unrolled (three independent chains) and no branch per row.
+        const int32_t xb = xi - 1, yb = yi - 1;
+        int64_t px[4];
+        for (int32_t k = 0; k < 4; k++) px[k] = static_cast<int64_t>(ClampIdx(xb + k, iw)) * 3;
+        double rows[4][3];
+        for (int32_t k = 0; k < 4; k++) {
+          const uint8_t* r = sd + ClampIdx(yb + k, ih) * stride;
+          for (int32_t c = 0; c < 3; c++) rows[k][c] = Cubic(r[px[0] + c], r[px[1] + c], r[px[2] + c], r[px[3] + c], dx);
+        }
+        for (int32_t c = 0; c < 3; c++) {
+          const double v = Cubic(rows[0][c], rows[1][c], rows[2][c], rows[3][c], dy);
+          o[c] = v <= 0.0 ? 0 : v >= 255.0 ? 255 : StoreU8(v);
         }
       } else {
         const int32_t xb = xi - 1, yb = yi - 1;
@@ -225,7 +254,8 @@ void AffineNearest(const Img& in, const double* a, int32_t W, int32_t H, uint8_t
 }  // namespace
 
 // affine(src, width, height, channels, matrix: Float64Array(6), resample: 0 nearest | 1 bilinear |
-// 2 bicubic, out, outWidth, outHeight): `out` holds the fill colour on entry.
+// 2 bicubic, out, outWidth, outHeight, fill): `out` is first filled with `fill` (one byte per
+// channel), then every pixel whose source lies in the image is written.
 Napi::Value Affine(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const Img in = ReadImg(info, 0, "src");
@@ -235,6 +265,15 @@ Napi::Value Affine(const Napi::CallbackInfo& info) {
   const int32_t ow = Int(info, 7, "outWidth", 1, 1 << 28);
   const int32_t oh = Int(info, 8, "outHeight", 1, 1 << 28);
   uint8_t* out = ReadOut(info, 6, static_cast<int64_t>(ow) * oh * in.ch);
+  auto fill = Array<Napi::Uint8Array>(info, 9, "fill", napi_uint8_array);
+  if (fill.ElementLength() != static_cast<size_t>(in.ch)) Fail(env, "fill needs one byte per channel");
+  const int64_t px = static_cast<int64_t>(ow) * oh;
+  const uint8_t* f = fill.Data();
+  if (std::count(f, f + in.ch, f[0]) == in.ch) {
+    std::memset(out, f[0], static_cast<size_t>(px * in.ch));
+  } else {
+    for (int64_t i = 0; i < px; i++) std::memcpy(out + i * in.ch, f, static_cast<size_t>(in.ch));
+  }
   double a[6];
   std::memcpy(a, m.Data(), sizeof a);
   if (mode == 0) AffineNearest(in, a, ow, oh, out);

@@ -5,6 +5,26 @@ export function hflip(img: ImageU8): ImageU8 {
   const { width, height, channels: ch } = img;
   const out = new Uint8Array(img.data.length);
   const sd = img.data;
+  // The RGB and L loops spelled out: the generic channel loop ran ~4x slower on RGB (measured,
+  // bench data-train), and hflip runs on every other training image.
+  if (ch === 3) {
+    for (let y = 0; y < height; y++) {
+      const row = y * width * 3;
+      for (let s = row, d = row + (width - 1) * 3; d >= row; s += 3, d -= 3) {
+        out[d] = sd[s]!;
+        out[d + 1] = sd[s + 1]!;
+        out[d + 2] = sd[s + 2]!;
+      }
+    }
+    return { width, height, channels: ch, data: out };
+  }
+  if (ch === 1) {
+    for (let y = 0; y < height; y++) {
+      const row = y * width;
+      for (let s = row, d = row + width - 1; d >= row; s++, d--) out[d] = sd[s]!;
+    }
+    return { width, height, channels: ch, data: out };
+  }
   for (let y = 0; y < height; y++) {
     const row = y * width * ch;
     for (let x = 0, xr = width - 1; x < width; x++, xr--) {
