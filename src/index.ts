@@ -8,3 +8,15 @@ export * from './noisy/index.js';
 export * from './onnx/index.js';
 export * from './backends/index.js';
 export { serve, createInferenceServer, HttpError, type ServeOptions, type InferenceServer, type ServerState } from './serve/index.js';
+export {
+  ProcessGroup,
+  initProcessGroupFromEnv,
+  detectDistEnv,
+  launch,
+  distributedAvailable,
+  type DistEnv,
+  type InitProcessGroupOptions,
+  type LaunchOptions,
+  type LaunchResult,
+} from './distributed/index.js';
+export { DataParallel, dataParallelFromEnv, type DataParallelOptions } from './train/data_parallel.js';
