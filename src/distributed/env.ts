@@ -1,8 +1,10 @@
 // Where this process sits in a multi-process job, read from whichever launcher started it, with
 // torchrun's variable names as the common language (our own `launch` sets exactly those):
 //   torchrun / `noisy-student launch`: RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT
-//   Slurm `srun`: SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID, tasks per node, the first host of SLURM_JOB_NODELIST
+//   Slurm `srun`: SLURM_PROCID, SLURM_NTASKS (the step's SLURM_STEP_NUM_TASKS when set), SLURM_LOCALID,
+//     tasks per node, the first host of SLURM_JOB_NODELIST; only inside a step (SLURM_STEP_ID)
 //   a Kubernetes indexed Job: JOB_COMPLETION_INDEX (one process per pod) plus WORLD_SIZE and MASTER_ADDR given
+//   (without WORLD_SIZE, a pod of an indexed Job is a single process: a Job of independent pods)
 // Explicit torchrun variables win (a launcher inside an allocation sets them); nothing found is a
 // single process.
 
@@ -92,10 +94,14 @@ export function detectDistEnv(env: Env = process.env): DistEnv {
       launcher: 'torchrun',
     };
   }
-  if (env['SLURM_PROCID'] !== undefined && env['SLURM_NTASKS'] !== undefined) {
-    const worldSize = int(env, 'SLURM_NTASKS', 1)!;
+  // Only inside an srun step (SLURM_STEP_ID): the batch script itself has SLURM_PROCID=0 and the
+  // allocation's SLURM_NTASKS too, but is one process. The step's task count wins over the job's.
+  const slurmStep = env['SLURM_STEP_ID'] ?? env['SLURM_STEPID'];
+  const slurmTasks = env['SLURM_STEP_NUM_TASKS'] !== undefined ? 'SLURM_STEP_NUM_TASKS' : 'SLURM_NTASKS';
+  if (env['SLURM_PROCID'] !== undefined && slurmStep !== undefined && env[slurmTasks] !== undefined) {
+    const worldSize = int(env, slurmTasks, 1)!;
     const rank = int(env, 'SLURM_PROCID', 0)!;
-    if (rank >= worldSize) throw new Error(`SLURM_PROCID=${rank} must be below SLURM_NTASKS=${worldSize}`);
+    if (rank >= worldSize) throw new Error(`SLURM_PROCID=${rank} must be below ${slurmTasks}=${worldSize}`);
     const nodelist = env['SLURM_JOB_NODELIST'] ?? env['SLURM_NODELIST'];
     if (worldSize > 1 && !env['MASTER_ADDR'] && !nodelist) throw new Error('Slurm: neither MASTER_ADDR nor SLURM_JOB_NODELIST is set');
     return {
@@ -108,12 +114,11 @@ export function detectDistEnv(env: Env = process.env): DistEnv {
       launcher: 'slurm',
     };
   }
-  if (env['JOB_COMPLETION_INDEX'] !== undefined) {
+  // An indexed Job is a distributed one only when given a world size: a Job of independent pods
+  // (a sweep) has JOB_COMPLETION_INDEX too, and each of its pods is a single process.
+  if (env['JOB_COMPLETION_INDEX'] !== undefined && env['WORLD_SIZE'] !== undefined) {
     const rank = int(env, 'JOB_COMPLETION_INDEX', 0)!;
-    const worldSize = int(env, 'WORLD_SIZE', 1);
-    if (worldSize === undefined) {
-      throw new Error("Kubernetes indexed Job: set WORLD_SIZE (the Job's completions) next to JOB_COMPLETION_INDEX");
-    }
+    const worldSize = int(env, 'WORLD_SIZE', 1)!;
     if (rank >= worldSize) throw new Error(`JOB_COMPLETION_INDEX=${rank} must be below WORLD_SIZE=${worldSize}`);
     if (worldSize > 1 && !env['MASTER_ADDR']) {
       throw new Error("Kubernetes indexed Job: set MASTER_ADDR (e.g. the index-0 pod's name under the Job's headless service)");

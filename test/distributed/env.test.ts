@@ -19,6 +19,7 @@ describe('launcher variables', () => {
 
   it('Slurm srun: SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID, the first host of the node list', () => {
     const e = detectDistEnv({
+      SLURM_STEP_ID: '0',
       SLURM_PROCID: '5',
       SLURM_NTASKS: '8',
       SLURM_LOCALID: '1',
@@ -35,9 +36,20 @@ describe('launcher variables', () => {
       launcher: 'slurm',
     });
     // MASTER_ADDR/PORT given by the batch script win over the node list.
-    const f = detectDistEnv({ SLURM_PROCID: '0', SLURM_NTASKS: '2', SLURM_JOB_NODELIST: 'a,b', MASTER_ADDR: 'b', MASTER_PORT: '4000' });
+    const f = detectDistEnv({
+      SLURM_STEP_ID: '1',
+      SLURM_PROCID: '0',
+      SLURM_NTASKS: '8',
+      SLURM_STEP_NUM_TASKS: '2',
+      SLURM_JOB_NODELIST: 'a,b',
+      MASTER_ADDR: 'b',
+      MASTER_PORT: '4000',
+    });
+    assert.equal(f.worldSize, 2, "the step's task count");
     assert.equal(f.masterAddr, 'b');
     assert.equal(f.masterPort, 4000);
+    // The batch script itself (no srun step) is one process, whatever the allocation's task count.
+    assert.equal(detectDistEnv({ SLURM_PROCID: '0', SLURM_NTASKS: '4', SLURM_JOB_NODELIST: 'a' }).launcher, 'none');
   });
 
   it('Slurm node lists', () => {
@@ -60,7 +72,8 @@ describe('launcher variables', () => {
       masterPort: 23456,
       launcher: 'kubernetes',
     });
-    assert.throws(() => detectDistEnv({ JOB_COMPLETION_INDEX: '0' }), /WORLD_SIZE/);
+    // Without a world size, a pod of an indexed Job (a sweep of independent pods) is one process.
+    assert.equal(detectDistEnv({ JOB_COMPLETION_INDEX: '3' }).launcher, 'none');
     assert.throws(() => detectDistEnv({ JOB_COMPLETION_INDEX: '0', WORLD_SIZE: '2' }), /MASTER_ADDR/);
   });
 
