@@ -19,14 +19,18 @@ export default tseslint.config(
       '@typescript-eslint/no-non-null-assertion': 'off',
     },
   },
-  layer('torch', ['nn', 'models', 'data', 'train', 'noisy', 'cli']),
-  layer('nn', ['models', 'data', 'train', 'noisy', 'cli']),
-  layer('data', ['nn', 'models', 'train', 'noisy', 'cli']),
-  layer('models', ['onnx', 'backends', 'train', 'noisy', 'cli']),
+  layer('torch', ['nn', 'models', 'data', 'train', 'noisy', 'cli', 'distributed', 'serve']),
+  layer('nn', ['models', 'data', 'train', 'noisy', 'cli', 'distributed', 'serve']),
+  layer('data', ['nn', 'models', 'train', 'noisy', 'cli', 'distributed', 'serve']),
+  layer('models', ['onnx', 'backends', 'train', 'noisy', 'cli', 'distributed', 'serve']),
   // onnx: the ONNX writer and the EfficientNet exporter (reads models, runs nothing).
-  layer('onnx', ['data', 'backends', 'train', 'noisy', 'cli']),
+  layer('onnx', ['data', 'backends', 'train', 'noisy', 'cli', 'distributed', 'serve']),
   // backends: the InferenceModel implementations beyond libtorch eager and the choice between them.
-  layer('backends', ['train', 'noisy', 'cli']),
-  layer('train', ['noisy', 'cli']),
-  layer('noisy', ['cli']),
+  layer('backends', ['train', 'noisy', 'cli', 'distributed', 'serve']),
+  layer('train', ['noisy', 'cli', 'serve']),
+  layer('noisy', ['cli', 'serve']),
+  // distributed: the c10d bindings and the launcher's variables (tensors in, collectives out).
+  layer('distributed', ['models', 'onnx', 'backends', 'train', 'noisy', 'cli', 'serve']),
+  // serve: the HTTP server over the InferenceModel backends; a service has no training in it.
+  layer('serve', ['train', 'noisy', 'cli', 'distributed']),
 );
