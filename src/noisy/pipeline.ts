@@ -3,13 +3,13 @@
 // student becomes the next teacher. Every stage writes the same artifacts as its stage command,
 // into a folder named by the key of its inputs (run_plan.ts), and is skipped (or resumed) when the
 // same command runs again, also after the run folder was moved.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createModel, type InferenceModel } from '../models/index.js';
 import { calibrationFromDataset } from '../backends/index.js';
 import { inferenceDataConfig, removeJobLeftovers, type ProgressListener } from '../train/index.js';
 import { withElapsed } from '../util/elapsed.js';
-import { acquireJobLock } from '../util/lock.js';
+import { acquireRankJobLock, type RankJobLock } from '../distributed/job_lock.js';
 import { generationStudent, type NoisyStudentConfig } from './config.js';
 import { pseudoLabelAccuracy } from './filter.js';
 import { resolveRunData } from './run_data.js';
@@ -24,7 +24,6 @@ import {
   weightsFingerprint,
 } from './stages/index.js';
 import { writeArtifact } from './artifacts/format.js';
-import { readPseudoLabels } from './artifacts/pseudo_labels.js';
 import { checkVariantOf, claimRunDir } from './run_dir.js';
 import { oracleStage, type OracleBudget } from './stages/oracle.js';
 import { atomicWriteJson } from '../util/atomic_write.js';
@@ -71,26 +70,31 @@ export const ablationDir = (runDir: string, name: string): string => join(runDir
 
 export async function runNoisyStudent(cfg: NoisyStudentConfig, out: string, o: RunOptions = {}): Promise<Summary> {
   // The run holds the one lock of its folder (its stages run inside it and take none), before config.json is looked at.
-  const lock = acquireJobLock(out, `run --output ${out}`);
+  // Under a launcher rank 0 holds it and writes the run's files; every rank runs the stages.
+  const lock = await acquireRankJobLock(out, `run --output ${out}`);
   try {
-    return await runLocked(cfg, out, o);
+    return await runLocked(cfg, out, o, lock);
   } finally {
     lock.release();
   }
 }
 
-async function runLocked(cfg: NoisyStudentConfig, out: string, o: RunOptions): Promise<Summary> {
+async function runLocked(cfg: NoisyStudentConfig, out: string, o: RunOptions, lock: RankJobLock): Promise<Summary> {
   const log = o.log ?? (() => {});
   // config.json is replaced only by a config of the same run (run_dir.ts); other data is refused.
   // A variant's goes into its own folder, after the same check against the main run's.
   const recordDir = o.variant !== undefined ? ablationDir(out, o.variant) : out;
-  if (o.variant !== undefined) {
-    checkVariantOf(out, cfg);
-    mkdirSync(recordDir, { recursive: true });
-    atomicWriteJson(join(recordDir, 'config.json'), cfg);
-  } else claimRunDir(out, cfg);
-  // A killed run's temporary files and checkpoint folders go before anything else is written.
-  removeJobLeftovers(out);
+  // Under a launcher, rank 0 checks and claims the folder; the other ranks start once it has.
+  if (lock.isWriter) {
+    if (o.variant !== undefined) {
+      checkVariantOf(out, cfg);
+      mkdirSync(recordDir, { recursive: true });
+      atomicWriteJson(join(recordDir, 'config.json'), cfg);
+    } else claimRunDir(out, cfg);
+    // A killed run's temporary files and checkpoint folders go before anything else is written.
+    removeJobLeftovers(out);
+  }
+  await lock.ready();
   const seconds: Record<string, number> = {};
   const data = resolveRunData(cfg);
   const { classes, labeled, unlabeled, test } = data;
@@ -107,7 +111,7 @@ async function runLocked(cfg: NoisyStudentConfig, out: string, o: RunOptions): P
   const skips = new SkipReport({
     total: labeled.dataset.length + unlabeled.dataset.length + test.dataset.length,
     maxSkipped: cfg.maxSkipped,
-    dir: out,
+    dir: lock.isWriter ? out : null,
     resume: true,
     option: 'maxSkipped',
   });
@@ -128,49 +132,46 @@ async function runLocked(cfg: NoisyStudentConfig, out: string, o: RunOptions): P
     const s = generationStudent(cfg, g);
     log(`generation ${g + 1}: pseudo-labelling ${unlabeled.dataset.length} images with ${teacher.model}`);
     const plDir = pseudoLabelStageDir(genDir, teacher.weights, cfg, data);
-    // A finished set (its folder is keyed by the teacher's weights and the settings) is read back
-    // without loading the teacher: an ablation variant or a rerun leaves it as it is. Otherwise the
-    // time is summed over attempts (shards already on disk make a resume nearly free).
-    const finished = existsSync(join(plDir, 'index.json'));
-    if (finished) log(`  pseudo-labels done before (${plDir})`);
-    const { result: pl, seconds: plSeconds } = finished
-      ? { result: readPseudoLabels(plDir), seconds: elapsedSeconds(join(plDir, 'elapsed.json')) }
-      : await withElapsed(join(plDir, 'elapsed.json'), async () => {
-          const model = await createModel(teacher.model, { checkpointPath: teacher.modelDir, ...(o.device ? { device: o.device } : {}) });
-          let inf: InferenceModel | null = null;
-          try {
-            mkdirSync(plDir, { recursive: true });
-            inf = await openPseudoLabelTeacher(model, plDir, {
-              backend: cfg.pseudoLabel.backend,
-              precision: cfg.pseudoLabel.precision,
-              batchSize: cfg.pseudoLabel.batchSize,
-              onChoice: (c) => log(`pseudo-label ${g + 1}: backend ${c.backend} (${c.precision}), ${c.reason}`),
-              calibration:
-                cfg.pseudoLabel.precision === 'int8'
-                  ? calibrationFromDataset(unlabeled.dataset, inferenceDataConfig(model), {
-                      images: cfg.pseudoLabel.calibrationImages,
-                      describe: { data: 'the unlabeled images' },
-                    })
-                  : undefined,
-            });
-            return await pseudoLabel(inf, unlabeled.dataset, inferenceDataConfig(model), {
-              teacherFingerprint: weightsFingerprint(model),
-              dir: plDir,
-              shardSize: cfg.pseudoLabel.shardSize,
-              batchSize: cfg.pseudoLabel.batchSize,
-              workers: cfg.workers,
-              topk: cfg.pseudoLabel.topk,
-              inputs: unlabeled.key,
-              signal: o.signal,
-              stage: `pseudo-label ${g + 1}`,
-              ...(o.onEvent ? { onEvent: o.onEvent } : {}),
-              onSampleError: (e) => skips.add(e, 'unlabeled'),
-            });
-          } finally {
-            await inf?.dispose();
-            model.dispose();
-          }
+    // Time summed over attempts (shards already on disk make a rerun nearly free: a finished set,
+    // as an ablation variant finds it, labels no image again). The teacher is loaded even then:
+    // skipping its load for a finished set made a killed and resumed run end with other figures than
+    // the straight one (pipeline.test.ts, 3 of 3 tries), so some later stage depends on that load.
+    const { result: pl, seconds: plSeconds } = await withElapsed(join(plDir, 'elapsed.json'), async () => {
+      const model = await createModel(teacher.model, { checkpointPath: teacher.modelDir, ...(o.device ? { device: o.device } : {}) });
+      let inf: InferenceModel | null = null;
+      try {
+        mkdirSync(plDir, { recursive: true });
+        inf = await openPseudoLabelTeacher(model, plDir, {
+          backend: cfg.pseudoLabel.backend,
+          precision: cfg.pseudoLabel.precision,
+          batchSize: cfg.pseudoLabel.batchSize,
+          onChoice: (c) => log(`pseudo-label ${g + 1}: backend ${c.backend} (${c.precision}), ${c.reason}`),
+          calibration:
+            cfg.pseudoLabel.precision === 'int8'
+              ? calibrationFromDataset(unlabeled.dataset, inferenceDataConfig(model), {
+                  images: cfg.pseudoLabel.calibrationImages,
+                  describe: { data: 'the unlabeled images' },
+                })
+              : undefined,
         });
+        return await pseudoLabel(inf, unlabeled.dataset, inferenceDataConfig(model), {
+          teacherFingerprint: weightsFingerprint(model),
+          dir: plDir,
+          shardSize: cfg.pseudoLabel.shardSize,
+          batchSize: cfg.pseudoLabel.batchSize,
+          workers: cfg.workers,
+          topk: cfg.pseudoLabel.topk,
+          inputs: unlabeled.key,
+          signal: o.signal,
+          stage: `pseudo-label ${g + 1}`,
+          ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+          onSampleError: (e) => skips.add(e, 'unlabeled'),
+        });
+      } finally {
+        await inf?.dispose();
+        model.dispose();
+      }
+    });
     seconds[`gen${g + 1}.pseudoLabel`] = plSeconds;
     for (const f of pl.failed) {
       const src = unlabeled.dataset.source(f.id);
@@ -266,18 +267,9 @@ async function runLocked(cfg: NoisyStudentConfig, out: string, o: RunOptions): P
     config: cfg,
     seconds,
   };
-  writeArtifact(join(recordDir, 'summary.json'), 'summary', summary);
-  if (o.variant === undefined) await writeRunReport(out);
+  if (lock.isWriter) writeArtifact(join(recordDir, 'summary.json'), 'summary', summary);
+  if (lock.isWriter && o.variant === undefined) await writeRunReport(out);
   return summary;
-}
-
-function elapsedSeconds(file: string): number {
-  try {
-    const v = (JSON.parse(readFileSync(file, 'utf8')) as { seconds?: unknown }).seconds;
-    return typeof v === 'number' && Number.isFinite(v) ? v : 0;
-  } catch {
-    return 0;
-  }
 }
 
 function pct(v: number): string {

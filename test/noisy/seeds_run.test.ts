@@ -117,9 +117,17 @@ describe('run --seeds --ablate --oracle', () => {
     assert.equal(dirs(join(d, 'gen-1', 'student')).length, 2, 'the main student and the no-noise variant');
     const [tkey] = dirs(join(d, 'teacher'));
     const [pkey] = dirs(join(d, 'gen-1', 'pseudo'));
-    const pseudoFiles = readdirSync(join(d, 'gen-1', 'pseudo', pkey!)).map((f) => join(d, 'gen-1', 'pseudo', pkey!, f));
-    const watched = [join(d, 'teacher', tkey!, 'record.json'), ...pseudoFiles];
+    const pdir = join(d, 'gen-1', 'pseudo', pkey!);
+    // The shards, manifest and backend record are not written again; the index is rewritten with the same bytes.
+    const watched = [
+      join(d, 'teacher', tkey!, 'record.json'),
+      ...readdirSync(pdir)
+        .filter((f) => f !== 'index.json' && f !== 'elapsed.json')
+        .map((f) => join(pdir, f)),
+    ];
+    assert.ok(watched.some((f) => f.endsWith('.safetensors')));
     const before = watched.map((f) => statSync(f).mtimeMs);
+    const index = readFileSync(join(pdir, 'index.json'));
     const r = cli('--seed', '0', '--ablate', 'noise,ratio=1', '--oracle', '--output', d);
     assert.equal(r.status, 0, String(r.stderr));
     assert.match(String(r.stdout) + String(r.stderr), /teacher tinynet_e: top1 .*\(done before\)/);
@@ -128,6 +136,7 @@ describe('run --seeds --ablate --oracle', () => {
       before,
       'teacher record and pseudo-label shards untouched',
     );
+    assert.ok(readFileSync(join(pdir, 'index.json')).equals(index));
     assert.equal(dirs(join(d, 'teacher')).length, 1);
     assert.equal(dirs(join(d, 'gen-1', 'pseudo')).length, 1);
     assert.equal(dirs(join(d, 'gen-1', 'student')).length, 3, 'only the ratio=1 student is new');
