@@ -103,7 +103,9 @@ export async function loadImage(source: string | Uint8Array, opts: LoadImageOpti
 let sharpModule: Promise<typeof sharp> | undefined;
 const loadSharp = (): Promise<typeof sharp> => (sharpModule ??= import('sharp').then((m) => m.default));
 
-const sharpInput = async (input: string | Uint8Array, maxPixels: number): Promise<sharp.Sharp> =>
+// `maxPixels: false` for a header read: metadata() decodes no pixel, and with sharp's own limit a bomb
+// would fail as an unreadable file (E_IMAGE_DECODE) before checkHeader can call it too large.
+const sharpInput = async (input: string | Uint8Array, maxPixels: number | false): Promise<sharp.Sharp> =>
   (await loadSharp())(input, {
     failOn: 'truncated',
     ignoreIcc: true,
@@ -121,7 +123,7 @@ export async function readImageHeader(source: string | Uint8Array, opts: LoadIma
   const file = typeof source === 'string' ? source : '<buffer>';
   let meta: sharp.Metadata;
   try {
-    meta = await (await sharpInput(source, opts.maxPixels ?? DEFAULT_MAX_PIXELS)).metadata();
+    meta = await (await sharpInput(source, false)).metadata();
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     // sharp reports a missing file as a plain error; keep our not-found code for it.
@@ -197,7 +199,7 @@ export async function decodeImage(
     };
   } else {
     try {
-      meta = await (await make()).metadata();
+      meta = await (await sharpInput(bytes, false)).metadata();
     } catch (e) {
       throw new ImageDecodeError('E_IMAGE_DECODE', file, (e as Error).message);
     }

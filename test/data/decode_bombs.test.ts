@@ -8,7 +8,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { ImageDecodeError, loadImage } from '../../src/data/image_io.js';
+import { ImageDecodeError, decodeImage, loadImage, readImageHeader } from '../../src/data/image_io.js';
+import { pngClaiming } from './encoders.js';
 import { DataLoader, type BatchResult } from '../../src/data/loader.js';
 import { fileDataset } from '../../src/data/datasets/dataset.js';
 import { resolveDataConfig } from '../../src/data/data_config.js';
@@ -51,6 +52,18 @@ test('a 16000x16000 16-bit RGBA PNG is refused from its header: a clear error, n
   });
   const grew = peakRss() - before;
   assert.ok(grew < 256 * MiB, `peak RSS grew by ${(grew / MiB).toFixed(0)} MiB`);
+});
+
+test("a PNG whose header claims 30000x30000 is too large (E_IMAGE_TOO_LARGE, our limit), not unreadable (sharp's own limit)", async () => {
+  const bytes = pngClaiming(30000, 30000);
+  for (const read of [() => decodeImage(bytes, 'claims.png'), () => readImageHeader(bytes)]) {
+    await assert.rejects(read(), (e: Error) => {
+      assert.ok(e instanceof ImageDecodeError, `${e.name}: ${e.message}`);
+      assert.equal(e.code, 'E_IMAGE_TOO_LARGE', e.message);
+      assert.match(e.message, /30000x30000 exceeds the \d+-pixel limit/);
+      return true;
+    });
+  }
 });
 
 test('the per-image cap is a LoadImageOptions field (maxDecodedBytes), both ways', async () => {

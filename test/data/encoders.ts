@@ -39,6 +39,24 @@ export function encodePng(width: number, height: number, colorType: 0 | 2 | 4 | 
   ]);
 }
 
+/**
+ * An 8-bit RGB PNG whose header claims width x height but whose data is a few bytes: a decompression
+ * bomb's header without its gigabytes, for the limits checked before any pixel is decoded.
+ */
+export function pngClaiming(width: number, height: number): Buffer {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8;
+  ihdr[9] = 2;
+  return Buffer.concat([
+    Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(Buffer.alloc(64))),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
 /** Uncompressed little-endian CMYK TIFF (PhotometricInterpretation 5), 8 bits per sample. */
 export function encodeCmykTiff(width: number, height: number, samples: ArrayLike<number>): Buffer {
   const data = Buffer.from(Array.from(samples));

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { crc32, deflateSync } from 'node:zlib';
+import { pngClaiming } from '../data/encoders.js';
 import sharp from 'sharp';
 import { loadInferenceBackend } from '../../src/backends/index.js';
 import type { InferenceModel } from '../../src/models/index.js';
@@ -101,24 +101,6 @@ function gated(inner: InferenceModel): { model: InferenceModel; open(): void } {
 }
 
 /** A PNG whose header claims width x height (8-bit RGB) with a few bytes of pixel data. */
-function claimingPng(width: number, height: number): Buffer {
-  const chunk = (type: string, data: Buffer): Buffer => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(td) >>> 0);
-    return Buffer.concat([len, td, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8;
-  ihdr[9] = 2;
-  const sig = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  return Buffer.concat([sig, chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.alloc(64))), chunk('IEND', Buffer.alloc(0))]);
-}
-
 describe('serve', () => {
   it("answers predict --json's top-5 for the same images and model, single and multipart", async () => {
     const cli = await runCli(['predict', DOG, CAT_LIKE, '--model', NAME, '--checkpoint', B0_DIR, '--backend', 'torch-fused', '--json']);
@@ -184,7 +166,7 @@ describe('serve', () => {
       ['no body at all', () => post(`${s.url}/v1/predict`, undefined), 400, /empty/],
       ['a text file', () => post(`${s.url}/v1/predict`, readFileSync(join(REPO_ROOT, 'README.md')), 'image/jpeg'), 400, /bad_image/],
       ['a truncated JPEG', () => post(`${s.url}/v1/predict`, dog.subarray(0, dog.length >> 1), 'image/jpeg'), 400, /bad_image/],
-      ['a PNG claiming 30000x30000', () => post(`${s.url}/v1/predict`, claimingPng(30000, 30000), 'image/png'), 413, /too_large/],
+      ['a PNG claiming 30000x30000', () => post(`${s.url}/v1/predict`, pngClaiming(30000, 30000), 'image/png'), 413, /too_large/],
       ['a wrong content type', () => post(`${s.url}/v1/predict`, dog, 'text/plain'), 415, /unsupported_media_type/],
       ['JSON to features', () => post(`${s.url}/v1/features`, '{"a":1}', 'application/json'), 415, /unsupported_media_type/],
       ['a body over the limit', () => post(`${s.url}/v1/predict`, Buffer.alloc(3 << 20, 7), 'image/jpeg'), 413, /too_large/],
