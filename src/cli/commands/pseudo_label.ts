@@ -20,7 +20,7 @@ import {
   type ModelCliOptions,
 } from '../options.js';
 import { intArg, numberArg } from '../args.js';
-import { acquireJobLock } from '../../util/lock.js';
+import { acquireRankJobLock } from '../../distributed/job_lock.js';
 import { warn } from '../errors.js';
 import { progressPrinter } from '../progress_events.js';
 
@@ -70,12 +70,14 @@ export default function pseudoLabelCommand(): Command {
   return cmd.action(async (o: Options) => {
     const g = globalOptions(cmd);
     checkBackendOptions(o);
-    // One job per output folder (released at the end, or at exit when it throws before the try).
-    const lock = acquireJobLock(o.output, `pseudo-label --output ${o.output}`);
+    // One job per output folder (released at the end, or at exit when it throws before the try);
+    // under a launcher rank 0 holds it, the ranks split the shards (pseudoLabel) once it has it.
+    const lock = await acquireRankJobLock(o.output, `pseudo-label --output ${o.output}`);
+    await lock.ready();
     const data = selectData({ spec: o.data, labelsPerClass: o.labelsPerClass, part: 'unlabeled', seed: o.seed, limit: o.limit });
     for (const note of data.notes) warn(note);
     // Shards of an earlier attempt hold their own errors (pl.failed): the list is rebuilt from them at the end.
-    const skips = new SkipReport({ total: data.dataset.length, maxSkipped: o.maxSkipped, dir: o.output });
+    const skips = new SkipReport({ total: data.dataset.length, maxSkipped: o.maxSkipped, dir: lock.isWriter ? o.output : null });
     const pathOf = (id: number): string | null => {
       const s = data.dataset.source(id);
       return s.kind === 'file' ? s.path : null;
@@ -86,7 +88,7 @@ export default function pseudoLabelCommand(): Command {
       config: (m) => inferenceDataConfig(m),
     });
     const model = await loadModelFromOptions(o, { command: 'pseudo-label', requireWeights: true });
-    const progress = progressPrinter({ quiet: g.quiet });
+    const progress = progressPrinter({ quiet: g.quiet || !lock.isWriter }); // rank 0 alone shows progress
     let teacher: InferenceModel | null = null;
     try {
       mkdirSync(o.output, { recursive: true });
@@ -111,8 +113,9 @@ export default function pseudoLabelCommand(): Command {
       progress.stop();
       for (const f of pl.failed) skips.add({ index: f.id, path: pathOf(f.id), message: f.message }, 'unlabeled');
       const summary = skips.finish();
-      if (summary) warn(summary);
-      process.stdout.write(`${pl.records.length} images labeled (${pl.failed.length} skipped); ${join(o.output, 'index.json')}\n`);
+      if (summary && lock.isWriter) warn(summary);
+      if (lock.isWriter)
+        process.stdout.write(`${pl.records.length} images labeled (${pl.failed.length} skipped); ${join(o.output, 'index.json')}\n`);
     } finally {
       progress.stop();
       await teacher?.dispose();

@@ -19,6 +19,7 @@ import { deviceOption, globalOptions } from '../options.js';
 import { intArg } from '../args.js';
 import { CliError } from '../errors.js';
 import { progressPrinter } from '../progress_events.js';
+import { detectDistEnv } from '../../distributed/index.js';
 
 const pc = (v: number): string => `${(v * 100).toFixed(2)}%`;
 
@@ -109,11 +110,13 @@ export default function runCommand(): Command {
         throw new CliError((e as Error).message, 2);
       }
       const t0 = Date.now();
-      const progress = progressPrinter({ quiet: g.quiet, epochLines: 'off-terminal' });
+      // Under a launcher rank 0 alone shows the progress, the log and the summary.
+      const rank0 = detectDistEnv().rank === 0;
+      const progress = progressPrinter({ quiet: g.quiet || !rank0, epochLines: 'off-terminal' });
       let runs;
       try {
         runs = await runExperiment(cfg, o.output, {
-          log: progress.log,
+          log: rank0 ? progress.log : () => {},
           onEvent: progress.onEvent,
           ...(o.device ? { device: o.device } : {}),
           ...(seeds ? { seeds } : {}),
@@ -122,6 +125,7 @@ export default function runCommand(): Command {
       } finally {
         progress.stop();
       }
+      if (!rank0) return;
       for (const r of runs) {
         if (seeds) process.stdout.write(`\nseed ${r.seed} (${r.dir})`);
         printSummary(r.summary, r.ablations);

@@ -11,7 +11,7 @@ import { intArg, numberArg } from '../args.js';
 import { addSchemaOptions, readSchemaOptions } from '../schema_options.js';
 import { progressPrinter } from '../progress_events.js';
 import { CliError, warn } from '../errors.js';
-import { acquireJobLock } from '../../util/lock.js';
+import { acquireRankJobLock } from '../../distributed/job_lock.js';
 
 interface Options extends Record<string, unknown> {
   model: string;
@@ -70,8 +70,10 @@ export default function studentCommand(): Command {
   addSchemaOptions(cmd, StudentSettingsSchema, { omit: ['warmStart', 'checkpointEvery'], names: { randAugment: '--aug <config>' } });
   return cmd.action(async (o: Options) => {
     const g = globalOptions(cmd);
-    // One job per output folder (released at the end, or at exit when it throws before the try).
-    const lock = acquireJobLock(o.output, `student --output ${o.output}`);
+    // One job per output folder (released at the end, or at exit when it throws before the try);
+    // under a launcher rank 0 holds it and writes, the other ranks start once it has it.
+    const lock = await acquireRankJobLock(o.output, `student --output ${o.output}`);
+    await lock.ready();
     const labeled = selectData({
       spec: o.labeled,
       labelsPerClass: o.labelsPerClass,
@@ -109,10 +111,10 @@ export default function studentCommand(): Command {
     const skips = new SkipReport({
       total: labeled.dataset.length + unlabeled.dataset.length + test.dataset.length,
       maxSkipped: o.maxSkipped,
-      dir: o.output,
+      dir: lock.isWriter ? o.output : null,
       resume: true,
     });
-    const progress = progressPrinter({ quiet: g.quiet });
+    const progress = progressPrinter({ quiet: g.quiet || !lock.isWriter }); // rank 0 alone shows progress
     try {
       const r = await studentStage({
         parent: o.output,
@@ -135,11 +137,12 @@ export default function studentCommand(): Command {
         onSampleError: (e, set) => skips.add(e, set),
       }).finally(() => skips.write());
       const skipped = skips.finish();
-      if (skipped) progress.log(skipped);
+      if (skipped && lock.isWriter) progress.log(skipped);
       const ev = r.record.eval;
-      progress.log(
-        `student ${o.model}: top1 ${(ev.top1 * 100).toFixed(2)}% top5 ${(ev.top5 * 100).toFixed(2)}%${r.skipped ? ' (done before)' : ''}; model in ${r.modelDir}`,
-      );
+      if (lock.isWriter)
+        progress.log(
+          `student ${o.model}: top1 ${(ev.top1 * 100).toFixed(2)}% top5 ${(ev.top5 * 100).toFixed(2)}%${r.skipped ? ' (done before)' : ''}; model in ${r.modelDir}`,
+        );
     } finally {
       progress.stop();
       lock.release();

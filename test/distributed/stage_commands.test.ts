@@ -1,0 +1,250 @@
+// The stage commands under `noisy-student launch --nproc-per-node 2`, as a user runs them: rank 0
+// takes the output folder's job lock and writes, the other rank joins it (it used to fail on rank
+// 0's lock), and only rank 0 prints the closing line.
+//  - pseudo-label: the 2 ranks split the shards; every file is byte for byte the single process's.
+//  - student (no noise, SyncBatchNorm): 2 ranks x batch 4 end with the weights and logged losses of
+//    1 process x batch 8 (the comparison through trainModel is student.test.ts; this is the command).
+//  - a second launch on a folder another job holds fails naming the lock.
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadSafetensors, noGrad } from '../../src/torch/index.js';
+import { distributedAvailable } from '../../src/distributed/index.js';
+import { acquireJobLock, JOB_LOCK_FILE } from '../../src/util/lock.js';
+import { freePort, root } from './spawn.js';
+
+const cli = join(root, 'src/cli/main.ts');
+const skip = distributedAvailable() ? false : 'the c10d addon is not built';
+const base = mkdtempSync(join(tmpdir(), 'ns-dpcmd-'));
+after(() => rmSync(base, { recursive: true, force: true }));
+const at = (name: string): string => join(base, name);
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cliRun(args: readonly string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', cli, ...args], {
+      cwd: root,
+      env: { ...process.env, OMP_NUM_THREADS: '1', NS_DEBUG: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 240_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const launch2 = async (args: readonly string[]): Promise<Run> =>
+  cliRun(['launch', '--nproc-per-node', '2', '--master-port', String(await freePort()), '--', ...args]);
+
+const ok = (r: Run, what: string): Run => {
+  assert.equal(r.code, 0, `${what}: ${r.stderr}`);
+  return r;
+};
+
+/** The one keyed student folder under a student command's --output. */
+function studentDir(out: string): string {
+  const keys = readdirSync(out).filter((f) => existsSync(join(out, f, 'record.json')));
+  assert.equal(keys.length, 1, `one student in ${out}: ${readdirSync(out).join(', ')}`);
+  return join(out, keys[0]!);
+}
+
+/** ||a - b|| / ||b|| over the float parameters (not BatchNorm's running statistics). */
+function weightGap(a: string, b: string): number {
+  const ta = loadSafetensors(join(a, 'model/model.safetensors')).tensors;
+  const tb = loadSafetensors(join(b, 'model/model.safetensors')).tensors;
+  assert.deepEqual([...ta.keys()].sort(), [...tb.keys()].sort());
+  let num = 0;
+  let den = 0;
+  noGrad(() => {
+    for (const [k, t] of ta) {
+      if (!t.dtype.startsWith('float') || k.includes('running_')) continue;
+      num += t.sub(tb.get(k)!).square().sum().item() as number;
+      den += tb.get(k)!.square().sum().item() as number;
+    }
+  });
+  for (const t of [...ta.values(), ...tb.values()]) t.dispose();
+  return Math.sqrt(num / den);
+}
+
+const stepLosses = (dir: string): number[] =>
+  readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { loss?: number })
+    .filter((l) => l.loss !== undefined)
+    .map((l) => l.loss!);
+
+const SPLIT = ['--labels-per-class', '2', '--seed', '0'];
+const LIMIT = '45';
+
+describe('pseudo-label and student under launch (2 ranks)', { skip }, () => {
+  const pl = (out: string): string[] => [
+    'pseudo-label',
+    '--quiet',
+    '--model',
+    'tinynet_e',
+    '--checkpoint',
+    join(at('teacher'), 'model'),
+    '--data',
+    'fashion-mnist',
+    ...SPLIT,
+    '--limit',
+    LIMIT,
+    '--shard-size',
+    '8',
+    '-b',
+    '4',
+    '--workers',
+    '0',
+    '-o',
+    out,
+  ];
+
+  it('pseudo-label: the files of 1 process, byte for byte; one closing line', async () => {
+    ok(
+      await cliRun([
+        'train',
+        '--quiet',
+        '--model',
+        'tinynet_e',
+        '--data',
+        'fashion-mnist',
+        ...SPLIT,
+        '--epochs',
+        '1',
+        '-b',
+        '10',
+        '--zero-head',
+        '--val-limit',
+        '10',
+        '--workers',
+        '0',
+        '-o',
+        at('teacher'),
+      ]),
+      'train the teacher',
+    );
+    const one = ok(await cliRun(pl(at('pl1'))), '1 process');
+    const two = ok(await launch2(pl(at('pl2'))), '2 ranks');
+    const line = new RegExp(`^${LIMIT} images labeled \\(0 skipped\\); .*index\\.json$`, 'gm');
+    assert.equal(one.stdout.match(line)?.length, 1, one.stdout);
+    assert.equal(two.stdout.match(line)?.length, 1, `rank 0 alone prints it:\n${two.stdout}`);
+    const files = readdirSync(at('pl1')).sort();
+    assert.deepEqual(readdirSync(at('pl2')).sort(), files, 'the same files (and no lock left)');
+    assert.equal(files.filter((f) => f.startsWith('shard-')).length, 6);
+    assert.ok(!files.includes(JOB_LOCK_FILE));
+    for (const f of files) assert.ok(readFileSync(join(at('pl1'), f)).equals(readFileSync(join(at('pl2'), f))), `${f} differs`);
+  });
+
+  it('student: 2 ranks x batch 4 = 1 process x batch 8; one closing line', async () => {
+    ok(await cliRun(['filter', '--pseudo', at('pl1'), '--per-class', '20', '--threshold', '0', '-o', at('sel')]), 'filter');
+    const student = (batch: number, out: string): string[] => [
+      'student',
+      '--quiet',
+      '--model',
+      'tinynet_e',
+      '--labeled',
+      'fashion-mnist',
+      ...SPLIT,
+      '--unlabeled',
+      'fashion-mnist',
+      '--unlabeled-limit',
+      LIMIT,
+      '--pseudo',
+      at('pl1'),
+      '--selection',
+      at('sel'),
+      '--test',
+      'fashion-mnist:test',
+      // No noise: dropout and stochastic depth draw per rank, so only the clean student can match.
+      '--no-noise',
+      '--sync-bn',
+      '--ratio',
+      '1',
+      '--epochs',
+      '2',
+      '--opt',
+      'sgd',
+      '--lr',
+      '0.01',
+      '--sched',
+      'none',
+      // A zero head keeps SGD on this tiny net from amplifying float rounding (~100x per step with a random one).
+      '--zero-head',
+      '--workers',
+      '0',
+      '-b',
+      String(batch),
+      '-o',
+      out,
+    ];
+    const one = ok(await cliRun(student(8, at('st1'))), '1 process');
+    const two = ok(await launch2(student(4, at('st2'))), '2 ranks');
+    const line = /^student tinynet_e: top1 .* model in .*$/gm;
+    assert.equal(one.stdout.match(line)?.length, 1, one.stdout);
+    assert.equal(two.stdout.match(line)?.length, 1, `rank 0 alone prints it:\n${two.stdout}`);
+    const [d1, d2] = [studentDir(at('st1')), studentDir(at('st2'))];
+    const g = weightGap(d2, d1);
+    assert.ok(g < 1e-4, `weights differ by ${g} (relative L2)`);
+    const [l1, l2] = [stepLosses(d1), stepLosses(d2)];
+    assert.ok(l1.length >= 4, `${l1.length} steps`);
+    assert.equal(l2.length, l1.length, 'rank 0 logged each step once');
+    for (let i = 0; i < l1.length; i++)
+      assert.ok(Math.abs(l1[i]! - l2[i]!) < 1e-4 * Math.abs(l1[i]!), `step ${i + 1}: ${l2[i]} vs ${l1[i]}`);
+    assert.ok(!existsSync(join(at('st2'), JOB_LOCK_FILE)), 'the lock went');
+  });
+
+  it('run: a tiny config end to end under launch; rank 0 alone logs and prints the summary', async () => {
+    const config = join(base, 'run.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        seed: 3,
+        labeled: { data: 'fashion-mnist', perClass: 2 },
+        unlabeled: { data: 'rest', limit: 40 },
+        test: { data: 'default', limit: 20 },
+        imgSize: 32,
+        teacher: { model: 'tinynet_e', train: { epochs: 1, batchSize: 4, syncBn: true } },
+        students: ['tinynet_e'],
+        pseudoLabel: { perClass: 4, threshold: 0, shardSize: 8 },
+        student: { train: { epochs: 1, batchSize: 4, syncBn: true }, ratio: 1 },
+        workers: 0,
+      }),
+    );
+    const r = ok(await launch2(['run', '--quiet', '--config', config, '-o', at('run')]), 'run');
+    assert.equal(r.stdout.match(/^teacher +tinynet_e +top1/gm)?.length, 1, r.stdout);
+    assert.equal(r.stdout.match(/^generation 1: pseudo-labelling/gm)?.length, 1, r.stdout);
+    assert.equal(r.stdout.match(/summary\.json and report\.html in/g)?.length, 1, r.stdout);
+    const s = JSON.parse(readFileSync(join(at('run'), 'summary.json'), 'utf8')) as { generations: unknown[] };
+    assert.equal(s.generations.length, 1);
+    assert.ok(existsSync(join(at('run'), 'report.html')));
+    assert.ok(!existsSync(join(at('run'), JOB_LOCK_FILE)), 'the lock went');
+  });
+
+  it('a folder held by another job: the launch fails naming the lock, and leaves it', async () => {
+    const held = acquireJobLock(at('busy'), 'a test holding the folder');
+    try {
+      const r = await launch2(pl(at('busy')));
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /is in use by another job \(pid \d+.*"a test holding the folder"/);
+      assert.ok(existsSync(join(at('busy'), JOB_LOCK_FILE)));
+      assert.ok(!existsSync(join(at('busy'), 'index.json')), 'nothing labelled');
+    } finally {
+      held.release();
+    }
+  });
+});
