@@ -10,7 +10,8 @@
 //     it adds over the random row is the loader's (worker threads, their batch buffers, the data set).
 // Reported per row: RSS after loading the engine, after building the model, and the peak, in MiB,
 // with ours/timm for the peak. The target (issue 14) is a peak within 1.2x of timm's.
-// Usage: TIMM_SRC=/path/to/pytorch-image-models npm run bench -- train-memory   (STEPS=n, default 30)
+// Usage: TIMM_SRC=/path/to/pytorch-image-models npm run bench -- train-memory
+//   STEPS=n (default 30), BENCH_TRAIN_MEMORY_MODES=fp32,bf16,fmnist (the rows; default all)
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -119,7 +120,10 @@ export async function main(): Promise<void> {
   console.log(
     `tf_efficientnet_b0 training, batch ${BATCH} at ${SIZE}x${SIZE}, ${steps} steps, ${THREADS} threads, peak RSS (VmHWM) of each process`,
   );
-  for (const mode of ['fp32', 'bf16', 'fmnist']) {
+  const all = ['fp32', 'bf16', 'fmnist'];
+  const modes = (process.env['BENCH_TRAIN_MEMORY_MODES'] ?? all.join(',')).split(',').map((m) => m.trim());
+  for (const m of modes) if (!all.includes(m)) throw new Error(`BENCH_TRAIN_MEMORY_MODES: unknown "${m}"; known: ${all.join(', ')}`);
+  for (const mode of modes) {
     const ours = runOurs(mode, steps);
     const theirs =
       ref && mode !== 'fmnist'
