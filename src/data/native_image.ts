@@ -3,10 +3,8 @@
 // own instance, see native/image/src/addon.cc for why this is not the libtorch addon). When it is
 // not built, or NOISY_STUDENT_IMAGE_NATIVE=0, callers use their JavaScript path, which computes the
 // same bytes.
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { findPackageFile } from '../util/package_file.js';
 
 export type SimdLevel = 'scalar' | 'avx2' | 'avx512';
 
@@ -71,16 +69,7 @@ export interface NativeImage {
 
 const ADDON = 'native/image/build/Release/noisy_student_image.node';
 
-function findAddon(): string | null {
-  // src/data or dist/data -> package root
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 4; i++) {
-    const p = join(dir, ADDON);
-    if (existsSync(p)) return p;
-    dir = dirname(dir);
-  }
-  return null;
-}
+const findAddon = (): string | null => findPackageFile(ADDON);
 
 let loaded: NativeImage | null | undefined;
 let loadError: string | null = null;

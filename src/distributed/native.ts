@@ -1,10 +1,8 @@
 // The only importer of the c10d addon (native/distributed, scripts/build-dist-addon.mjs). It is
 // loaded lazily: a single-process run never needs it, and a machine without Gloo's headers has none.
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { native as torchNative, type Handle } from '../torch/native.js';
+import { findPackageFile } from '../util/package_file.js';
 
 export type ReduceOpName = 'sum' | 'max' | 'min' | 'product';
 
@@ -58,16 +56,7 @@ export interface NativeDistributed {
 
 const ADDON = 'native/distributed/build/Release/noisy_student_distributed.node';
 
-function findAddon(): string | null {
-  // src/distributed or dist/distributed -> package root
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 4; i++) {
-    const p = join(dir, ADDON);
-    if (existsSync(p)) return p;
-    dir = dirname(dir);
-  }
-  return null;
-}
+const findAddon = (): string | null => findPackageFile(ADDON);
 
 let loaded: NativeDistributed | null = null;
 

@@ -1,8 +1,6 @@
 // The only importer of the compiled addon. Everything the addon exports is described here.
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { findPackageFile } from '../util/package_file.js';
 import { DisposedError, TorchError } from './errors.js';
 
 export type Handle = number;
@@ -144,13 +142,8 @@ export interface NativeBinding {
 }
 
 function findAddon(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  // src/torch or dist/torch -> package root
-  for (let i = 0; i < 4; i++) {
-    const p = join(dir, 'build/Release/noisy_student_torch.node');
-    if (existsSync(p)) return p;
-    dir = dirname(dir);
-  }
+  const path = findPackageFile('build/Release/noisy_student_torch.node');
+  if (path) return path;
   throw new Error(
     'noisy-student: the libtorch addon is not built (build/Release/noisy_student_torch.node). ' +
       'Run `bash scripts/setup` (installs libtorch-dev and friends) then `npm run build:native`.',

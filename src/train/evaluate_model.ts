@@ -17,6 +17,8 @@ export interface EvaluateModelOptions {
   readonly onEvent?: ProgressListener | undefined;
   /** Each image that could not be read (left out of the score); may throw to stop (--max-skipped). */
   readonly onSampleError?: ((e: SampleError) => void) | undefined;
+  /** Each batch's logits ([n, classes], row-major) with its labels: for tallies beyond top-k (a confusion matrix). */
+  readonly onLogits?: ((logits: Float32Array, labels: ArrayLike<number>) => void) | undefined;
 }
 
 export async function evaluateModel(model: InferenceModel, data: ImageDataset, o: EvaluateModelOptions = {}): Promise<EvalResult> {
@@ -33,6 +35,7 @@ export async function evaluateModel(model: InferenceModel, data: ImageDataset, o
     for await (const b of loader.epoch(0)) {
       throwIfAborted(o.signal, stage);
       const out = await model.run({ data: b.data, shape: b.shape }, 'logits');
+      o.onLogits?.(out.data, b.labels);
       noGrad(() =>
         scope(() =>
           score.add(

@@ -6,10 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadInferenceBackend, type BackendOption, type Calibration, type Precision } from '../../backends/index.js';
 import type { ImageDataset, SampleError } from '../../data/index.js';
-import { DataLoader } from '../../data/index.js';
-import { fromTypedArray, noGrad, scope } from '../../torch/index.js';
-import { inferenceDataConfig, type EvalResult, type ProgressListener } from '../../train/index.js';
-import { ClassificationScore } from '../../train/loop.js';
+import { evaluateModel, type EvalResult, type ProgressListener } from '../../train/index.js';
 import { addLogits, emptyConfusion } from '../confusion.js';
 import { contentHash, fileHash } from '../../util/hash.js';
 import { withElapsed } from '../../util/elapsed.js';
@@ -54,37 +51,16 @@ export async function evaluateModelDir(
   });
   try {
     const onErr = o.onSampleError;
-    const stage = o.stage ?? 'evaluate';
-    // train/evaluate_model.ts's pass, also tallying each image's argmax against its label.
-    const loader = new DataLoader(test, {
+    const confusion = emptyConfusion(model.numClasses);
+    const score = await evaluateModel(model, test, {
       batchSize: 256,
-      numWorkers: o.workers,
-      transform: { config: inferenceDataConfig(model) },
+      workers: o.workers,
+      stage: o.stage ?? 'evaluate',
+      onEvent: o.onEvent,
+      onLogits: (logits, labels) => addLogits(confusion, logits, labels),
       ...(onErr ? { onSampleError: (e: SampleError) => onErr(e, 'test') } : {}),
     });
-    const score = new ClassificationScore();
-    const confusion = emptyConfusion(model.numClasses);
-    try {
-      for await (const b of loader.epoch(0)) {
-        const out = await model.run({ data: b.data, shape: b.shape }, 'logits');
-        addLogits(confusion, out.data, b.labels);
-        noGrad(() =>
-          scope(() =>
-            score.add(
-              fromTypedArray(out.data, out.shape),
-              fromTypedArray(
-                BigInt64Array.from(b.labels, (l) => BigInt(l)),
-                [b.labels.length],
-              ),
-            ),
-          ),
-        );
-        o.onEvent?.({ type: 'items', stage, done: score.count, total: test.length, unit: 'img' });
-      }
-    } finally {
-      await loader.close();
-    }
-    return { ...score.result(), confusion };
+    return { ...score, confusion };
   } finally {
     await model.dispose();
   }
