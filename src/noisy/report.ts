@@ -518,6 +518,11 @@ export async function renderReport(data: ReportData, opts: ReportOptions = {}): 
   ]
     .filter((s) => s.length > 0)
     .join('\n');
+  return reportDocument(title, body);
+}
+
+/** One self-contained page: the reports' CSS inline, no script, nothing fetched. */
+export function reportDocument(title: string, body: string): string {
   return `<!doctype html>
 <html lang="en">
 <head>

@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { atomicWriteFile } from '../util/atomic_write.js';
 import { perClassAccuracy, sumConfusions, type Confusion } from './confusion.js';
 import type { Aggregate } from './experiment.js';
-import { REPORT_CSS } from './report.js';
+import { reportDocument } from './report.js';
 import { esc } from './report_charts.js';
-import { confusionChart, perClassChart, spreadChart, VEGA_CSS, type PerClassSeries, type SpreadPoint } from './report_vega.js';
+import { confusionChart, perClassChart, spreadChart, type PerClassSeries, type SpreadPoint } from './report_vega.js';
 import { openRun, type FinishedModel } from './run_dir.js';
 import { formatSpread, spread, type Spread } from './stats.js';
 
@@ -211,17 +211,9 @@ ${m.ablations.map((a) => `<tr><td>${esc(a.name)}</td><td class="num">${pc(a.top1
 <div class="row"><div>${cmT}</div><div>${cm}</div></div></section>`;
   }
   const title = d.title ?? `Noisy Student Training over ${seeds.length} seeds`;
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${esc(title)}</title>
-<style>${REPORT_CSS}${VEGA_CSS}</style>
-</head>
-<body>
-<main>
-<header><h1>${esc(title)}</h1><div class="sub">seeds ${seeds.join(', ')} · each seed's run report is in its seed-&lt;n&gt;/report.html · figures: mean ± sample sd; differences paired by seed</div></header>
+  return reportDocument(
+    title,
+    `<header><h1>${esc(title)}</h1><div class="sub">seeds ${seeds.join(', ')} · each seed's run report is in its seed-&lt;n&gt;/report.html · figures: mean ± sample sd; differences paired by seed</div></header>
 <div class="cards">${cards.join('')}</div>
 <section id="spread"><h2>Accuracy and gains over seeds</h2><p class="desc">A filled dot is the mean, its bar ± one sample standard deviation, the hollow marks each seed.</p>
 ${accChart}
@@ -230,11 +222,8 @@ ${diffChart}
 ${abl}
 ${perClass}
 <details><summary>Configuration (seed ${seeds[0]})</summary><pre>${esc(JSON.stringify(agg.config, null, 2) ?? '')}</pre></details>
-<footer>noisy-student · self-contained report: no network access is needed to view it</footer>
-</main>
-</body>
-</html>
-`;
+<footer>noisy-student · self-contained report: no network access is needed to view it</footer>`,
+  );
 }
 
 const confusionOf = (m: FinishedModel | null | undefined): Confusion | null =>
