@@ -7,6 +7,7 @@ const benches: Record<string, () => Promise<{ main: () => Promise<void> }>> = {
   'data-train': () => import('./data.js').then((m) => ({ main: m.trainMain })),
   'data-plan': () => import('./data_plan.js'),
   train: () => import('./train.js'),
+  'train-ab': () => import('./train_ab.js'),
   memory: () => import('./memory.js'),
   'train-memory': () => import('./train_memory.js'),
   fused: () => import('./fused.js'),

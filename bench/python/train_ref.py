@@ -35,7 +35,7 @@ def main():
         if i >= 2:
             times.append(time.perf_counter() - t0)
     times.sort()
-    print(json.dumps({"ips": batch / times[len(times) // 2]}))
+    print(json.dumps({"ips": batch / times[len(times) // 2], "best": batch / times[0]}))
 
 
 if __name__ == "__main__":

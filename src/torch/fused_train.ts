@@ -26,7 +26,15 @@ interface BnActBinding {
   ): Handle;
 }
 const binding = native as NativeBinding & Partial<BnActBinding>;
-const enabled = typeof binding.bnActTrain === 'function' && process.env['NOISY_STUDENT_FUSED_BN'] !== '0';
+const bound = typeof binding.bnActTrain === 'function';
+let enabled = bound && process.env['NOISY_STUDENT_FUSED_BN'] !== '0';
+
+/** Turn the fused path on or off (A/B benchmarks); returns the previous setting. Off when the addon lacks it. */
+export function setFusedBatchNormAct(on: boolean): boolean {
+  const prev = enabled;
+  enabled = on && bound;
+  return prev;
+}
 
 export interface BatchNormActOptions {
   weight: Tensor;

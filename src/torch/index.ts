@@ -76,4 +76,4 @@ export {
   checkAutocastDType,
   type AutocastLowDType,
 } from './autocast.js';
-export { batchNormActTraining, fusedBatchNormActSupported, type BatchNormActOptions } from './fused_train.js';
+export { batchNormActTraining, fusedBatchNormActSupported, setFusedBatchNormAct, type BatchNormActOptions } from './fused_train.js';

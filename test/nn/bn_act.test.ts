@@ -93,11 +93,12 @@ describe('fused training batch norm + activation', () => {
       assert.equal(batchNormActTraining(ones([2, 4, 3, 3]), { ...opts, act: 'gelu' }), null);
     }));
 
-  it('BatchNorm2d with SiLU trains through it and equals aten batch_norm + SiLU', () =>
+  it('BatchNorm2d with SiLU trains channels_last inputs through it and equals aten batch_norm + SiLU', () =>
     scope(() => {
       const bn = new BatchNorm2d(6, { act: 'silu', eps: 1e-3 });
       bn.train();
-      const x = randn([4, 6, 5, 5], { generator: new Generator(9) });
+      // channels_last: the layout BatchNorm2d takes the fused path for.
+      const x = randn([4, 6, 5, 5], { generator: new Generator(9) }).contiguous('channelsLast');
       const rm = zeros([6]);
       const rv = ones([6]);
       const ref = reference(x, ones([6]), zeros([6]), rm, rv, 'silu');
