@@ -12,10 +12,10 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadSafetensors, noGrad, type Tensor } from '../../src/torch/index.js';
 import { distributedAvailable } from '../../src/distributed/index.js';
 import { latestCheckpoint } from '../../src/train/checkpoint.js';
 import { freePort, root, runRanks } from './spawn.js';
+import { stepLosses, weightGap } from './model_dirs.js';
 
 const cli = join(root, 'src/cli/main.ts');
 const skip = distributedAvailable() ? false : 'the c10d addon is not built';
@@ -61,34 +61,6 @@ function cliRun(args: string[], env: Record<string, string> = {}): Promise<{ cod
       resolve({ code, stderr });
     });
   });
-}
-
-/** ||a - b|| / ||b|| over every float parameter (not the running statistics). */
-function weightGap(a: string, b: string): number {
-  const ta = loadSafetensors(join(a, 'model/model.safetensors')).tensors;
-  const tb = loadSafetensors(join(b, 'model/model.safetensors')).tensors;
-  assert.deepEqual([...ta.keys()].sort(), [...tb.keys()].sort());
-  let num = 0;
-  let den = 0;
-  noGrad(() => {
-    for (const [k, t] of ta) {
-      const u = tb.get(k) as Tensor;
-      if (!t.dtype.startsWith('float') || k.includes('running_')) continue;
-      num += t.sub(u).square().sum().item() as number;
-      den += u.square().sum().item() as number;
-    }
-  });
-  for (const t of [...ta.values(), ...tb.values()]) t.dispose();
-  return Math.sqrt(num / den);
-}
-
-function stepLosses(dir: string): number[] {
-  return readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as { loss?: number })
-    .filter((l) => l.loss !== undefined)
-    .map((l) => l.loss!);
 }
 
 describe('data-parallel train (2 ranks = 1 process with the global batch)', { skip }, () => {

@@ -11,10 +11,10 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadSafetensors, noGrad } from '../../src/torch/index.js';
 import { distributedAvailable } from '../../src/distributed/index.js';
 import { acquireJobLock, JOB_LOCK_FILE } from '../../src/util/lock.js';
 import { freePort, root } from './spawn.js';
+import { stepLosses, weightGap } from './model_dirs.js';
 
 const cli = join(root, 'src/cli/main.ts');
 const skip = distributedAvailable() ? false : 'the c10d addon is not built';
@@ -61,32 +61,6 @@ function studentDir(out: string): string {
   assert.equal(keys.length, 1, `one student in ${out}: ${readdirSync(out).join(', ')}`);
   return join(out, keys[0]!);
 }
-
-/** ||a - b|| / ||b|| over the float parameters (not BatchNorm's running statistics). */
-function weightGap(a: string, b: string): number {
-  const ta = loadSafetensors(join(a, 'model/model.safetensors')).tensors;
-  const tb = loadSafetensors(join(b, 'model/model.safetensors')).tensors;
-  assert.deepEqual([...ta.keys()].sort(), [...tb.keys()].sort());
-  let num = 0;
-  let den = 0;
-  noGrad(() => {
-    for (const [k, t] of ta) {
-      if (!t.dtype.startsWith('float') || k.includes('running_')) continue;
-      num += t.sub(tb.get(k)!).square().sum().item() as number;
-      den += tb.get(k)!.square().sum().item() as number;
-    }
-  });
-  for (const t of [...ta.values(), ...tb.values()]) t.dispose();
-  return Math.sqrt(num / den);
-}
-
-const stepLosses = (dir: string): number[] =>
-  readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as { loss?: number })
-    .filter((l) => l.loss !== undefined)
-    .map((l) => l.loss!);
 
 const SPLIT = ['--labels-per-class', '2', '--seed', '0'];
 const LIMIT = '45';

@@ -6,29 +6,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadSafetensors, noGrad } from '../../src/torch/index.js';
 import { distributedAvailable } from '../../src/distributed/index.js';
 import { here, lastJson, runRanks } from './spawn.js';
+import { weightGap } from './model_dirs.js';
 
 const worker = join(here, 'student_worker.ts');
 const skip = distributedAvailable() ? false : 'the c10d addon is not built';
 const base = mkdtempSync(join(tmpdir(), 'ns-dps-'));
 after(() => rmSync(base, { recursive: true, force: true }));
-
-function gap(a: string, b: string): number {
-  const ta = loadSafetensors(join(a, 'model/model.safetensors')).tensors;
-  const tb = loadSafetensors(join(b, 'model/model.safetensors')).tensors;
-  let num = 0;
-  let den = 0;
-  noGrad(() => {
-    for (const [k, t] of ta) {
-      if (!t.dtype.startsWith('float') || k.includes('running_')) continue;
-      num += t.sub(tb.get(k)!).square().sum().item() as number;
-      den += tb.get(k)!.square().sum().item() as number;
-    }
-  });
-  return Math.sqrt(num / den);
-}
 
 describe('data-parallel student batches (labeled + pseudo-labeled)', { skip }, () => {
   it('2 ranks = 1 process with the global batch', async () => {
@@ -39,7 +24,7 @@ describe('data-parallel student batches (labeled + pseudo-labeled)', { skip }, (
     // 48 pseudo-labeled ids at 16 per global step: 3 steps per epoch, 2 epochs, on every rank.
     assert.deepEqual(lastJson<{ steps: number }>(one!).steps, 6);
     for (const r of two) assert.equal(lastJson<{ steps: number }>(r).steps, 6);
-    const g = gap(join(base, 'two'), join(base, 'one'));
+    const g = weightGap(join(base, 'two'), join(base, 'one'));
     assert.ok(g < 1e-4, `weights differ by ${g} (relative L2)`);
     // Rank 0 alone logged the steps.
     const steps = readFileSync(join(base, 'two', 'metrics.jsonl'), 'utf8')
