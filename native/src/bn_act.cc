@@ -11,6 +11,7 @@
 // float32 only, NCHW-contiguous or channels_last inputs (others are made contiguous); the JS layer
 // (src/torch/fused_train.ts) sends everything else to aten::batch_norm.
 #include "addon.h"
+#include "fast_exp.h"
 
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -34,30 +35,11 @@ using torch::autograd::variable_list;
 
 constexpr int64_t kNone = 0, kRelu = 1, kSilu = 3;
 
-// e^x in float32 without libm, so the loops calling it vectorise (Cody-Waite reduction, a degree-6
-// polynomial, 2^n built in the exponent bits; max relative error ~1.5e-7).
-NS_BN_INLINE float Exp(float x) {
-  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-  const float t = x * 1.44269504088896341f;
-  const float n = (t + 12582912.0f) - 12582912.0f;
-  const float f = x - n * 0.693145751953125f - n * 1.428606765330187045e-06f;
-  float p = 1.9875691500e-4f;
-  p = p * f + 1.3981999507e-3f;
-  p = p * f + 8.3334519073e-3f;
-  p = p * f + 4.1665795894e-2f;
-  p = p * f + 1.6666665459e-1f;
-  p = p * f + 5.0000001201e-1f;
-  p = p * f * f + f + 1.0f;
-  const int32_t e = (static_cast<int32_t>(n) + 127) << 23;
-  float s;
-  std::memcpy(&s, &e, sizeof(s));
-  return p * s;
-}
 
 template <int64_t A>
 NS_BN_INLINE float Act(float z) {
   if constexpr (A == kRelu) return z > 0.f ? z : 0.f;
-  if constexpr (A == kSilu) return z / (1.f + Exp(-z));
+  if constexpr (A == kSilu) return z / (1.f + FastExp(-z));
   return z;
 }
 
@@ -66,7 +48,7 @@ template <int64_t A>
 NS_BN_INLINE float DAct(float z) {
   if constexpr (A == kRelu) return z > 0.f ? 1.f : 0.f;
   if constexpr (A == kSilu) {
-    const float s = 1.f / (1.f + Exp(-z));
+    const float s = 1.f / (1.f + FastExp(-z));
     return s * (1.f + z * (1.f - s));
   }
   return 1.f;

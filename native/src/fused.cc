@@ -9,6 +9,7 @@
 // computed from the actual input size at every run (src/nn/padding.ts: the odd pixel goes
 // bottom/right), so any input size works.
 #include "fused.h"
+#include "fast_exp.h"
 
 #include <ATen/Parallel.h>
 
@@ -174,32 +175,11 @@ int KernelAct(Act a) {
   }
 }
 
-// e^x in float32 without libm, so loops that call it vectorise: Cody-Waite range reduction to
-// [-ln2/2, ln2/2], a degree-6 polynomial (Cephes' expf coefficients), and 2^n built in the exponent
-// bits. Max relative error ~1.5e-7 against double-precision exp (SiLU over [-100, 100]).
-NS_INLINE float ExpF(float x) {
-  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-  const float t = x * 1.44269504088896341f;
-  const float n = (t + 12582912.0f) - 12582912.0f;  // round to nearest (2^23 + 2^22 trick)
-  const float f = x - n * 0.693145751953125f - n * 1.428606765330187045e-06f;
-  float p = 1.9875691500e-4f;
-  p = p * f + 1.3981999507e-3f;
-  p = p * f + 8.3334519073e-3f;
-  p = p * f + 4.1665795894e-2f;
-  p = p * f + 1.6666665459e-1f;
-  p = p * f + 5.0000001201e-1f;
-  p = p * f * f + f + 1.0f;
-  const int32_t e = (static_cast<int32_t>(n) + 127) << 23;
-  float s;
-  std::memcpy(&s, &e, sizeof(s));
-  return p * s;
-}
-
 template <int A>
 NS_INLINE float ActV(float v) {
   if constexpr (A == kActRelu) return v > 0.f ? v : 0.f;
   if constexpr (A == kActRelu6) return v < 0.f ? 0.f : (v > 6.f ? 6.f : v);
-  if constexpr (A == kActSilu) return v / (1.0f + ExpF(-v));
+  if constexpr (A == kActSilu) return v / (1.0f + FastExp(-v));
   if constexpr (A == kActHardSwish) {
     const float r = v + 3.f;
     return v * (r < 0.f ? 0.f : (r > 6.f ? 6.f : r)) / 6.f;
@@ -350,7 +330,7 @@ NS_KERNEL void SeGate(const float* __restrict pooled, const float* __restrict w1
   ActRow(hidden, rd, act);
   for (int64_t c = 0; c < C; ++c) {
     const float v = b2[c] + Dot(w2 + c * rd, hidden, rd);
-    gate[c] = 1.0f / (1.0f + ExpF(-v));
+    gate[c] = 1.0f / (1.0f + FastExp(-v));
   }
 }
 

@@ -14,6 +14,7 @@
 //   - the output buffer comes from JavaScript already filled with the fill colour, and only pixels
 //     whose source lies inside the image are written, as in PIL and the JavaScript.
 // The tables (LUTs, the matrix) are computed in JavaScript; this file only runs the loops.
+#include "args.h"
 #include "augment.h"
 
 #include <algorithm>
@@ -25,25 +26,6 @@
 
 namespace nsimg {
 namespace {
-
-[[noreturn]] void Fail(Napi::Env env, const std::string& msg) { throw Napi::TypeError::New(env, "noisy_student_image: " + msg); }
-
-int32_t Int(const Napi::CallbackInfo& info, size_t i, const char* name, int32_t lo, int32_t hi) {
-  if (!info[i].IsNumber()) Fail(info.Env(), std::string(name) + " must be a number");
-  const double d = info[i].As<Napi::Number>().DoubleValue();
-  if (!(d >= lo && d <= hi) || static_cast<double>(static_cast<int32_t>(d)) != d) {
-    Fail(info.Env(), std::string(name) + " out of range: " + std::to_string(d));
-  }
-  return static_cast<int32_t>(d);
-}
-
-template <typename A>
-A Array(const Napi::CallbackInfo& info, size_t i, const char* name, napi_typedarray_type type) {
-  if (!info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != type) {
-    Fail(info.Env(), std::string(name) + " has the wrong array type");
-  }
-  return info[i].As<A>();
-}
 
 // An image argument: width x height x channels bytes at least.
 struct Img {
