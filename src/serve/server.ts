@@ -115,7 +115,7 @@ export function createInferenceServer(opts: ServeOptions): InferenceServer {
   positive('maxPixels', o.maxPixels);
   positive('maxFiles', o.maxFiles);
   positive('requestTimeoutMs', o.requestTimeoutMs);
-  const decodeWorkers = opts.decodeWorkers ?? threadPlan('inference').loaderWorkers;
+  const decodeWorkers = opts.decodeWorkers ?? threadPlan('serve').loaderWorkers;
   if (!Number.isInteger(decodeWorkers) || decodeWorkers < 0)
     throw new RangeError(`serve: decodeWorkers must be a non-negative integer, got ${decodeWorkers}`);
   const disposeModel = opts.disposeModel ?? typeof opts.model === 'function';

@@ -217,7 +217,7 @@ export function cpuBudget(env: NodeJS.ProcessEnv = process.env): CpuBudget {
   return resolveCpuBudget({ affinity: cached.affinity, quota: cached.quota, env });
 }
 
-export type ThreadPlanKind = 'train' | 'pseudo-label' | 'student' | 'inference';
+export type ThreadPlanKind = 'train' | 'pseudo-label' | 'student' | 'inference' | 'serve';
 
 export interface ThreadPlan {
   readonly kind: ThreadPlanKind;
@@ -238,7 +238,13 @@ export interface ThreadPlan {
  * model's forward (~1/6); training adds augmentation but also the backward pass (~3x the forward),
  * so its share is smaller still.
  */
-const LOADER_SHARE: Record<ThreadPlanKind, number> = { inference: 1 / 6, 'pseudo-label': 1 / 6, train: 1 / 8, student: 1 / 8 };
+const LOADER_SHARE: Record<ThreadPlanKind, number> = {
+  inference: 1 / 6,
+  'pseudo-label': 1 / 6,
+  serve: 1 / 6,
+  train: 1 / 8,
+  student: 1 / 8,
+};
 
 /**
  * How a job of `kind` splits `cpus` cores:
@@ -252,6 +258,10 @@ const LOADER_SHARE: Record<ThreadPlanKind, number> = { inference: 1 / 6, 'pseudo
  *   others. Measured on 2 vCPUs, pseudo-labelling 400 JPEGs with b0 at 224 (interleaved rounds,
  *   end to end): 1 thread + 1 worker 44-45 img/s in both rounds, 2 threads + 1 worker 31-47,
  *   2 threads + 0 workers 41-44 (results/issue14-thread-plan.md).
+ *   'serve' is the exception: its decode workers idle most of the time (a request's decode, ~3.5 ms,
+ *   against ~12 ms of model per image), so the model keeps every core. Measured on a quiet 2 vCPU
+ *   machine, b0 224, `npm run bench -- serve`: 2 threads + 1 worker 85.4 req/s at concurrency 32 and
+ *   p99 21 ms at 1, against 64.3 req/s and 26 ms with 1 thread + 1 worker.
  *
  * `threads` / `workers` (the commands' --threads / --workers) replace the plan's numbers; a given
  * worker count leaves the rest of the cores to the threads. OMP_NUM_THREADS, when set, is the
@@ -271,7 +281,7 @@ export function threadPlan(
     workers = o.workers;
     overridden.push('workers');
   }
-  let threads = Math.max(1, cpus - workers);
+  let threads = Math.max(1, kind === 'serve' ? cpus : cpus - workers);
   const omp = positiveIntEnv(env, 'OMP_NUM_THREADS');
   if (o.threads !== undefined) {
     if (!Number.isInteger(o.threads) || o.threads < 1) throw new RangeError(`threads must be a positive integer, got ${o.threads}`);
@@ -298,9 +308,10 @@ export function commandPlanKind(command: string): ThreadPlanKind | null {
     case 'features':
     case 'validate':
     case 'evaluate':
-    case 'serve':
     case 'export-onnx':
       return 'inference';
+    case 'serve':
+      return 'serve';
     default:
       return null;
   }

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import {
   cgroupCpuQuota,
+  commandPlanKind,
   cpuBudget,
   cpusAllowedFromStatus,
   parseCfsQuota,
@@ -145,8 +146,17 @@ describe('cpu budget: combining and overriding', () => {
     assert.throws(() => threadPlan('train', { budget, env: {}, threads: 0 }), /threads/);
   });
 
+  it("serve's decode workers share the cores with the model's threads (the model keeps every core)", () => {
+    const budget: CpuBudget = { cpus: 2, source: 'affinity', affinity: 2, quota: null };
+    const serve = threadPlan('serve', { budget, env: {} });
+    assert.deepEqual([serve.intraOpThreads, serve.loaderWorkers], [2, 1]);
+    assert.deepEqual([threadPlan('inference', { budget, env: {} }).intraOpThreads], [1]);
+    assert.equal(threadPlan('serve', { budget, env: {}, workers: 0 }).intraOpThreads, 2);
+    assert.equal(commandPlanKind('serve'), 'serve');
+  });
+
   it('every kind splits any budget into >= 1 intra-op thread and a worker count below the cores', () => {
-    for (const kind of ['train', 'pseudo-label', 'student', 'inference'] as const)
+    for (const kind of ['train', 'pseudo-label', 'student', 'inference', 'serve'] as const)
       for (const n of [1, 2, 3, 4, 8, 16, 64]) {
         const p = threadPlan(kind, { budget: { cpus: n, source: 'affinity', affinity: n, quota: null }, env: {} });
         assert.ok(p.intraOpThreads >= 1 && p.intraOpThreads <= n, `${kind} ${n}: ${p.intraOpThreads} threads`);
