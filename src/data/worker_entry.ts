@@ -1,4 +1,5 @@
-// Which script a loader worker thread runs. From the compiled package: loader_worker.js itself.
+// Which script a worker thread runs (the loader's, the server's decode workers). From the compiled
+// package: the worker's .js itself.
 // From the TypeScript sources (tests, benchmarks, `node --import tsx`), worker threads do not inherit
 // tsx's hooks, and registering them in each worker costs ~0.15-0.3 s of CPU per worker (measured on
 // the 2-vCPU dev machine: 2 workers up in ~35 ms with plain JS, ~250-350 ms with tsx). So the worker's
@@ -7,7 +8,7 @@
 // esbuild, or when the bundle cannot be written, workers fall back to registering tsx themselves.
 import { createRequire } from 'node:module';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /**
@@ -53,17 +54,24 @@ interface EsbuildLike {
   };
 }
 
-let cached: WorkerEntry | undefined;
+const cached = new Map<string, WorkerEntry>();
 
-/** The entry for loader worker threads (computed once per thread). */
-export function loaderWorkerEntry(): WorkerEntry {
-  cached ??= compute();
-  return cached;
+/**
+ * The entry for worker threads running the module `name` beside `from` (a caller's import.meta.url),
+ * with from's extension: .ts under tsx, .js once built. Computed once per module and thread.
+ */
+export function workerEntry(from: string, name: string): WorkerEntry {
+  const url = new URL(`./${name}${from.endsWith('.ts') ? '.ts' : '.js'}`, from);
+  let e = cached.get(url.href);
+  if (!e) cached.set(url.href, (e = compute(url)));
+  return e;
 }
 
-function compute(): WorkerEntry {
-  const fromTs = import.meta.url.endsWith('.ts');
-  const url = new URL(`./loader_worker${fromTs ? '.ts' : '.js'}`, import.meta.url);
+/** The entry for loader worker threads. */
+export const loaderWorkerEntry = (): WorkerEntry => workerEntry(import.meta.url, 'loader_worker');
+
+function compute(url: URL): WorkerEntry {
+  const fromTs = url.pathname.endsWith('.ts');
   const execArgv = withoutTsx(process.execArgv);
   if (!fromTs) return { kind: 'url', url, execArgv };
   if (process.env['NOISY_STUDENT_WORKER_BUNDLE'] !== '0') {
@@ -85,12 +93,13 @@ function stamp(path: string): string {
 
 /** The bundle's path, built or reused; null when the package has no node_modules to put it in. */
 function bundle(entry: string): string | null {
-  // src/data -> package root; the bundle lives under its node_modules so that `sharp` (left
+  // src/<layer> -> package root; the bundle lives under its node_modules so that `sharp` (left
   // external: it is native) resolves from there, and native_image.ts finds native/image above it.
   const root = resolve(dirname(entry), '..', '..');
   if (!existsSync(join(root, 'node_modules'))) return null;
   const dir = join(root, 'node_modules', '.cache', 'noisy-student');
-  const manifestPath = join(dir, 'loader_worker.json');
+  const name = basename(entry, '.ts');
+  const manifestPath = join(dir, `${name}.json`);
   try {
     const m = JSON.parse(readFileSync(manifestPath, 'utf8')) as Manifest;
     const fresh = Object.entries(m.inputs).every(([p, s]) => existsSync(p) && stamp(p) === s);
@@ -122,12 +131,12 @@ function bundle(entry: string): string | null {
   mkdirSync(dir, { recursive: true });
   // Written under a unique name and renamed: processes starting at once never see half a file.
   const tag = `${process.pid}-${Date.now()}`;
-  const bundlePath = join(dir, `loader_worker-${tag}.mjs`);
+  const bundlePath = join(dir, `${name}-${tag}.mjs`);
   writeFileSync(bundlePath, code);
   const tmp = `${manifestPath}.${tag}`;
   writeFileSync(tmp, JSON.stringify({ inputs, bundle: bundlePath } satisfies Manifest));
   renameSync(tmp, manifestPath);
-  removeOldBundles(dir, bundlePath);
+  removeOldBundles(dir, name, bundlePath);
   return bundlePath;
 }
 
@@ -135,11 +144,11 @@ function bundle(entry: string): string | null {
  * Earlier bundles, once a day old: a process that started from one may still start workers from it
  * (a respawn, a new loader), so a fresh one is left alone.
  */
-function removeOldBundles(dir: string, keep: string): void {
+function removeOldBundles(dir: string, name: string, keep: string): void {
   const dayAgo = Date.now() - 24 * 3600 * 1000;
   for (const f of readdirSync(dir)) {
     const p = join(dir, f);
-    if (p === keep || !/^loader_worker-.*\.mjs$/.test(f)) continue;
+    if (p === keep || !f.startsWith(`${name}-`) || !f.endsWith('.mjs')) continue;
     try {
       if (statSync(p).mtimeMs < dayAgo) rmSync(p, { force: true });
     } catch {

@@ -6,6 +6,7 @@
 import { Worker } from 'node:worker_threads';
 import type { DataConfig } from '../data/data_config.js';
 import type { LoadImageOptions } from '../data/image_io.js';
+import { workerEntry } from '../data/worker_entry.js';
 import type { DecodeJob, DecodeReply, DecodeWorkerData } from './decode_worker.js';
 import { type DecodeFn, failureCode, makeDecoder } from './decode_job.js';
 
@@ -35,15 +36,6 @@ interface Slot {
 interface Queued {
   readonly job: DecodeJob;
   readonly pending: Pending;
-}
-
-/**
- * What a worker thread runs: the compiled module, or from the TypeScript sources (tests, `node
- * --import tsx`) the same module through tsx's hooks, which worker threads must register themselves.
- */
-function workerScript(): { url: URL; eval: boolean } {
-  const fromTs = import.meta.url.endsWith('.ts');
-  return { url: new URL(`./decode_worker${fromTs ? '.ts' : '.js'}`, import.meta.url), eval: fromTs };
 }
 
 const MAX_CRASHES = 8;
@@ -114,13 +106,12 @@ export class DecodePool {
   }
 
   private spawn(i: number): Slot {
-    const script = workerScript();
-    const w = script.eval
-      ? new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(script.url.href)}); })`, {
-          eval: true,
-          workerData: this.data,
-        })
-      : new Worker(script.url, { workerData: this.data });
+    // From the TypeScript sources, a cached JavaScript bundle of the worker, as the loader's (worker_entry.ts).
+    const entry = workerEntry(import.meta.url, 'decode_worker');
+    const w =
+      entry.kind === 'eval'
+        ? new Worker(entry.code, { eval: true, workerData: this.data })
+        : new Worker(entry.url, { workerData: this.data, execArgv: [...entry.execArgv] });
     let markReady: () => void = () => {};
     let failStart: (e: Error) => void = () => {};
     const ready = new Promise<void>((resolve, reject) => {
