@@ -232,18 +232,27 @@ export interface ThreadPlan {
 }
 
 /**
- * Share of the cores a job's loader needs: decode + transform time per image over the whole per-image
- * time, measured with b0 at 224 on this project's 2-vCPU machine (bench/data_plan.ts): a ~500x375
- * JPEG decodes and eval-transforms in ~3 ms of one core, against ~15-25 ms of core time for the
- * model's forward (~1/6); training adds augmentation but also the backward pass (~3x the forward),
- * so its share is smaller still.
+ * Per kind of job: the share of the cores its loader needs, and whether its loader workers take cores
+ * from the model's threads.
+ *
+ * The share is decode + transform time per image over the whole per-image time, measured with b0 at
+ * 224 on this project's 2-vCPU machine (bench/data_plan.ts). A ~500x375 JPEG decodes and
+ * eval-transforms in ~3 ms of one core, against ~15-25 ms of core time for the model's forward
+ * (~1/6). Training adds augmentation but also the backward pass (~3x the forward), so its share is
+ * smaller still.
+ *
+ * A job whose workers stream batches (training, pseudo-labelling) keeps them busy, so they take
+ * their cores. serve's decode workers idle most of the time: a request's decode is ~3.5 ms, against
+ * ~12 ms of model per image. So its model keeps every core. Measured on a quiet 2-vCPU machine, b0
+ * 224, `npm run bench -- serve`: 2 threads + 1 worker gave 85.4 req/s at concurrency 32 and p99
+ * 21 ms at 1; 1 thread + 1 worker gave 64.3 req/s and 26 ms.
  */
-const LOADER_SHARE: Record<ThreadPlanKind, number> = {
-  inference: 1 / 6,
-  'pseudo-label': 1 / 6,
-  serve: 1 / 6,
-  train: 1 / 8,
-  student: 1 / 8,
+const KIND_RULES: Record<ThreadPlanKind, { readonly loaderShare: number; readonly workersTakeCores: boolean }> = {
+  inference: { loaderShare: 1 / 6, workersTakeCores: true },
+  'pseudo-label': { loaderShare: 1 / 6, workersTakeCores: true },
+  serve: { loaderShare: 1 / 6, workersTakeCores: false },
+  train: { loaderShare: 1 / 8, workersTakeCores: true },
+  student: { loaderShare: 1 / 8, workersTakeCores: true },
 };
 
 /**
@@ -257,11 +266,8 @@ const LOADER_SHARE: Record<ThreadPlanKind, number> = {
  *   at a barrier after each op, so a thread that loses its core to a loader worker stalls the
  *   others. Measured on 2 vCPUs, pseudo-labelling 400 JPEGs with b0 at 224 (interleaved rounds,
  *   end to end): 1 thread + 1 worker 44-45 img/s in both rounds, 2 threads + 1 worker 31-47,
- *   2 threads + 0 workers 41-44 (results/issue14-thread-plan.md).
- *   'serve' is the exception: its decode workers idle most of the time (a request's decode, ~3.5 ms,
- *   against ~12 ms of model per image), so the model keeps every core. Measured on a quiet 2 vCPU
- *   machine, b0 224, `npm run bench -- serve`: 2 threads + 1 worker 85.4 req/s at concurrency 32 and
- *   p99 21 ms at 1, against 64.3 req/s and 26 ms with 1 thread + 1 worker.
+ *   2 threads + 0 workers 41-44 (results/issue14-thread-plan.md). Every core for a kind whose
+ *   workers do not take cores (KIND_RULES: serve).
  *
  * `threads` / `workers` (the commands' --threads / --workers) replace the plan's numbers; a given
  * worker count leaves the rest of the cores to the threads. OMP_NUM_THREADS, when set, is the
@@ -275,13 +281,13 @@ export function threadPlan(
   const budget = o.budget ?? cpuBudget(env);
   const overridden: ThreadPlan['overridden'][number][] = budget.source === 'env' ? ['cpus'] : [];
   const cpus = budget.cpus;
-  let workers = cpus <= 1 ? 0 : Math.max(1, Math.round(cpus * LOADER_SHARE[kind]));
+  let workers = cpus <= 1 ? 0 : Math.max(1, Math.round(cpus * KIND_RULES[kind].loaderShare));
   if (o.workers !== undefined) {
     if (!Number.isInteger(o.workers) || o.workers < 0) throw new RangeError(`workers must be a non-negative integer, got ${o.workers}`);
     workers = o.workers;
     overridden.push('workers');
   }
-  let threads = Math.max(1, kind === 'serve' ? cpus : cpus - workers);
+  let threads = Math.max(1, KIND_RULES[kind].workersTakeCores ? cpus - workers : cpus);
   const omp = positiveIntEnv(env, 'OMP_NUM_THREADS');
   if (o.threads !== undefined) {
     if (!Number.isInteger(o.threads) || o.threads < 1) throw new RangeError(`threads must be a positive integer, got ${o.threads}`);
