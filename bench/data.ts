@@ -5,10 +5,9 @@
 // JavaScript loops, the path before issue 14), rounds interleaved, medians reported.
 // Usage: TIMM_SRC=/path/to/pytorch-image-models npm run bench -- data  (ROUNDS=n, default 5)
 import { fileURLToPath } from 'node:url';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import sharp from 'sharp';
 // The data modules themselves, not the data index (which loads the libtorch addon for its tensor
 // helpers): decoding needs no engine, and loading one would only share the cores differently.
 import { DataLoader } from '../src/data/loader.js';
@@ -23,27 +22,15 @@ import { hflip } from '../src/data/transforms/flip.js';
 import { randomResizedCropParams, resizedCrop } from '../src/data/transforms/random_resized_crop.js';
 import { toNormalizedCHW } from '../src/data/transforms/to_tensor.js';
 import { DEFAULT_HPARAMS, RAND_INCREASING_TRANSFORMS, applyOp, createRandAugment, levelToArg } from '../src/data/rand_augment.js';
+import { writeDogCrops } from './data_jpegs.js';
 import { median, pythonTorchAvailable, runPython } from './util.js';
 
 const REF = fileURLToPath(new URL('./python/data_ref.py', import.meta.url));
-const DOG = fileURLToPath(new URL('../../shared/data/dog.jpg', import.meta.url));
 
 /** 200 JPEGs of ImageNet-like sizes (about 500x375), crops of dog.jpg at varying positions. */
 async function makeFolder(): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'ns-bench-data-'));
-  mkdirSync(dir, { recursive: true });
-  const meta = await sharp(DOG).metadata();
-  for (let i = 0; i < 200; i++) {
-    const w = 800 + ((i * 37) % 400);
-    const h = Math.round(w * 0.75);
-    const left = (i * 13) % (meta.width! - w);
-    const top = (i * 7) % (meta.height! - h);
-    await sharp(DOG)
-      .extract({ left, top, width: w, height: h })
-      .resize(500, 375)
-      .jpeg({ quality: 90 })
-      .toFile(join(dir, `${String(i).padStart(4, '0')}.jpg`));
-  }
+  await writeDogCrops(dir, 200);
   return dir;
 }
 

@@ -34,6 +34,31 @@ export async function writeNoiseJpegs(dir: string, n: number, width = 500, heigh
   }
 }
 
+const DOG = fileURLToPath(new URL('../../shared/data/dog.jpg', import.meta.url));
+
+/**
+ * Write `n` real-photo JPEGs into `dir`: crops of the timm fixture's dog.jpg at varying places and
+ * sizes (`firstWidth` + 0..399 px wide, 4:3), resized to 500x375 like an ImageNet photo, quality 90.
+ * Returns their paths in order.
+ */
+export async function writeDogCrops(dir: string, n: number, firstWidth = 800): Promise<string[]> {
+  mkdirSync(dir, { recursive: true });
+  const meta = await sharp(DOG).metadata();
+  const files: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const w = firstWidth + ((i * 37) % 400);
+    const h = Math.round(w * 0.75);
+    const f = join(dir, `${String(i).padStart(5, '0')}.jpg`);
+    await sharp(DOG)
+      .extract({ left: (i * 13) % (meta.width! - w), top: (i * 7) % (meta.height! - h), width: w, height: h })
+      .resize(500, 375)
+      .jpeg({ quality: 90 })
+      .toFile(f);
+    files.push(f);
+  }
+  return files;
+}
+
 /** The cached folder of `n` such JPEGs in the temp dir (made on first use). */
 export async function noiseJpegFolder(n: number, width = 500, height = 375): Promise<string> {
   const dir = join(tmpdir(), `ns-bench-noise-jpegs-${n}-${width}x${height}`);

@@ -7,15 +7,14 @@
 //   npm run bench -- pseudo-label            (BENCH_PL_JPEGS=N, BENCH_PL_FMNIST=N images, BENCH_PL_CHECKPOINT=model dir)
 // Weights: the b0 fixture's unless BENCH_PL_CHECKPOINT names a trained one (speed does not depend on them).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import sharp from 'sharp';
+import { writeDogCrops } from './data_jpegs.js';
 import { DataLoader, fashionMnist, flatFolder, resolveDataConfig, subset, type ImageDataset } from '../src/data/index.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const DOG = join(ROOT, '../shared/data/dog.jpg');
 const CHECKPOINT = process.env['BENCH_PL_CHECKPOINT'] ?? join(ROOT, '../shared/fixtures/timm/tf_efficientnet_b0');
 const MODEL = process.env['BENCH_PL_MODEL'] ?? 'tf_efficientnet_b0.ns_jft_in1k';
 const JPEGS = Number(process.env['BENCH_PL_JPEGS'] ?? 10000);
@@ -27,20 +26,8 @@ const WORKERS = Number(process.env['BENCH_PL_WORKERS'] ?? 1);
 async function jpegFolder(n: number): Promise<string> {
   const dir = join(tmpdir(), `ns-bench-jpegs-${n}`);
   if (existsSync(join(dir, '.done'))) return dir;
-  mkdirSync(dir, { recursive: true });
-  const meta = await sharp(DOG).metadata();
-  for (let i = 0; i < n; i++) {
-    const w = 700 + ((i * 37) % 400);
-    const h = Math.round(w * 0.75);
-    await sharp(DOG)
-      .extract({ left: (i * 13) % (meta.width! - w), top: (i * 7) % (meta.height! - h), width: w, height: h })
-      .resize(500, 375)
-      .jpeg({ quality: 90 })
-      .toFile(join(dir, `${String(i).padStart(5, '0')}.jpg`));
-  }
-  await sharp({ create: { width: 1, height: 1, channels: 3, background: '#000' } })
-    .png()
-    .toFile(join(dir, '.done'));
+  await writeDogCrops(dir, n, 700);
+  writeFileSync(join(dir, '.done'), '');
   return dir;
 }
 

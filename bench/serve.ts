@@ -14,11 +14,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
-import sharp from 'sharp';
+import { writeDogCrops } from './data_jpegs.js';
 import { median } from './util.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
-const DOG = fileURLToPath(new URL('../../shared/data/dog.jpg', import.meta.url));
 const B0 = fileURLToPath(new URL('../../shared/fixtures/timm/tf_efficientnet_b0', import.meta.url));
 const MODEL = ['--model', 'tf_efficientnet_b0.ns_jft_in1k', '--checkpoint', B0, '--backend', 'torch-fused'];
 const LEVEL_S = Number(process.env['SERVE_BENCH_LEVEL_S'] ?? 20);
@@ -37,24 +36,6 @@ interface AutocannonResult {
 }
 type Autocannon = (opts: Record<string, unknown>, done: (err: Error | null, res: AutocannonResult) => void) => { stop(): void };
 const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
-
-async function makeJpegs(dir: string, n: number): Promise<string[]> {
-  mkdirSync(dir, { recursive: true });
-  const meta = await sharp(DOG).metadata();
-  const files: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const w = 800 + ((i * 37) % 400);
-    const h = Math.round(w * 0.75);
-    const f = join(dir, `${String(i).padStart(4, '0')}.jpg`);
-    await sharp(DOG)
-      .extract({ left: (i * 13) % (meta.width! - w), top: (i * 7) % (meta.height! - h), width: w, height: h })
-      .resize(500, 375)
-      .jpeg({ quality: 90 })
-      .toFile(f);
-    files.push(f);
-  }
-  return files;
-}
 
 /** A folder with `copies` copies of every image (predict reads each file; the bytes repeat). */
 function replicate(files: string[], dir: string, copies: number): string {
@@ -99,7 +80,7 @@ export async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), 'ns-bench-serve-'));
   let child: ReturnType<typeof spawn> | null = null;
   try {
-    const files = await makeJpegs(join(tmp, 'src'), 64);
+    const files = await writeDogCrops(join(tmp, 'src'), 64);
     const bodies = files.map((f) => readFileSync(f));
 
     // predict, end to end on the same JPEGs and backend.
