@@ -17,7 +17,7 @@ export {
   type LoadInferenceOptions,
 } from './inference.js';
 export { FusedTorchInferenceModel, type FusedInferenceOptions, type FusedStepTime } from './fused_inference.js';
-export { softmaxRows, topkRows, type TopkRows } from './result_rows.js';
+export { classNames, softmaxRows, topkEntries, topkRows, type TopkEntry, type TopkRows } from './result_rows.js';
 export {
   listModels,
   resolveModelName,

@@ -1,6 +1,7 @@
 // Plain-JS post-processing of an InferenceModel's [N, C] outputs (logits), so the callers of the
 // interface need no tensor library whatever the backend.
-import type { InferenceArray } from './inference.js';
+import { IMAGENET_CLASSES } from './imagenet_classes.js';
+import type { InferenceArray, InferenceModel } from './inference.js';
 
 function rowsOf(x: InferenceArray, what: string): [number, number] {
   if (x.shape.length !== 2) throw new RangeError(`${what}: expected a [N, C] result, got shape [${x.shape.join(', ')}]`);
@@ -70,4 +71,35 @@ export function topkRows(x: InferenceArray, k: number): TopkRows {
     }
   }
   return { values, indices, shape: [n, kk] };
+}
+
+// Top-k classes with names: the one definition `predict` and `serve` share, so the server answers
+// exactly what the command prints for the same image and model.
+
+export interface TopkEntry {
+  index: number;
+  /** The class name, or null when the model's classes have no names (no --class-map, no label_names, numClasses ≠ 1000). */
+  label: string | null;
+  prob: number;
+}
+
+/** A --class-map's names, else the checkpoint's own (label_names), else ImageNet's for a 1000-class head; null: indices only. */
+export function classNames(
+  model: Pick<InferenceModel, 'numClasses' | 'labelNames'>,
+  mapped: readonly string[] | null,
+): readonly string[] | null {
+  return mapped ?? model.labelNames ?? (model.numClasses === 1000 ? IMAGENET_CLASSES : null);
+}
+
+/** Each row of [N, C] logits as its top-k classes of the softmax, most probable first (k is capped at C). */
+export function topkEntries(logits: InferenceArray, k: number, names: readonly string[] | null): TopkEntry[][] {
+  const [n, c] = logits.shape as [number, number];
+  const kk = Math.min(k, c);
+  const { values: probs, indices } = topkRows(softmaxRows(logits), kk);
+  return Array.from({ length: n }, (_, i) =>
+    Array.from({ length: kk }, (_, j): TopkEntry => {
+      const index = indices[i * kk + j]!;
+      return { index, label: names ? names[index]! : null, prob: probs[i * kk + j]! };
+    }),
+  );
 }

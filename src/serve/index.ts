@@ -3,4 +3,4 @@ export { createInferenceServer, serve, type InferenceServer, type ServeOptions, 
 export { HttpError, type ErrorBody } from './errors.js';
 export { Batcher, type BatcherOptions, type BatchOutput, type Submitted } from './batcher.js';
 export { createMetrics, type ServeMetrics } from './metrics.js';
-export { classNames, topkEntries, type TopkEntry } from './topk.js';
+export { classNames, topkEntries, type TopkEntry } from '../models/index.js';

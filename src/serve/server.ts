@@ -22,7 +22,7 @@ import { Batcher, type BatchOutput, type Submitted } from './batcher.js';
 import { DecodeFailure, DecodePool } from './decode_pool.js';
 import { HttpError, errorBody, fromFrameworkError } from './errors.js';
 import { createMetrics, type ServeMetrics } from './metrics.js';
-import { classNames, topkEntries, type TopkEntry } from './topk.js';
+import { classNames, topkEntries, type TopkEntry } from '../models/index.js';
 import { threadPlan } from '../util/cpu_budget.js';
 
 export interface ServeOptions {

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { scope, stack } from '../../torch/index.js';
 import { inferenceBatch } from '../../models/index.js';
-import { classNames, topkEntries, type TopkEntry } from '../../serve/topk.js';
+import { classNames, topkEntries, type TopkEntry } from '../../models/index.js';
 import { createTransform, resolveDataConfig } from '../../data/index.js';
 import { AtomicFileStream } from '../../util/atomic_stream.js';
 import { CliError, warn } from '../errors.js';
