@@ -7,18 +7,10 @@
 // (they interleave with torch/numpy generators). Distributions follow Python's formulas where that
 // matters for semantics (uniform = a + (b - a) * random(), randint inclusive of both ends).
 
+import { mix32, safeIntWords } from '../util/mix32.js';
+
 const TWO_POW_26 = 67108864;
 const TWO_POW_53 = 9007199254740992;
-
-/** murmur3/lowbias32-style finaliser: a bijective avalanche on 32-bit words. */
-function mix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x7feb352d);
-  h ^= h >>> 15;
-  h = Math.imul(h, 0x846ca68b);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 const LANE_KEYS = [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344] as const;
 
@@ -34,9 +26,7 @@ function keyWords(key: number | bigint): number[] {
     return words;
   }
   if (!Number.isSafeInteger(key)) throw new RangeError(`Rng key must be a safe integer or bigint, got ${key}`);
-  const neg = key < 0 ? 1 : 0;
-  const a = Math.abs(key);
-  return [(a % 0x100000000) >>> 0, Math.floor(a / 0x100000000) >>> 0, neg];
+  return safeIntWords(key);
 }
 
 /** Derive four state words from a list of keys; each lane absorbs every key with its own constant. */

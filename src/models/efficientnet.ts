@@ -17,6 +17,8 @@ import {
   dropPath,
   dropout,
   globalPool,
+  noiseSalt,
+  noiseSource,
   poolFeatMult,
   assertContextSupported,
   assertOnDevice,
@@ -25,6 +27,8 @@ import {
 } from '../nn/index.js';
 import type { BlockConfig, BnSpec, ConvSpec, EfficientNetSpec, FeatureInfoEntry, GlobalPool, LayerSpec } from './builder_spec.js';
 import type { PretrainedCfg } from './pretrained.js';
+
+const HEAD_NOISE_SALT = noiseSalt('head');
 
 function conv(s: ConvSpec, generator?: Generator): Conv2d {
   return new Conv2d({
@@ -63,12 +67,15 @@ export class EfficientNetBlock extends Module {
   readonly hasSkip: boolean;
   dropPathRate: number;
   private readonly layers: Layer[] = [];
+  /** Keyed drop-path masks differ per block: the salt is the block's module name. */
+  private readonly noiseSalt: number;
 
   constructor(cfg: BlockConfig, generator?: Generator) {
     super();
     this.kind = cfg.kind;
     this.hasSkip = cfg.hasSkip;
     this.dropPathRate = cfg.dropPathRate;
+    this.noiseSalt = noiseSalt(cfg.name);
     for (const l of cfg.layers) this.layers.push(this.registerModule(l.name.slice(cfg.name.length + 1), layer(l, generator)));
   }
 
@@ -76,7 +83,7 @@ export class EfficientNetBlock extends Module {
   forward(x: Tensor, ctx?: ForwardContext): Tensor {
     let y = x;
     for (const l of this.layers) y = l.forward(y);
-    return this.hasSkip ? dropPath(y, this.dropPathRate, this.training, ctx?.generator).add(x) : y;
+    return this.hasSkip ? dropPath(y, this.dropPathRate, this.training, noiseSource(ctx, this.noiseSalt)).add(x) : y;
   }
 }
 
@@ -186,7 +193,7 @@ export class EfficientNet extends Module {
     checkContext(x, opts.ctx, 'forwardHead');
     return scope(() => {
       let y = globalPool(x, this.globalPoolType, true);
-      y = dropout(y, this.dropRate, this.training, opts.ctx?.generator);
+      y = dropout(y, this.dropRate, this.training, noiseSource(opts.ctx, HEAD_NOISE_SALT));
       if (opts.preLogits || !this.classifier || this.classifier instanceof Identity) return y;
       return this.classifier.forward(y);
     });

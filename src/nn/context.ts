@@ -34,7 +34,15 @@ export interface ExecutionContext {
  * What a forward pass reads from the context. Every field is optional so `forward(x)` and
  * `forward(x, { generator })` stay short; a full ExecutionContext is accepted as is.
  */
-export type ForwardContext = Partial<Pick<ExecutionContext, 'device' | 'autocast' | 'generator'>>;
+export type ForwardContext = Partial<Pick<ExecutionContext, 'device' | 'autocast' | 'generator'>> & {
+  /**
+   * One key per batch row (sampleNoiseKeys: seed, epoch, source, dataset index). When given,
+   * dropout and drop-path draw each row's mask from its key instead of from the generator, so a
+   * sample's noise does not depend on its batch or on the rank that trains it. Per batch, so it is
+   * not part of the ExecutionContext; the trainer sets it for each (micro-)batch.
+   */
+  readonly sampleKeys?: Uint32Array;
+};
 
 export function defaultContext(): ExecutionContext {
   return { device: 'cpu', autocast: null, processGroup: null };

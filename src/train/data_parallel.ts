@@ -19,9 +19,9 @@
 //  - One writer: checkpoints, metrics.jsonl and the model folder come from rank 0 only; the
 //    per-step loss and the evaluation counts are reduced across ranks first, so what rank 0 writes
 //    is the job's, not its shard's. Every rank resumes from the same checkpoint.
-// Not rank-independent: dropout and drop-path masks are drawn per rank-local batch from the
-// shared generator, so with those on, W ranks are a different (equally valid) random draw than one
-// process; with them off, training matches one process up to float rounding (test/distributed).
+//  - Same noise: dropout and drop-path masks are keyed per sample by (seed, epoch, source, dataset
+//    index) too (nn/layers/keyed_noise.ts), so with every noise on, W ranks draw the masks one
+//    process draws and training matches it up to float rounding (test/distributed).
 import { cat, noGrad, scope, zeros, type Tensor } from '../torch/index.js';
 import { wrap } from '../torch/tensor.js';
 import { BatchNorm2d, activationInplace, type Module } from '../nn/index.js';

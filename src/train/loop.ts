@@ -28,6 +28,11 @@ export interface TrainBatch {
   readonly n?: number;
   /** Extra fields for a custom loss (e.g. how many rows are labeled). */
   readonly extra?: Readonly<Record<string, unknown>>;
+  /**
+   * One noise key per row (sampleNoiseKeys): dropout and drop-path draw from these instead of the
+   * generator, so a sample's masks do not depend on the batch or the rank it is trained in.
+   */
+  readonly sampleKeys?: Uint32Array;
 }
 
 export type LossFn = (logits: Tensor, batch: TrainBatch) => Tensor;
@@ -71,11 +76,12 @@ export function trainStep(model: TrainableModel, micro: readonly TrainBatch[], o
     for (const b of micro) {
       total += scope(() => {
         const x = o.channelsLast ? b.x.contiguous('channelsLast') : b.x;
+        const bctx: ForwardContext = b.sampleKeys ? { ...ctx, sampleKeys: b.sampleKeys } : ctx;
         // Mixed precision (context.autocast): forward and loss under autocast, backward outside it
         // (as torch.autocast is used); the logits go to the loss in float32, so a softmax over
         // bfloat16 logits never rounds the loss. The weights, their gradients and the optimizer
         // state stay float32 (autocast casts a copy of each weight per step).
-        const loss = runForward(ctx, () => o.lossFn(asFloat32(model.forward(x, ctx)), b));
+        const loss = runForward(bctx, () => o.lossFn(asFloat32(model.forward(x, bctx)), b));
         const scaled = micro.length > 1 ? loss.div(micro.length) : loss;
         scaled.backward();
         return loss.item();

@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Generator, cat, fromTypedArray, noGrad, readSafetensorsHeader, scope, type Tensor } from '../torch/index.js';
 import { checkpointFiles, createModel, resolveModelName, saveModel, type EfficientNet } from '../models/index.js';
+import { sampleNoiseKeys } from '../nn/index.js';
 import { DataLoader, type DataConfig, type ImageDataset, type SampleError } from '../data/index.js';
 import { fileHash, contentHash } from '../util/hash.js';
 import { AdamW, RMSpropTF, SGD } from './optim/index.js';
@@ -249,7 +250,12 @@ export async function trainModel(job: TrainJob): Promise<TrainResult> {
             `${rl.errors[0]?.path ?? 'an in-memory image'}): fix or remove the unreadable files, or train with a larger --batch-size`,
         );
       const labels = BigInt64Array.from(rl.labels, (l) => BigInt(l));
-      if (!ru || !u) return { x: fromTypedArray(rl.data, rl.shape), target: fromTypedArray(labels, [labels.length]) };
+      // Dropout and drop-path are keyed per sample like the augmentation, by the rows actually read.
+      const labKeys = sampleNoiseKeys(job.seed, epoch, 'labeled', rl.indices);
+      if (!ru || !u) return { x: fromTypedArray(rl.data, rl.shape), target: fromTypedArray(labels, [labels.length]), sampleKeys: labKeys };
+      const sampleKeys = new Uint32Array(labKeys.length + ru.indices.length);
+      sampleKeys.set(labKeys);
+      sampleKeys.set(sampleNoiseKeys(job.seed, epoch, 'unlabeled', ru.indices), labKeys.length);
       // The pseudo-targets are looked up before any tensor exists: an image without one throws
       // with nothing to free.
       const n = ru.indices.length;
@@ -261,7 +267,7 @@ export async function trainModel(job: TrainJob): Promise<TrainResult> {
         const x = cat([fromTypedArray(rl.data, rl.shape), fromTypedArray(ru.data, ru.shape)]);
         const target = fromTypedArray(labels, [labels.length]);
         const pseudo = hard ? fromTypedArray(hard, [n]) : fromTypedArray(soft!, [n, C]);
-        return { x, target, extra: { unlabeled: pseudo } };
+        return { x, target, extra: { unlabeled: pseudo }, sampleKeys };
       });
     };
     // Decode and augment ahead while the model trains: one step per loader worker (at least one).

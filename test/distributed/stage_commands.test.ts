@@ -2,7 +2,7 @@
 // takes the output folder's job lock and writes, the other rank joins it (it used to fail on rank
 // 0's lock), and only rank 0 prints the closing line.
 //  - pseudo-label: the 2 ranks split the shards; every file is byte for byte the single process's.
-//  - student (no noise, SyncBatchNorm): 2 ranks x batch 4 end with the weights and logged losses of
+//  - student (with noise, SyncBatchNorm): 2 ranks x batch 4 end with the weights and logged losses of
 //    1 process x batch 8 (the comparison through trainModel is student.test.ts; this is the command).
 //  - a second launch on a folder another job holds fails naming the lock.
 import { describe, it, after } from 'node:test';
@@ -144,8 +144,12 @@ describe('pseudo-label and student under launch (2 ranks)', { skip }, () => {
       at('sel'),
       '--test',
       'fashion-mnist:test',
-      // No noise: dropout and stochastic depth draw per rank, so only the clean student can match.
-      '--no-noise',
+      // With noise: RandAugment, dropout and drop-path are all keyed per sample, so the ranks draw
+      // what one process draws (dropout and drop-path raised so most blocks drop something).
+      '--drop-rate',
+      '0.5',
+      '--drop-path-rate',
+      '0.5',
       '--sync-bn',
       '--ratio',
       '1',
