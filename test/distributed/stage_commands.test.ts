@@ -213,6 +213,66 @@ describe('pseudo-label and student under launch (2 ranks)', { skip }, () => {
     assert.ok(!existsSync(join(at('run'), JOB_LOCK_FILE)), 'the lock went');
   });
 
+  it('run: 2 ranks x batch 4 end where 1 process x batch 8 ends (teacher, pseudo-labels, noised student)', async () => {
+    // The whole loop data parallel against one process with the global batch, up to float rounding.
+    // SGD with a zero head and no schedule keeps rounding from growing (as in the train test).
+    // Two pairs of runs: one trains the teacher (its weights compared); a teacher this briefly
+    // trained is nearly uniform, so its pseudo-labels' ranking turns on differences the size of
+    // float rounding. The second pair starts from the first run's teacher, so its selection must
+    // match byte for byte and its noised student to float rounding.
+    const recipe = { epochs: 2, syncBn: true, opt: 'sgd', lr: 0.01, sched: 'none', zeroHead: true };
+    const config = (batchSize: number, teacherCheckpoint?: string): string => {
+      const f = join(base, `run-b${batchSize}${teacherCheckpoint ? '-ckpt' : ''}.json`);
+      writeFileSync(
+        f,
+        JSON.stringify({
+          seed: 5,
+          labeled: { data: 'fashion-mnist', perClass: 2 },
+          unlabeled: { data: 'rest', limit: 40 },
+          test: { data: 'default', limit: 20 },
+          imgSize: 32,
+          teacher: {
+            model: 'tinynet_e',
+            ...(teacherCheckpoint ? { checkpoint: teacherCheckpoint } : {}),
+            train: { ...recipe, batchSize },
+          },
+          students: ['tinynet_e'],
+          pseudoLabel: { perClass: 4, threshold: 0, shardSize: 8, kind: 'hard' },
+          student: { train: { ...recipe, batchSize }, ratio: 1, dropRate: 0.5, dropPathRate: 0.5, warmStart: true },
+          workers: 0,
+        }),
+      );
+      return f;
+    };
+    const only = (dir: string): string => {
+      const keys = readdirSync(dir).filter((f) => existsSync(join(dir, f, 'model')));
+      assert.equal(keys.length, 1, `one model in ${dir}`);
+      return join(dir, keys[0]!);
+    };
+    const sameWeights = (stage: string, two: string, one: string): void => {
+      const [d2, d1] = [only(join(two, stage)), only(join(one, stage))];
+      const g = weightGap(d2, d1);
+      assert.ok(g < 1e-4, `${stage}: weights differ by ${g} (relative L2); step losses ${stepLosses(d2)} vs ${stepLosses(d1)}`);
+    };
+    ok(await cliRun(['run', '--quiet', '--config', config(8), '-o', at('run1')]), '1 process');
+    ok(await launch2(['run', '--quiet', '--config', config(4), '-o', at('run2')]), '2 ranks');
+    sameWeights('teacher', at('run2'), at('run1'));
+
+    const teacher = join(only(join(at('run1'), 'teacher')), 'model');
+    ok(await cliRun(['run', '--quiet', '--config', config(8, teacher), '-o', at('run3')]), '1 process, given teacher');
+    ok(await launch2(['run', '--quiet', '--config', config(4, teacher), '-o', at('run4')]), '2 ranks, given teacher');
+    const selection = (dir: string): string => {
+      const d = join(dir, 'gen-1', 'filter');
+      return readFileSync(join(only2(d), 'selection.json'), 'utf8');
+    };
+    const only2 = (d: string): string => join(d, readdirSync(d)[0]!);
+    assert.equal(selection(at('run4')), selection(at('run3')), 'the same pseudo-labels selected');
+    sameWeights('gen-1/student', at('run4'), at('run3'));
+    type Summary = { generations: { student: { top1: number } }[] };
+    const [s3, s4] = [at('run3'), at('run4')].map((d) => JSON.parse(readFileSync(join(d, 'summary.json'), 'utf8')) as Summary);
+    assert.equal(s4!.generations[0]!.student.top1, s3!.generations[0]!.student.top1);
+  });
+
   it('a folder held by another job: the launch fails naming the lock, and leaves it', async () => {
     const held = acquireJobLock(at('busy'), 'a test holding the folder');
     try {
