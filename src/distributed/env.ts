@@ -22,6 +22,14 @@ export interface DistEnv {
 
 export const DEFAULT_MASTER_PORT = 29500;
 
+/**
+ * Whether this process writes a job's shared files: rank 0 under a launcher, or a process run on
+ * its own. The other ranks compute the same records and keep them in memory.
+ */
+export function isWriterRank(env: Readonly<Record<string, string | undefined>> = process.env): boolean {
+  return detectDistEnv(env).rank === 0;
+}
+
 type Env = Readonly<Record<string, string | undefined>>;
 
 function int(env: Env, name: string, min: number): number | undefined {

@@ -1,6 +1,6 @@
 // The distributed layer: c10d process groups for our tensors, the launchers' variables, and the
 // data-parallel pieces built on them. Imports `torch` and `nn` only.
-export { detectDistEnv, firstSlurmHost, DEFAULT_MASTER_PORT, type DistEnv, type LauncherKind } from './env.js';
+export { detectDistEnv, isWriterRank, firstSlurmHost, DEFAULT_MASTER_PORT, type DistEnv, type LauncherKind } from './env.js';
 export {
   ProcessGroup,
   initProcessGroupFromEnv,

@@ -4,6 +4,7 @@
 // margins as paired same-seed differences) and DIR/report.html with the spread shown as error bars.
 import { join } from 'node:path';
 import { writeArtifact } from './artifacts/format.js';
+import { isWriterRank } from '../distributed/index.js';
 import type { Ablation } from './ablations.js';
 import type { NoisyStudentConfig } from './config.js';
 import { runNoisyStudent, type RunOptions, type Summary } from './pipeline.js';
@@ -62,8 +63,11 @@ export async function runExperiment(cfg: NoisyStudentConfig, dir: string, o: Exp
     runs.push(await runOne({ ...cfg, seed }, seedDir(dir, seed), o, `seed-${seed}`));
   }
   const agg = aggregateSeeds(runs);
-  writeArtifact(join(dir, 'seeds.json'), 'seeds', agg);
-  await writeSeedsReport(dir, agg);
+  // Every rank of a launched experiment aggregates; rank 0 writes.
+  if (isWriterRank()) {
+    writeArtifact(join(dir, 'seeds.json'), 'seeds', agg);
+    await writeSeedsReport(dir, agg);
+  }
   return runs;
 }
 

@@ -136,7 +136,7 @@ async function runLocked(cfg: NoisyStudentConfig, out: string, o: RunOptions, lo
     // as an ablation variant finds it, labels no image again). The teacher is loaded even then:
     // skipping its load for a finished set made a killed and resumed run end with other figures than
     // the straight one (pipeline.test.ts, 3 of 3 tries), so some later stage depends on that load.
-    const { result: pl, seconds: plSeconds } = await withElapsed(join(plDir, 'elapsed.json'), async () => {
+    const { result: pl, seconds: plSeconds } = await withElapsed(lock.isWriter ? join(plDir, 'elapsed.json') : null, async () => {
       const model = await createModel(teacher.model, { checkpointPath: teacher.modelDir, ...(o.device ? { device: o.device } : {}) });
       let inf: InferenceModel | null = null;
       try {

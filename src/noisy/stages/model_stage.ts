@@ -10,6 +10,7 @@ import { evaluateModel, type EvalResult, type ProgressListener } from '../../tra
 import { addLogits, emptyConfusion } from '../confusion.js';
 import { contentHash, fileHash } from '../../util/hash.js';
 import { withElapsed } from '../../util/elapsed.js';
+import { isWriterRank } from '../../distributed/index.js';
 import { readStageRecord, writeStageRecord, type StageRecord } from '../artifacts/stage_record.js';
 
 export interface ModelStageResult {
@@ -83,7 +84,9 @@ export async function modelStage(o: {
   const dir = join(o.parent, key);
   const done = readStageRecord(dir);
   if (done) return { dir, modelDir: join(dir, 'model'), record: done, skipped: true };
-  const { result, seconds } = await withElapsed(join(dir, 'elapsed.json'), async () => {
+  // Under a launcher every rank trains and scores; rank 0 alone records it.
+  const writer = isWriterRank();
+  const { result, seconds } = await withElapsed(writer ? join(dir, 'elapsed.json') : null, async () => {
     const history = await o.train(dir);
     const modelDir = join(dir, 'model');
     if (!existsSync(join(modelDir, 'model.safetensors'))) throw new Error(`${o.stage} stage: no model in ${modelDir}`);
@@ -97,6 +100,6 @@ export async function modelStage(o: {
     return { history, eval: ev, weights: fileHash(join(modelDir, 'model.safetensors')) };
   });
   const record: StageRecord = { stage: o.stage, key, inputs: o.inputs, model: o.model, ...result, seconds };
-  writeStageRecord(dir, record);
+  if (writer) writeStageRecord(dir, record);
   return { dir, modelDir: join(dir, 'model'), record, skipped: false };
 }

@@ -18,7 +18,7 @@ import { fromTypedArray, noGrad, scope } from '../../torch/index.js';
 import { EfficientNet, inferenceModelFrom, type InferenceModel } from '../../models/index.js';
 import { DataLoader, type BatchResult, type DataConfig, type ImageDataset, type SampleError } from '../../data/index.js';
 import { throwIfAborted, type ProgressListener } from '../../train/index.js';
-import { initProcessGroupFromEnv } from '../../distributed/index.js';
+import { initProcessGroupFromEnv, isWriterRank } from '../../distributed/index.js';
 import type { ProcessGroupLike } from '../../nn/index.js';
 import {
   openInferenceModel,
@@ -122,7 +122,7 @@ export async function openPseudoLabelTeacher(
       if (backend === 'auto') o.onChoice?.(c);
     },
   });
-  if (!rec) {
+  if (!rec && isWriterRank()) {
     const made = choice as BackendChoice | null;
     atomicWriteJson(file, {
       configured: o.backend,
