@@ -2,7 +2,7 @@
 // it, and the directory is fsynced so the rename itself survives a power cut: a reader (or a resumed
 // job after a kill) sees either the old file or the whole new one. A failed write (a full disk)
 // removes its temporary file and leaves the old file as it was.
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { faultPoint } from './fault_points.js';
 
@@ -46,6 +46,31 @@ export function atomicWriteFile(path: string, chunks: string | Uint8Array | read
     if (fd !== null) closeSync(fd);
     rmSync(tmp, { force: true });
     throw diskFullError(e, path, bytes) ?? e;
+  }
+  fsyncDir(dir);
+}
+
+/**
+ * Copy a file into place atomically: readers (another rank of the job among them, copying the same
+ * bytes) see the old file or the whole new one, never a truncated copy.
+ */
+export function atomicCopyFile(src: string, path: string): void {
+  const dir = dirname(path);
+  mkdirSync(dir, { recursive: true });
+  const tmp = tempPathBeside(path);
+  try {
+    copyFileSync(src, tmp);
+    const fd = openSync(tmp, 'r+');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    faultPoint(`rename ${tmp}`);
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw diskFullError(e, path, 0) ?? e;
   }
   fsyncDir(dir);
 }

@@ -1,7 +1,6 @@
 // The teacher stage: a model trained on the labeled images only (the one trainer), or given weights
 // (teacher.checkpoint), copied into the stage folder so the run is self-contained and relocatable.
-import { copyFileSync, mkdirSync } from 'node:fs';
-import { atomicWriteJson } from '../../util/atomic_write.js';
+import { atomicCopyFile, atomicWriteJson } from '../../util/atomic_write.js';
 import { join } from 'node:path';
 import { checkpointFiles } from '../../models/index.js';
 import { trainModel, type ProgressListener } from '../../train/index.js';
@@ -61,8 +60,8 @@ export async function teacherStage(
       const modelDir = join(dir, 'model');
       if (t.checkpoint) {
         const files = checkpointFiles(t.checkpoint);
-        mkdirSync(modelDir, { recursive: true });
-        copyFileSync(files.weights, join(modelDir, 'model.safetensors'));
+        // Atomic: under a launcher every rank copies the same bytes while the others may read them.
+        atomicCopyFile(files.weights, join(modelDir, 'model.safetensors'));
         if (files.config) atomicWriteJson(join(modelDir, 'config.json'), files.config);
         return [];
       }
