@@ -19,35 +19,56 @@ export function tempPathBeside(path: string, tag = ''): string {
   return join(dirname(path), `.${basename(path)}${tag ? `.${tag}` : ''}.${process.pid}.${++counter}.tmp`);
 }
 
-export function atomicWriteFile(path: string, chunks: string | Uint8Array | readonly (string | Uint8Array)[]): void {
+/**
+ * The one way a file is put in place: `fill` writes the whole content into a temporary file beside
+ * `path` and fsyncs it, then it is renamed over `path`, so readers see the old file or the whole new
+ * one. `fill` counts the bytes it wrote into `written`, for the disk-full message.
+ */
+function replaceAtomically(path: string, fill: (tmp: string, written: { bytes: number }) => void): void {
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true });
   const tmp = tempPathBeside(path);
-  const list = typeof chunks === 'string' || chunks instanceof Uint8Array ? [chunks] : chunks;
-  let bytes = 0;
-  let fd: number | null = null;
+  const written = { bytes: 0 };
   try {
-    fd = openSync(tmp, 'w');
-    for (const c of list) {
-      const buf = typeof c === 'string' ? Buffer.from(c, 'utf8') : c;
-      let off = 0;
-      while (off < buf.byteLength) {
-        off += writeSync(fd, buf, off, Math.min(WRITE_PIECE_BYTES, buf.byteLength - off));
-        faultPoint(`write ${tmp}`);
-      }
-      bytes += buf.byteLength;
-    }
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = null;
+    fill(tmp, written);
     faultPoint(`rename ${tmp}`);
     renameSync(tmp, path);
   } catch (e) {
-    if (fd !== null) closeSync(fd);
     rmSync(tmp, { force: true });
-    throw diskFullError(e, path, bytes) ?? e;
+    throw diskFullError(e, path, written.bytes) ?? e;
   }
   fsyncDir(dir);
+}
+
+/** fsync an open file and close it (closed also when the fsync throws). */
+function syncAndClose(fd: number): void {
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function atomicWriteFile(path: string, chunks: string | Uint8Array | readonly (string | Uint8Array)[]): void {
+  const list = typeof chunks === 'string' || chunks instanceof Uint8Array ? [chunks] : chunks;
+  replaceAtomically(path, (tmp, written) => {
+    const fd = openSync(tmp, 'w');
+    try {
+      for (const c of list) {
+        const buf = typeof c === 'string' ? Buffer.from(c, 'utf8') : c;
+        let off = 0;
+        while (off < buf.byteLength) {
+          off += writeSync(fd, buf, off, Math.min(WRITE_PIECE_BYTES, buf.byteLength - off));
+          faultPoint(`write ${tmp}`);
+        }
+        written.bytes += buf.byteLength;
+      }
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+    syncAndClose(fd);
+  });
 }
 
 /**
@@ -55,24 +76,10 @@ export function atomicWriteFile(path: string, chunks: string | Uint8Array | read
  * bytes) see the old file or the whole new one, never a truncated copy.
  */
 export function atomicCopyFile(src: string, path: string): void {
-  const dir = dirname(path);
-  mkdirSync(dir, { recursive: true });
-  const tmp = tempPathBeside(path);
-  try {
+  replaceAtomically(path, (tmp) => {
     copyFileSync(src, tmp);
-    const fd = openSync(tmp, 'r+');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    faultPoint(`rename ${tmp}`);
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw diskFullError(e, path, 0) ?? e;
-  }
-  fsyncDir(dir);
+    syncAndClose(openSync(tmp, 'r+'));
+  });
 }
 
 export function atomicWriteJson(path: string, value: unknown): void {
