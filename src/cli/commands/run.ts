@@ -19,7 +19,7 @@ import { deviceOption, globalOptions } from '../options.js';
 import { intArg } from '../args.js';
 import { CliError } from '../errors.js';
 import { progressPrinter } from '../progress_events.js';
-import { detectDistEnv } from '../../distributed/index.js';
+import { isWriterRank } from '../../distributed/index.js';
 
 const pc = (v: number): string => `${(v * 100).toFixed(2)}%`;
 
@@ -111,7 +111,7 @@ export default function runCommand(): Command {
       }
       const t0 = Date.now();
       // Under a launcher rank 0 alone shows the progress, the log and the summary.
-      const rank0 = detectDistEnv().rank === 0;
+      const rank0 = isWriterRank();
       const progress = progressPrinter({ quiet: g.quiet || !rank0, epochLines: 'off-terminal' });
       let runs;
       try {
