@@ -55,12 +55,20 @@ const ok = (r: Run, what: string): Run => {
   return r;
 };
 
-/** The one keyed student folder under a student command's --output. */
-function studentDir(out: string): string {
-  const keys = readdirSync(out).filter((f) => existsSync(join(out, f, 'record.json')));
-  assert.equal(keys.length, 1, `one student in ${out}: ${readdirSync(out).join(', ')}`);
-  return join(out, keys[0]!);
+/** The one keyed folder under `parent` holding `marker` (a stage folder: its record.json by default). */
+function keyedDir(parent: string, marker = 'record.json'): string {
+  const keys = readdirSync(parent).filter((f) => existsSync(join(parent, f, marker)));
+  assert.equal(keys.length, 1, `one folder with ${marker} in ${parent}: ${readdirSync(parent).join(', ')}`);
+  return join(parent, keys[0]!);
 }
+
+/** The data of the tiny `run` configs: 20 labeled images, 40 unlabeled, 20 test, at 32 px. */
+const TINY_RUN_DATA = {
+  labeled: { data: 'fashion-mnist', perClass: 2 },
+  unlabeled: { data: 'rest', limit: 40 },
+  test: { data: 'default', limit: 20 },
+  imgSize: 32,
+};
 
 const SPLIT = ['--labels-per-class', '2', '--seed', '0'];
 const LIMIT = '45';
@@ -175,7 +183,7 @@ describe('pseudo-label and student under launch (2 ranks)', { skip }, () => {
     const line = /^student tinynet_e: top1 .* model in .*$/gm;
     assert.equal(one.stdout.match(line)?.length, 1, one.stdout);
     assert.equal(two.stdout.match(line)?.length, 1, `rank 0 alone prints it:\n${two.stdout}`);
-    const [d1, d2] = [studentDir(at('st1')), studentDir(at('st2'))];
+    const [d1, d2] = [keyedDir(at('st1')), keyedDir(at('st2'))];
     const g = weightGap(d2, d1);
     assert.ok(g < 1e-4, `weights differ by ${g} (relative L2)`);
     const [l1, l2] = [stepLosses(d1), stepLosses(d2)];
@@ -192,10 +200,7 @@ describe('pseudo-label and student under launch (2 ranks)', { skip }, () => {
       config,
       JSON.stringify({
         seed: 3,
-        labeled: { data: 'fashion-mnist', perClass: 2 },
-        unlabeled: { data: 'rest', limit: 40 },
-        test: { data: 'default', limit: 20 },
-        imgSize: 32,
+        ...TINY_RUN_DATA,
         teacher: { model: 'tinynet_e', train: { epochs: 1, batchSize: 4, syncBn: true } },
         students: ['tinynet_e'],
         pseudoLabel: { perClass: 4, threshold: 0, shardSize: 8 },
@@ -227,10 +232,7 @@ describe('pseudo-label and student under launch (2 ranks)', { skip }, () => {
         f,
         JSON.stringify({
           seed: 5,
-          labeled: { data: 'fashion-mnist', perClass: 2 },
-          unlabeled: { data: 'rest', limit: 40 },
-          test: { data: 'default', limit: 20 },
-          imgSize: 32,
+          ...TINY_RUN_DATA,
           teacher: {
             model: 'tinynet_e',
             ...(teacherCheckpoint ? { checkpoint: teacherCheckpoint } : {}),
@@ -244,13 +246,8 @@ describe('pseudo-label and student under launch (2 ranks)', { skip }, () => {
       );
       return f;
     };
-    const only = (dir: string): string => {
-      const keys = readdirSync(dir).filter((f) => existsSync(join(dir, f, 'model')));
-      assert.equal(keys.length, 1, `one model in ${dir}`);
-      return join(dir, keys[0]!);
-    };
     const sameWeights = (stage: string, two: string, one: string): void => {
-      const [d2, d1] = [only(join(two, stage)), only(join(one, stage))];
+      const [d2, d1] = [keyedDir(join(two, stage)), keyedDir(join(one, stage))];
       const g = weightGap(d2, d1);
       assert.ok(g < 1e-4, `${stage}: weights differ by ${g} (relative L2); step losses ${stepLosses(d2)} vs ${stepLosses(d1)}`);
     };
@@ -258,14 +255,11 @@ describe('pseudo-label and student under launch (2 ranks)', { skip }, () => {
     ok(await launch2(['run', '--quiet', '--config', config(4), '-o', at('run2')]), '2 ranks');
     sameWeights('teacher', at('run2'), at('run1'));
 
-    const teacher = join(only(join(at('run1'), 'teacher')), 'model');
+    const teacher = join(keyedDir(join(at('run1'), 'teacher')), 'model');
     ok(await cliRun(['run', '--quiet', '--config', config(8, teacher), '-o', at('run3')]), '1 process, given teacher');
     ok(await launch2(['run', '--quiet', '--config', config(4, teacher), '-o', at('run4')]), '2 ranks, given teacher');
-    const selection = (dir: string): string => {
-      const d = join(dir, 'gen-1', 'filter');
-      return readFileSync(join(only2(d), 'selection.json'), 'utf8');
-    };
-    const only2 = (d: string): string => join(d, readdirSync(d)[0]!);
+    const selection = (dir: string): string =>
+      readFileSync(join(keyedDir(join(dir, 'gen-1', 'filter'), 'selection.json'), 'selection.json'), 'utf8');
     assert.equal(selection(at('run4')), selection(at('run3')), 'the same pseudo-labels selected');
     sameWeights('gen-1/student', at('run4'), at('run3'));
     type Summary = { generations: { student: { top1: number } }[] };
