@@ -23,7 +23,11 @@ export function sampleNoiseKeys(seed: number, epoch: number, source: SampleSourc
   for (const w of [...safeIntWords(seed), ...safeIntWords(epoch), SOURCE_WORD[source]]) h = mix32((h ^ w) + GOLDEN);
   const out = new Uint32Array(indices.length);
   for (let i = 0; i < indices.length; i++) {
-    const [lo, hi] = safeIntWords(indices[i]!);
+    // Dataset indices are non-negative safe integers: the words of safeIntWords, without an array per sample.
+    const index = indices[i]!;
+    if (!(Number.isSafeInteger(index) && index >= 0)) throw new RangeError(`a dataset index must be a safe integer >= 0, got ${index}`);
+    const lo = (index % 0x100000000) >>> 0;
+    const hi = Math.floor(index / 0x100000000) >>> 0;
     out[i] = mix32((mix32((h ^ lo) + GOLDEN) ^ hi) + GOLDEN);
   }
   return out;
