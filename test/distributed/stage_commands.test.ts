@@ -132,6 +132,21 @@ describe('pseudo-label and student under launch (2 ranks)', { skip }, () => {
     for (const f of files) assert.ok(readFileSync(join(at('pl1'), f)).equals(readFileSync(join(at('pl2'), f))), `${f} differs`);
   });
 
+  it('pseudo-label --backend auto: rank 0 measures, the other rank labels with its recorded choice', async () => {
+    const args = [...pl(at('pl-auto')).filter((a) => a !== '--quiet'), '--backend', 'auto'];
+    const two = ok(await launch2(args), '2 ranks, auto');
+    const rec = JSON.parse(readFileSync(join(at('pl-auto'), 'backend.json'), 'utf8')) as { configured: string; backend: string };
+    assert.equal(rec.configured, 'auto');
+    const choices = two.stderr.match(/^(?:\[rank \d\] )?backend: .*$/gm) ?? [];
+    assert.equal(choices.length, 2, `one choice line per rank:\n${two.stderr}`);
+    assert.equal(choices.filter((l) => l.includes('recorded in')).length, 1, `one rank took the record:\n${two.stderr}`);
+    assert.ok(
+      choices.every((l) => l.includes(`backend: ${rec.backend} `)),
+      `both ranks label with ${rec.backend}:\n${choices.join('\n')}`,
+    );
+    assert.equal(readdirSync(at('pl-auto')).filter((f) => f.startsWith('shard-')).length, 6);
+  });
+
   it('student: 2 ranks x batch 4 = 1 process x batch 8; one closing line', async () => {
     ok(await cliRun(['filter', '--pseudo', at('pl1'), '--per-class', '20', '--threshold', '0', '-o', at('sel')]), 'filter');
     const student = (batch: number, out: string): string[] => [

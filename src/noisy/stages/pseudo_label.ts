@@ -69,9 +69,13 @@ export function weightsFingerprint(model: EfficientNet): string {
 }
 
 /** DIR/backend.json, written atomically, so a file that does not parse was edited or is not ours. */
-function readBackendRecord(file: string): { backend?: BackendName; precision?: Precision } {
+interface BackendRecord {
+  backend?: BackendName;
+  precision?: Precision;
+}
+function readBackendRecord(file: string): BackendRecord {
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as { backend?: BackendName; precision?: Precision };
+    return JSON.parse(readFileSync(file, 'utf8')) as BackendRecord;
   } catch (e) {
     throw new Error(
       `${file} (the backend that made these pseudo-labels) does not parse: ${(e as Error).message}; delete the folder to start over`,
@@ -97,7 +101,26 @@ export async function openPseudoLabelTeacher(
   },
 ): Promise<InferenceModel> {
   const file = join(dir, 'backend.json');
-  const rec = existsSync(file) ? readBackendRecord(file) : null;
+  // Under a launcher every rank must label with the same backend (their shards go into one set, and
+  // backends differ in the last bits): with `auto`, rank 0 measures and records its choice first,
+  // and the other ranks take it from the record instead of measuring on their own.
+  const group = o.backend === 'auto' ? await initProcessGroupFromEnv() : null;
+  if (group && group.rank !== 0) await group.barrier();
+  try {
+    const rec = existsSync(file) ? readBackendRecord(file) : null;
+    return await openRecorded(model, dir, file, rec, o);
+  } finally {
+    if (group?.rank === 0) await group.barrier();
+  }
+}
+
+async function openRecorded(
+  model: EfficientNet,
+  dir: string,
+  file: string,
+  rec: BackendRecord | null,
+  o: Parameters<typeof openPseudoLabelTeacher>[2],
+): Promise<InferenceModel> {
   let backend: BackendOption = o.backend;
   if (rec?.backend) {
     if (backend === 'auto') {
