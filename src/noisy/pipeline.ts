@@ -3,7 +3,8 @@
 // student becomes the next teacher. Every stage writes the same artifacts as its stage command,
 // into a folder named by the key of its inputs (run_plan.ts), and is skipped (or resumed) when the
 // same command runs again, also after the run folder was moved.
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { readPseudoLabels } from './artifacts/pseudo_labels.js';
 import { join } from 'node:path';
 import { createModel, type InferenceModel } from '../models/index.js';
 import { calibrationFromDataset } from '../backends/index.js';
@@ -132,11 +133,13 @@ async function runLocked(cfg: NoisyStudentConfig, out: string, o: RunOptions, lo
     const s = generationStudent(cfg, g);
     log(`generation ${g + 1}: pseudo-labelling ${unlabeled.dataset.length} images with ${teacher.model}`);
     const plDir = pseudoLabelStageDir(genDir, teacher.weights, cfg, data);
-    // Time summed over attempts (shards already on disk make a rerun nearly free: a finished set,
-    // as an ablation variant finds it, labels no image again). The teacher is loaded even then:
-    // skipping its load for a finished set made a killed and resumed run end with other figures than
-    // the straight one (pipeline.test.ts, 3 of 3 tries), so some later stage depends on that load.
+    // Time summed over attempts (shards already on disk make a rerun nearly free). A finished set, as
+    // an ablation variant or a resume finds it, is read back without loading the teacher: its folder
+    // is keyed by the teacher's weights. (Before dropout was keyed per sample this load shifted the
+    // global generator, and a resumed run ended with other figures than the straight one: the
+    // kill-and-resume test in pipeline.test.ts guards that no stage depends on it any more.)
     const { result: pl, seconds: plSeconds } = await withElapsed(lock.isWriter ? join(plDir, 'elapsed.json') : null, async () => {
+      if (existsSync(join(plDir, 'index.json'))) return readPseudoLabels(plDir);
       const model = await createModel(teacher.model, { checkpointPath: teacher.modelDir, ...(o.device ? { device: o.device } : {}) });
       let inf: InferenceModel | null = null;
       try {
