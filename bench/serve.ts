@@ -7,7 +7,8 @@
 // sizes (process start and model load cancel out), at batch 32 (throughput) and batch 1 (latency).
 // Then RSS over RSS_REQUESTS requests at concurrency 32 (sampled from /proc every second).
 // Targets: throughput at 32 >= 0.9x predict's; p99 at 1 <= 1.3x predict's per-image latency; RSS flat.
-// Usage: npm run bench -- serve   (SERVE_BENCH_LEVEL_S, SERVE_BENCH_RSS_REQUESTS to change the bounds)
+// Usage: npm run bench -- serve   (SERVE_BENCH_LEVEL_S, SERVE_BENCH_RSS_REQUESTS to change the bounds, 0 requests: no RSS
+// run; SERVE_BENCH_LEVELS=1,8,32 the concurrencies)
 import { spawn, execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +23,8 @@ const B0 = fileURLToPath(new URL('../../shared/fixtures/timm/tf_efficientnet_b0'
 const MODEL = ['--model', 'tf_efficientnet_b0.ns_jft_in1k', '--checkpoint', B0, '--backend', 'torch-fused'];
 const LEVEL_S = Number(process.env['SERVE_BENCH_LEVEL_S'] ?? 20);
 const RSS_REQUESTS = Number(process.env['SERVE_BENCH_RSS_REQUESTS'] ?? 10_000);
+/** The concurrency levels; the target lines need 1 and 32. */
+const LEVELS = (process.env['SERVE_BENCH_LEVELS'] ?? '1,8,32').split(',').map(Number);
 /** The RSS run stops here if the requests have not all been made by then. */
 const RSS_MAX_S = Number(process.env['SERVE_BENCH_RSS_MAX_S'] ?? 600);
 const CLK_TCK = 100; // Linux USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s
@@ -87,11 +90,13 @@ export async function main(): Promise<void> {
     const d64 = replicate(files, join(tmp, 'p64'), 1);
     const d320 = replicate(files, join(tmp, 'p320'), 5);
     const d32 = replicate(files.slice(0, 32), join(tmp, 'p32'), 1);
-    const d160 = replicate(files.slice(0, 32), join(tmp, 'p160'), 5);
+    // 320 images more than the small run: a process's start and model load vary by a few hundred ms
+    // from run to run, which over 128 images (an earlier size) moved the per-image figure by +-4 ms.
+    const d352 = replicate(files.slice(0, 32), join(tmp, 'p352'), 11);
     // Interleaved with the server's levels below (predict before and after the level it is compared
     // with), so that the shared machine's load hits both sides alike.
     const predictB32 = () => predictPerImage(d64, d320, 256, 32, 2);
-    const predictB1 = () => predictPerImage(d32, d160, 128, 1, 2);
+    const predictB1 = () => predictPerImage(d32, d352, 320, 1, 2);
     const baseline: Record<number, number[]> = { 1: [], 32: [] };
 
     // The server.
@@ -143,7 +148,7 @@ export async function main(): Promise<void> {
     await load(8, { duration: 3 }); // warm-up: oneDNN primitives for the batch sizes it meets
     console.log(`serve (same model and backend, --max-batch 32, --max-wait-ms 5), ${LEVEL_S} s per level, autocannon in this process:`);
     const rows: { c: number; r: AutocannonResult }[] = [];
-    for (const c of [1, 8, 32]) {
+    for (const c of LEVELS) {
       const side = c === 1 ? predictB1 : c === 32 ? predictB32 : null;
       if (side) baseline[c]!.push(...(await side()));
       const cpu0 = process.cpuUsage();
@@ -163,47 +168,55 @@ export async function main(): Promise<void> {
           `(${((genCpu / wall) * 100).toFixed(0)}% of a core), server ${srvCpu.toFixed(1)} s (${((srvCpu / wall) * 100).toFixed(0)}%)`,
       );
     }
-    const predictOneS = median(baseline[1]!);
-    const predictBatchS = median(baseline[32]!);
+    const predictOneS = baseline[1]!.length ? median(baseline[1]!) : NaN;
+    const predictBatchS = baseline[32]!.length ? median(baseline[32]!) : NaN;
     console.log(
       `predict (same backend and JPEGs, decode included; medians of 4 runs, 2 before and 2 after the level it is compared with): ` +
         `batch 32 ${(1 / predictBatchS).toFixed(1)} img/s (${baseline[32]!.map((x) => (1 / x).toFixed(1)).join(', ')}); ` +
         `batch 1 ${(predictOneS * 1000).toFixed(1)} ms per image (${baseline[1]!.map((x) => (x * 1000).toFixed(1)).join(', ')})`,
     );
-    const c1 = rows.find((x) => x.c === 1)!.r;
-    const c32 = rows.find((x) => x.c === 32)!.r;
-    const tput32 = c32.requests.total / c32.duration;
+    const c1 = rows.find((x) => x.c === 1)?.r;
+    const c32 = rows.find((x) => x.c === 32)?.r;
     console.log(
-      `  throughput at 32 / predict batch 32: ${(tput32 * predictBatchS).toFixed(2)}x (target >= 0.9x); ` +
-        `p99 at 1 / predict per-image latency: ${(c1.latency.p99 / (predictOneS * 1000)).toFixed(2)}x (target <= 1.3x)`,
+      `  throughput at 32 / predict batch 32: ${c32 ? ((c32.requests.total / c32.duration) * predictBatchS).toFixed(2) : '-'}x (target >= 0.9x); ` +
+        `p99 at 1 / predict per-image latency: ${c1 ? (c1.latency.p99 / (predictOneS * 1000)).toFixed(2) : '-'}x (target <= 1.3x)`,
     );
+    if (c1) {
+      const l = c1.latency as unknown as Record<string, number>;
+      console.log(
+        `  c=1 latency distribution: p50 ${l['p50']} ms, p90 ${l['p90']}, p97.5 ${l['p97_5']}, p99 ${l['p99']}, p99.9 ${l['p99_9']}, max ${l['max']} ` +
+          `(over ${c1.requests.total} requests)`,
+      );
+    }
 
     // RSS over many requests.
-    // (requests sent so far, RSS) every second; the slope after the first 1,000 (warm-up) says whether it grows.
-    const samples: { n: number; mb: number }[] = [];
-    const first = next;
-    const sampler = setInterval(() => samples.push({ n: next - first, mb: rssMb(pid) }), 1000);
-    const t0 = performance.now();
-    const r = await load(32, { amount: RSS_REQUESTS }, RSS_MAX_S);
-    clearInterval(sampler);
-    samples.push({ n: next - first, mb: rssMb(pid) });
-    const near = (n: number) => samples.reduce((b, s) => (Math.abs(s.n - n) < Math.abs(b.n - n) ? s : b)).mb;
-    const warm = samples.filter((s) => s.n >= 1000);
-    const steady = warm.length >= 2 ? warm : samples;
-    const mx = steady.reduce((a, s) => a + s.n, 0) / steady.length;
-    const my = steady.reduce((a, s) => a + s.mb, 0) / steady.length;
-    const slope =
-      steady.reduce((a, s) => a + (s.n - mx) * (s.mb - my), 0) /
-      Math.max(
-        1e-9,
-        steady.reduce((a, s) => a + (s.n - mx) ** 2, 0),
+    if (RSS_REQUESTS > 0) {
+      // (requests sent so far, RSS) every second; the slope after the first 1,000 (warm-up) says whether it grows.
+      const samples: { n: number; mb: number }[] = [];
+      const first = next;
+      const sampler = setInterval(() => samples.push({ n: next - first, mb: rssMb(pid) }), 1000);
+      const t0 = performance.now();
+      const r = await load(32, { amount: RSS_REQUESTS }, RSS_MAX_S);
+      clearInterval(sampler);
+      samples.push({ n: next - first, mb: rssMb(pid) });
+      const near = (n: number) => samples.reduce((b, s) => (Math.abs(s.n - n) < Math.abs(b.n - n) ? s : b)).mb;
+      const warm = samples.filter((s) => s.n >= 1000);
+      const steady = warm.length >= 2 ? warm : samples;
+      const mx = steady.reduce((a, s) => a + s.n, 0) / steady.length;
+      const my = steady.reduce((a, s) => a + s.mb, 0) / steady.length;
+      const slope =
+        steady.reduce((a, s) => a + (s.n - mx) * (s.mb - my), 0) /
+        Math.max(
+          1e-9,
+          steady.reduce((a, s) => a + (s.n - mx) ** 2, 0),
+        );
+      console.log(
+        `  RSS over ${r.requests.total} requests at c=32 (${((performance.now() - t0) / 1000).toFixed(0)} s, ${r.non2xx} non-2xx): ` +
+          `${near(1000).toFixed(0)} MiB at request 1000, ${near(r.requests.total / 2).toFixed(0)} MiB halfway, ${samples[samples.length - 1]!.mb.toFixed(0)} MiB at the end ` +
+          `(min ${Math.min(...steady.map((s) => s.mb)).toFixed(0)}, max ${Math.max(...steady.map((s) => s.mb)).toFixed(0)} MiB after request 1000; ` +
+          `least-squares slope ${(slope * 1000).toFixed(1)} MiB per 1000 requests)`,
       );
-    console.log(
-      `  RSS over ${r.requests.total} requests at c=32 (${((performance.now() - t0) / 1000).toFixed(0)} s, ${r.non2xx} non-2xx): ` +
-        `${near(1000).toFixed(0)} MiB at request 1000, ${near(r.requests.total / 2).toFixed(0)} MiB halfway, ${samples[samples.length - 1]!.mb.toFixed(0)} MiB at the end ` +
-        `(min ${Math.min(...steady.map((s) => s.mb)).toFixed(0)}, max ${Math.max(...steady.map((s) => s.mb)).toFixed(0)} MiB after request 1000; ` +
-        `least-squares slope ${(slope * 1000).toFixed(1)} MiB per 1000 requests)`,
-    );
+    }
     const metrics = await (await fetch(`${url}/metrics`)).text();
     const sum = Number(/noisy_student_batch_size_sum\{output="logits"\} (\S+)/.exec(metrics)?.[1]);
     const count = Number(/noisy_student_batch_size_count\{output="logits"\} (\S+)/.exec(metrics)?.[1]);

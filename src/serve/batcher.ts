@@ -13,6 +13,8 @@ export type BatchOutput = Extract<InferenceOutput, 'logits' | 'pre_logits'>;
 export interface BatcherOptions {
   readonly maxBatch: number;
   readonly maxWaitMs: number;
+  /** Called before every model call with its batch size (serve sets libtorch's threads from it). */
+  readonly beforeRun?: (size: number) => void;
   /** Called after every model call (metrics). */
   readonly onBatch?: (info: { output: BatchOutput; size: number; seconds: number }) => void;
 }
@@ -60,6 +62,11 @@ export class Batcher {
   unexpect(): void {
     this.decoding--;
     this.pump();
+  }
+
+  /** Nothing running, waiting or being decoded: an image submitted now goes to the model at once. */
+  get free(): boolean {
+    return !this.running && this.decoding === 0 && this.waiting === 0;
   }
 
   /** Images waiting for the model (not counting the batch it is running). */
@@ -128,6 +135,7 @@ export class Batcher {
     const t0 = performance.now();
     let out: InferenceArray;
     try {
+      this.opts.beforeRun?.(n);
       out = await this.model.run({ data, shape: [n, ...this.shape] }, output);
     } catch (e) {
       for (const it of items) it.reject(e as Error);

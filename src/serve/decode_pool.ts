@@ -60,6 +60,8 @@ export class DecodePool {
 
   /** With no workers: the decode on this thread (its libuv pool still decodes JPEGs off it). */
   private readonly inline: DecodeFn | null;
+  /** decodeHere()'s decoder, made on its first use. */
+  private here: DecodeFn | null = null;
 
   constructor(opts: DecodePoolOptions) {
     if (!Number.isInteger(opts.workers) || opts.workers < 0)
@@ -88,6 +90,16 @@ export class DecodePool {
       this.queue.push({ job: { id: this.nextId++, bytes: data, name }, pending: { resolve, reject } });
       this.pump();
     });
+  }
+
+  /**
+   * The same decode on the calling thread, for an image nobody else is waiting behind (the server's
+   * lone request with the model idle): a worker's round trip costs it more than the thread it frees.
+   */
+  decodeHere(bytes: Uint8Array, name: string): Promise<Float32Array> {
+    if (this.closed) return Promise.reject(new DecodeFailure('E_CLOSED', 'the decode pool is closed'));
+    this.here ??= this.inline ?? makeDecoder(this.data.config, this.data.decode);
+    return this.here(bytes, name).catch((e: unknown) => Promise.reject(new DecodeFailure(failureCode(e), (e as Error).message)));
   }
 
   private pump(): void {

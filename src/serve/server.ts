@@ -24,6 +24,7 @@ import { HttpError, errorBody, fromFrameworkError } from './errors.js';
 import { createMetrics, type ServeMetrics } from './metrics.js';
 import { classNames, topkEntries, type TopkEntry } from '../models/index.js';
 import { threadPlan } from '../util/cpu_budget.js';
+import { chooseLoneThreads, loneThreadSwitch, type LoneThreads } from './lone_threads.js';
 
 export interface ServeOptions {
   /** The model, or a function that loads it (the server answers /healthz, and 503 elsewhere, until it resolves). */
@@ -51,6 +52,11 @@ export interface ServeOptions {
   readonly requestTimeoutMs?: number;
   /** Decode worker threads (0: decode on the server's thread). Default: the thread plan's loader workers for inference (1 on 2-6 cores, 0 on 1). */
   readonly decodeWorkers?: number;
+  /**
+   * libtorch threads for a batch of one image (a lone request): default measured at startup, 1 or the
+   * thread plan's, whichever answers faster (lone_threads.ts); batches of two or more get the plan's.
+   */
+  readonly loneThreads?: number;
   /** fastify's logger (default off). */
   readonly logger?: boolean;
 }
@@ -64,6 +70,8 @@ export interface InferenceServer {
   readonly state: ServerState;
   /** Resolves when the model is loaded and the decode workers are up; rejects if loading failed. */
   readonly loaded: Promise<void>;
+  /** The threads a lone image and a batch get, once loaded (null before). */
+  readonly threads: LoneThreads | null;
   /** Listen on the options' host and port; the URL (with the real port when port is 0). */
   listen(): Promise<string>;
   /** Graceful shutdown: stop accepting, answer every request in flight, stop the workers, release the model. */
@@ -123,6 +131,7 @@ export function createInferenceServer(opts: ServeOptions): InferenceServer {
   const metrics = createMetrics({ maxBatch: o.maxBatch });
   let state: ServerState = 'loading';
   let ctx: Loaded | null = null;
+  let threads: LoneThreads | null = null;
   /** Images admitted and not yet answered. */
   let admitted = 0;
 
@@ -147,9 +156,12 @@ export function createInferenceServer(opts: ServeOptions): InferenceServer {
       const config = resolveDataConfig({}, model);
       const pool = new DecodePool({ workers: decodeWorkers, config, decode: { maxPixels: o.maxPixels } });
       await pool.start();
+      threads = await chooseLoneThreads(model, config.inputSize, opts.loneThreads);
+      const beforeRun = loneThreadSwitch(threads);
       const batcher = new Batcher(model, config.inputSize, {
         maxBatch: o.maxBatch,
         maxWaitMs: o.maxWaitMs,
+        ...(beforeRun ? { beforeRun } : {}),
         onBatch: ({ output, size, seconds }) => {
           metrics.batchSize.observe({ output }, size);
           metrics.batchSeconds.observe({ output }, seconds);
@@ -277,12 +289,14 @@ export function createInferenceServer(opts: ServeOptions): InferenceServer {
       );
     });
     try {
+      // A lone image with the model idle is decoded on this thread (nothing else is waiting for it).
+      const here = files.length === 1 && c.batcher.free;
       const work = files.map(async (f, i): Promise<InferenceArray> => {
         c.batcher.expect();
         let input: Float32Array;
         const t0 = performance.now();
         try {
-          input = await c.pool.decode(f.bytes, f.file ?? '<body>');
+          input = await (here ? c.pool.decodeHere(f.bytes, f.file ?? '<body>') : c.pool.decode(f.bytes, f.file ?? '<body>'));
           metrics.decodeSeconds.observe((performance.now() - t0) / 1000);
         } catch (e) {
           c.batcher.unexpect();
@@ -410,6 +424,9 @@ export function createInferenceServer(opts: ServeOptions): InferenceServer {
     metrics,
     get state() {
       return state;
+    },
+    get threads() {
+      return threads;
     },
     loaded,
     async listen() {

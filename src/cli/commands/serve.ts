@@ -28,6 +28,7 @@ interface ServeCliOptions extends ModelCliOptions {
   maxFiles: number;
   requestTimeoutMs: number;
   workers?: number;
+  loneThreads?: number;
   classMap?: string;
 }
 
@@ -60,6 +61,11 @@ export default function serveCommand(): Command {
       "decode worker threads (0: decode on the server's thread; default: the thread plan's, 1 on 2-6 cores); libtorch gets the cores they leave",
       intArg(0),
     )
+    .option(
+      '--lone-threads <n>',
+      'libtorch threads for a batch of one image (default: measured at startup, 1 or all, whichever answers faster)',
+      intArg(1),
+    )
     .option('--class-map <file>', 'class names, one per line in class-index order (ImageNet names are built in)');
   return cmd.action(async (o: ServeCliOptions, self: Command) => {
     const { quiet } = globalOptions(self);
@@ -85,6 +91,7 @@ export default function serveCommand(): Command {
       maxFiles: o.maxFiles,
       requestTimeoutMs: o.requestTimeoutMs,
       ...(o.workers !== undefined ? { decodeWorkers: o.workers } : {}),
+      ...(o.loneThreads !== undefined ? { loneThreads: o.loneThreads } : {}),
     });
     try {
       await server.loaded;
@@ -94,6 +101,9 @@ export default function serveCommand(): Command {
     }
     // Always printed (also with --quiet): with --port 0 it is the only place the port is said.
     process.stderr.write(`serving ${model.name} (${model.backend}, ${model.precision}) on ${server.url}\n`);
+    const t = server.threads;
+    if (!quiet && t && t.reason !== 'pinned' && t.measured)
+      process.stderr.write(`threads: ${t.lone} for a lone image, ${t.full} for a batch (${t.reason})\n`);
     await new Promise<void>((resolve, reject) => {
       let signals = 0;
       const stop = (sig: NodeJS.Signals) => {
