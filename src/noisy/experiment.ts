@@ -2,8 +2,10 @@
 // (a run folder like any other: resumable, reportable), each with its ablation variants beside its
 // main students; then DIR/seeds.json (every figure per seed and as mean ± sample sd, gains and
 // margins as paired same-seed differences) and DIR/report.html with the spread shown as error bars.
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeArtifact } from './artifacts/format.js';
+import { readArtifact, writeArtifact } from './artifacts/format.js';
+import { readAblations } from './run_dir.js';
 import { isWriterRank } from '../distributed/index.js';
 import type { Ablation } from './ablations.js';
 import type { NoisyStudentConfig } from './config.js';
@@ -227,4 +229,55 @@ export function aggregateSeeds(runs: readonly SeedRun[]): Aggregate {
     },
     config: runs[0]!.summary.config,
   };
+}
+
+/** Whether `dir` is an experiment over seeds (a seeds.json, or seed-<n>/ run folders and no config.json of its own). */
+export function isSeedsDir(dir: string): boolean {
+  if (existsSync(join(dir, 'seeds.json'))) return true;
+  return !existsSync(join(dir, 'config.json')) && seedFolders(dir).length > 0;
+}
+
+const seedFolders = (dir: string): number[] =>
+  existsSync(dir)
+    ? readdirSync(dir, { withFileTypes: true })
+        .filter((e) => e.isDirectory() && /^seed-\d+$/.test(e.name) && existsSync(join(dir, e.name, 'config.json')))
+        .map((e) => Number(e.name.slice(5)))
+        .sort((a, b) => a - b)
+    : [];
+
+/**
+ * seeds.json and report.html of an experiment again, from its seed folders' summaries: after a
+ * seed was rerun or resumed by hand, or for the seeds that have finished so far. Seeds without a
+ * summary.json are left out and named; the ablations are the ones seeds.json listed (else those every
+ * finished seed has).
+ */
+export async function rebuildSeeds(dir: string, o: { log?: (line: string) => void } = {}): Promise<{ agg: Aggregate; report: string }> {
+  const all = seedFolders(dir);
+  if (all.length === 0) throw new Error(`${dir} holds no seed-<n>/ run folders: it is not an experiment over seeds`);
+  const finished = all.filter((s) => existsSync(join(seedDir(dir, s), 'summary.json')));
+  const missing = all.filter((s) => !finished.includes(s));
+  if (finished.length === 0)
+    throw new Error(`${dir}: no seed has finished yet (no seed-<n>/summary.json); run the experiment again to finish them`);
+  if (missing.length) o.log?.(`seeds ${missing.join(', ')} have not finished (no summary.json) and are left out`);
+  const before = existsSync(join(dir, 'seeds.json'))
+    ? readArtifact<Aggregate>(join(dir, 'seeds.json'), 'seeds', 'delete it and run report again')
+    : null;
+  const runs: SeedRun[] = finished.map((seed) => {
+    const d = seedDir(dir, seed);
+    const summary = readArtifact<Summary>(join(d, 'summary.json'), 'summary', `delete ${d}/summary.json and run the experiment again`);
+    return { seed, dir: `seed-${seed}`, summary, ablations: readAblations(d) };
+  });
+  const names =
+    before?.mean.ablations.map((a) => a.name) ??
+    runs.map((r) => r.ablations.map((a) => a.ablation ?? '?')).reduce((common, n) => common.filter((x) => n.includes(x)));
+  for (const r of runs) {
+    const by = new Map(r.ablations.map((a) => [a.ablation ?? '?', a]));
+    const lacking = names.filter((n) => !by.has(n));
+    if (lacking.length)
+      throw new Error(`seed ${r.seed} has no finished ablation ${lacking.join(', ')}: run the experiment again to finish it`);
+    r.ablations = names.map((n) => by.get(n)!);
+  }
+  const agg = aggregateSeeds(runs);
+  writeArtifact(join(dir, 'seeds.json'), 'seeds', agg);
+  return { agg, report: await writeSeedsReport(dir, agg) };
 }

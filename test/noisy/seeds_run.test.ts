@@ -146,6 +146,42 @@ describe('run --seeds --ablate --oracle', () => {
     assert.match(String(r.stdout), /ablation ratio=1 +top1/);
   });
 
+  it('report --run on the seeds folder writes seeds.json and its report again from the seed folders', () => {
+    const report = (): ReturnType<typeof spawnSync> =>
+      spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'report', '--run', out], { cwd: REPO_ROOT, encoding: 'utf8' });
+    const strip = ({ environment: _e, ...rest }: Record<string, unknown>): Record<string, unknown> => rest;
+    const was = json(join(out, 'seeds.json'));
+    rmSync(join(out, 'seeds.json'));
+    rmSync(join(out, 'report.html'));
+    let r = report();
+    assert.equal(r.status, 0, String(r.stderr));
+    assert.equal(String(r.stdout).trim(), join(out, 'report.html'));
+    assert.ok(existsSync(join(out, 'report.html')));
+    // seed-0 now also has the ratio=1 variant (the test above); the ablations every seed has are kept.
+    assert.deepEqual(strip(json(join(out, 'seeds.json'))), strip(was), 'the same figures as the run wrote');
+    // A seed without its summary (not finished) is left out, and said so.
+    const s1 = join(out, 'seed-1', 'summary.json');
+    const kept = readFileSync(s1);
+    rmSync(s1);
+    try {
+      r = report();
+      assert.equal(r.status, 0, String(r.stderr));
+      assert.match(String(r.stderr), /seeds 1 have not finished \(no summary\.json\) and are left out/);
+      assert.deepEqual(json(join(out, 'seeds.json')).seeds, [0]);
+    } finally {
+      writeFileSync(s1, kept);
+    }
+    r = report();
+    assert.equal(r.status, 0, String(r.stderr));
+    assert.deepEqual(strip(json(join(out, 'seeds.json'))), strip(was));
+    const bad = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'report', '--run', out, '--ablation', out], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+    });
+    assert.notEqual(bad.status, 0);
+    assert.match(String(bad.stderr), /--ablation and --output do not apply/);
+  });
+
   it('refuses an unknown ablation before training anything', () => {
     const r = cli('--ablate', 'noise,dropout', '--output', join(root, 'never'));
     assert.equal(r.status, 2);
