@@ -90,6 +90,9 @@ const DEFAULTS = {
   requestTimeoutMs: 30_000,
 } as const;
 
+/** Bodies up to this size may be decoded on the server's thread when it is otherwise idle (a 500x375 JPEG is ~40 KB). */
+const INLINE_DECODE_BYTES = 1 << 20;
+
 /** Content types a single-image body may have (the decoder sniffs the format itself). */
 const IMAGE_TYPES = /^(image\/[a-z0-9.+-]+|application\/octet-stream)$/;
 
@@ -289,8 +292,10 @@ export function createInferenceServer(opts: ServeOptions): InferenceServer {
       );
     });
     try {
-      // A lone image with the model idle is decoded on this thread (nothing else is waiting for it).
-      const here = files.length === 1 && c.batcher.free;
+      // A lone, small image with the model idle is decoded on this thread: nothing else is waiting for
+      // it, and the worker's round trip was most of a lone request's tail. Large bodies still go to a
+      // worker: the resize of a photo of many megapixels would hold this thread (health checks, accepts).
+      const here = files.length === 1 && files[0]!.bytes.length <= INLINE_DECODE_BYTES && c.batcher.free;
       const work = files.map(async (f, i): Promise<InferenceArray> => {
         c.batcher.expect();
         let input: Float32Array;
