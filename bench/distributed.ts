@@ -2,7 +2,9 @@
 // process and in 2 processes (Gloo on 127.0.0.1, gradients averaged by DataParallel), 1 thread
 // each, at 64 px and 224 px, run side by side; plus the communication per step (DataParallel's
 // bucketed gradient allreduce) and a bare allreduce of b0's gradient bytes.
-//   node --import tsx bench/distributed.ts [--steps N] [--sizes 64,224]
+//   node --import tsx bench/distributed.ts [--steps N] [--sizes 64,224] [--model NAME --in-chans C --batch B]
+// --batch: the batch per rank (default 32 at <= 64 px, 8 above); the 1-process x 2-threads row then
+// runs the 2 ranks' global batch (2B), the question a run on one machine asks: 2 ranks or 2 threads.
 // With RANK set it is one rank of a measurement (the orchestrator starts those).
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -40,12 +42,13 @@ async function rankMain(): Promise<void> {
   const world = Number(process.env['WORLD_SIZE'] ?? 1);
   const pg = world > 1 ? await ProcessGroup.init({ timeoutMs: 600_000 }) : null;
   const dp = pg ? new DataParallel(pg) : null;
-  const model = await createModel('tf_efficientnet_b0', { numClasses: 1000 });
+  const inChans = Number(process.env['BENCH_IN_CHANS'] ?? 3);
+  const model = await createModel(process.env['BENCH_MODEL'] ?? 'tf_efficientnet_b0', { numClasses: 1000, inChans });
   dp?.broadcastModel(model);
   model.train();
   const params = [...model.namedParameters()];
   const opt = new SGD([{ params }], { lr: 0.01, momentum: 0.9 });
-  const x = randn([B, 3, size, size]).keep();
+  const x = randn([B, inChans, size, size]).keep();
   const target = fromTypedArray(
     BigInt64Array.from({ length: B }, (_, i) => BigInt(i % 1000)),
     [B],
@@ -118,7 +121,12 @@ function freePort(): Promise<number> {
   });
 }
 
-async function measure(world: number, threads: number, size: number, batch: number, steps: number): Promise<Measure> {
+interface Net {
+  model: string;
+  inChans: number;
+}
+
+async function measure(world: number, threads: number, size: number, batch: number, steps: number, net: Net): Promise<Measure> {
   const port = await freePort();
   const script = fileURLToPath(import.meta.url);
   const outs = await Promise.all(
@@ -139,6 +147,8 @@ async function measure(world: number, threads: number, size: number, batch: numb
               BENCH_SIZE: String(size),
               BENCH_BATCH: String(batch),
               BENCH_STEPS: String(steps),
+              BENCH_MODEL: net.model,
+              BENCH_IN_CHANS: String(net.inChans),
             },
             stdio: ['ignore', 'pipe', 'inherit'],
           });
@@ -154,14 +164,16 @@ async function measure(world: number, threads: number, size: number, batch: numb
 export async function main(): Promise<void> {
   const steps = Number(arg('--steps', '4'));
   const sizes = arg('--sizes', '64,224').split(',').map(Number);
-  const batchFor = (s: number) => (s <= 64 ? 32 : 8);
+  const net: Net = { model: arg('--model', 'tf_efficientnet_b0'), inChans: Number(arg('--in-chans', '3')) };
+  const given = process.argv.includes('--batch') ? Number(arg('--batch', '0')) : null;
+  const batchFor = (s: number) => given ?? (s <= 64 ? 32 : 8);
   for (const size of sizes) {
     const B = batchFor(size);
     // Interleaved so drift on a shared machine hits every configuration alike.
-    const one = await measure(1, 1, size, B, steps);
-    const two = await measure(2, 1, size, B, steps);
-    const oneT2 = await measure(1, 2, size, B, steps);
-    console.log(`b0 @ ${size}px, batch ${B} per rank, ${steps} steps:`);
+    const one = await measure(1, 1, size, B, steps, net);
+    const two = await measure(2, 1, size, B, steps, net);
+    const oneT2 = await measure(1, 2, size, given ? 2 * B : B, steps, net);
+    console.log(`${net.model} @ ${size}px, batch ${B} per rank${given ? ` (${2 * B} in the 2-thread row)` : ''}, ${steps} steps:`);
     for (const [name, m] of [
       ['1 process x 1 thread ', one],
       ['2 processes x 1 thread', two],
