@@ -302,10 +302,12 @@ describe('noisy-student serve (the CLI)', () => {
       });
       const dog = readFileSync(DOG);
       const answeredAt: number[] = [];
-      const inflight = Array.from({ length: 6 }, () =>
+      // 24 requests, SIGTERM once 12 are in the server at the same time: a batch-1 call takes a few ms,
+      // so with fewer the first ones can be answered before the rest arrive and the queue never fills.
+      const inflight = Array.from({ length: 24 }, () =>
         post(`${url}/v1/predict`, dog, 'image/jpeg').then((r) => (answeredAt.push(performance.now()), r)),
       );
-      for (let i = 0; i < 400 && ((await metric(url, 'queue_depth')).get('') ?? 0) < 6; i++) await new Promise((r) => setTimeout(r, 10));
+      for (let i = 0; i < 400 && ((await metric(url, 'queue_depth')).get('') ?? 0) < 12; i++) await new Promise((r) => setTimeout(r, 10));
       const killedAt = performance.now();
       child.kill('SIGTERM');
       const answers = await Promise.all(inflight);
