@@ -81,8 +81,7 @@ export class DecodePool {
   decode(bytes: Uint8Array, name: string): Promise<Float32Array> {
     if (this.closed) return Promise.reject(new DecodeFailure('E_CLOSED', 'the decode pool is closed'));
     if (this.failure) return Promise.reject(this.failure);
-    if (this.inline)
-      return this.inline(bytes, name).catch((e: unknown) => Promise.reject(new DecodeFailure(failureCode(e), (e as Error).message)));
+    if (this.inline) return this.decodeHere(bytes, name);
     // Transferred to the worker: a Buffer that is a view into a shared pool is copied first.
     const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && !(bytes.buffer instanceof SharedArrayBuffer);
     const data = own ? bytes : bytes.slice();

@@ -102,8 +102,7 @@ export default function serveCommand(): Command {
     // Always printed (also with --quiet): with --port 0 it is the only place the port is said.
     process.stderr.write(`serving ${model.name} (${model.backend}, ${model.precision}) on ${server.url}\n`);
     const t = server.threads;
-    if (!quiet && t && t.reason !== 'pinned' && t.measured)
-      process.stderr.write(`threads: ${t.lone} for a lone image, ${t.full} for a batch (${t.reason})\n`);
+    if (!quiet && t?.measured) process.stderr.write(`threads: ${t.lone} for a lone image, ${t.full} for a batch (${t.reason})\n`);
     await new Promise<void>((resolve, reject) => {
       let signals = 0;
       const stop = (sig: NodeJS.Signals) => {
