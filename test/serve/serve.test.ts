@@ -302,12 +302,20 @@ describe('noisy-student serve (the CLI)', () => {
       });
       const dog = readFileSync(DOG);
       const answeredAt: number[] = [];
-      // 24 requests, SIGTERM once 12 are in the server at the same time: a batch-1 call takes a few ms,
-      // so with fewer the first ones can be answered before the rest arrive and the queue never fills.
-      const inflight = Array.from({ length: 24 }, () =>
+      // 24 requests; SIGTERM only once every one of them has reached the server (its onRequest hook ran),
+      // with at least 3 still unanswered. A request whose connection is open but not yet read when the
+      // server closes is refused like any new one (CI saw 'fetch failed' when the signal came earlier).
+      const N = 24;
+      const inflight = Array.from({ length: N }, () =>
         post(`${url}/v1/predict`, dog, 'image/jpeg').then((r) => (answeredAt.push(performance.now()), r)),
       );
-      for (let i = 0; i < 400 && ((await metric(url, 'queue_depth')).get('') ?? 0) < 12; i++) await new Promise((r) => setTimeout(r, 10));
+      for (let i = 0; i < 2000; i++) {
+        // The /metrics request itself is one of the requests in flight.
+        const handling = ((await metric(url, 'http_requests_in_flight')).get('') ?? 1) - 1;
+        if (handling + answeredAt.length >= N && handling >= 3) break;
+        if (answeredAt.length > N - 3) assert.fail(`the server answered ${answeredAt.length} of ${N} before all had arrived`);
+        await new Promise((r) => setTimeout(r, 2));
+      }
       const killedAt = performance.now();
       child.kill('SIGTERM');
       const answers = await Promise.all(inflight);
